@@ -1,0 +1,81 @@
+"""Audio file I/O: read any file soundfile/librosa can decode as mono float32 at a given rate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import PianoGANError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".m4a", ".opus")
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """(samples,) or (samples, channels) -> (samples,) float32, channels averaged."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1)
+    elif audio.ndim != 1:
+        raise PianoGANError(f"audio must be 1-D or (samples, channels), got shape {audio.shape}")
+    return audio
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """(samples,) at orig_sr Hz -> (samples',) at target_sr Hz (soxr, high quality)."""
+    if orig_sr == target_sr:
+        return np.ascontiguousarray(audio, dtype=np.float32)
+    import soxr
+
+    return soxr.resample(audio, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+
+
+def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read an audio file as mono float32 in [-1, 1].
+
+    Returns ``(audio (samples,), sample_rate Hz)``; resampled to ``sample_rate`` when given.
+    Raises :class:`PianoGANError` with a one-line reason for missing, empty or undecodable files.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise PianoGANError(f"{path}: file not found")
+    if path.is_dir():
+        raise PianoGANError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise PianoGANError(f"{path}: empty file")
+    import soundfile as sf
+
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=False)
+    except Exception as sf_err:  # libsndfile cannot decode it: try librosa's audioread path
+        try:
+            import warnings
+
+            import librosa
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data, sr = librosa.load(str(path), sr=None, mono=True)
+        except Exception:
+            raise PianoGANError(f"{path}: not a readable audio file ({sf_err})") from None
+    data = to_mono(data)
+    if data.size == 0:
+        raise PianoGANError(f"{path}: contains no audio samples")
+    if not np.all(np.isfinite(data)):
+        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+    if sample_rate is not None:
+        data = resample(data, int(sr), int(sample_rate))
+        sr = sample_rate
+    return data, int(sr)
+
+
+def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
+    """Write (samples,) float audio as 16-bit PCM WAV, atomically (temp file + rename)."""
+    import soundfile as sf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    audio = np.clip(np.nan_to_num(np.asarray(audio, dtype=np.float32)), -1.0, 1.0)
+    sf.write(str(tmp), audio, int(sample_rate), subtype="PCM_16", format="WAV")
+    tmp.replace(path)

@@ -1,0 +1,1 @@
+"""Sub-commands of the `pianogan` CLI, one module each (see pianogan.cli)."""

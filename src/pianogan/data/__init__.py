@@ -1,0 +1,1 @@
+"""Data: sources (MAESTRO, audio folders, MIDI, built-in corpus), preparation and the training set."""

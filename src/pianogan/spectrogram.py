@@ -1,0 +1,158 @@
+"""Audio <-> normalised magnitude image: the STFT maths of PianoGAN.
+
+Forward (all batched, torch):
+    audio (batch, samples) at preset.sample_rate
+      -> |STFT| (batch, freq, frames)          Hann window, centred frames (= librosa.stft)
+      -> log(|STFT| + eps)                     natural log, eps from the preset
+      -> (x - mean) / std                      *dataset* statistics (:class:`Stats`), not per clip
+      -> clip to ±clip_sigma, / clip_sigma     values in [-1, 1]
+      -> resize to (batch, H, W)               image rows = frequency (row 0 = lowest), cols = time
+Inverse: every step undone with the same preset and statistics, then phase retrieval
+(:func:`pianogan.phase.griffin_lim`) to audio of exactly ``preset.n_samples`` samples.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import Preset
+from .errors import PianoGANError
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Dataset-wide statistics of log(|STFT| + eps), used to normalise and to invert."""
+
+    mean: float
+    std: float
+    count: int = 0  # number of log-magnitude values they were computed over
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.mean) and np.isfinite(self.std) and self.std > 0):
+            raise PianoGANError(f"invalid normalisation statistics: mean={self.mean}, std={self.std}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Stats":
+        return cls(float(d["mean"]), float(d["std"]), int(d.get("count", 0)))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Stats":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _as_batch(x: torch.Tensor | np.ndarray, ndim: int) -> tuple[torch.Tensor, bool]:
+    """Add a batch axis when ``x`` has ``ndim - 1`` dims; returns (tensor, was_unbatched)."""
+    x = torch.as_tensor(x)
+    if x.ndim == ndim - 1:
+        return x.unsqueeze(0), True
+    if x.ndim != ndim:
+        raise PianoGANError(f"expected a {ndim - 1}-D or {ndim}-D array, got shape {tuple(x.shape)}")
+    return x, False
+
+
+def stft_magnitude(audio: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    """|STFT| of (batch, samples) or (samples,) audio -> (batch, n_fft//2+1, 1 + samples//hop).
+
+    Hann window of n_fft samples, frames centred with zero padding (librosa.stft's defaults).
+    """
+    audio, unbatched = _as_batch(audio, 2)
+    audio = audio.float()
+    if audio.shape[-1] < 1:
+        raise PianoGANError("audio is empty")
+    window = torch.hann_window(n_fft, periodic=True, device=audio.device)
+    spec = torch.stft(audio, n_fft, hop_length, window=window, center=True, pad_mode="constant",
+                      return_complex=True)
+    mag = spec.abs()
+    return mag[0] if unbatched else mag
+
+
+def log_magnitude(mag: torch.Tensor, eps: float) -> torch.Tensor:
+    """log(mag + eps), natural log; finite for silent input."""
+    return torch.log(mag.clamp_min(0) + eps)
+
+
+def normalize(logmag: torch.Tensor, stats: Stats, clip_sigma: float = 3.0) -> torch.Tensor:
+    """Log-magnitude -> [-1, 1]: (x - mean) / std, clipped at ±clip_sigma, divided by clip_sigma."""
+    return ((logmag - stats.mean) / stats.std).clamp(-clip_sigma, clip_sigma) / clip_sigma
+
+
+def denormalize(x: torch.Tensor, stats: Stats, clip_sigma: float = 3.0) -> torch.Tensor:
+    """Inverse of :func:`normalize` (exact wherever nothing was clipped)."""
+    return x.clamp(-1, 1) * (clip_sigma * stats.std) + stats.mean
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(batch, h, w) -> (batch, H, W): antialiased bilinear (area-like when shrinking)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x.unsqueeze(1), size=size, mode="bilinear", antialias=True,
+                         align_corners=False).squeeze(1)
+
+
+def to_image(norm: torch.Tensor, preset: Preset) -> torch.Tensor:
+    """Normalised (batch, freq, frames) on the STFT grid -> (batch, H, W) image."""
+    return resize(norm, preset.image_shape)
+
+
+def from_image(image: torch.Tensor, preset: Preset) -> torch.Tensor:
+    """(batch, H, W) image -> normalised (batch, freq, frames) on the preset's STFT grid."""
+    return resize(image, (preset.n_freq, preset.n_frames)).clamp(-1, 1)
+
+
+def fit_length(audio: torch.Tensor, n_samples: int) -> torch.Tensor:
+    """Zero-pad or cut (batch, samples) audio to exactly n_samples."""
+    n = audio.shape[-1]
+    if n >= n_samples:
+        return audio[..., :n_samples]
+    return F.pad(audio, (0, n_samples - n))
+
+
+def audio_to_logmag(audio: torch.Tensor | np.ndarray, preset: Preset) -> torch.Tensor:
+    """(batch, samples) or (samples,) at preset rate -> log|STFT| (batch, freq, frames) of one clip.
+
+    Audio is zero-padded / cut to the preset's clip length first.
+    """
+    audio, unbatched = _as_batch(torch.as_tensor(audio, dtype=torch.float32), 2)
+    audio = fit_length(audio, preset.n_samples)
+    out = log_magnitude(stft_magnitude(audio, preset.n_fft, preset.hop_length), preset.eps)
+    return out[0] if unbatched else out
+
+
+def audio_to_image(audio: torch.Tensor | np.ndarray, preset: Preset, stats: Stats) -> torch.Tensor:
+    """(batch, samples) or (samples,) -> image (batch, H, W) or (H, W) in [-1, 1]."""
+    audio_t, unbatched = _as_batch(torch.as_tensor(audio, dtype=torch.float32), 2)
+    logmag = audio_to_logmag(audio_t, preset)
+    img = to_image(normalize(logmag, stats, preset.clip_sigma), preset)
+    return img[0] if unbatched else img
+
+
+def image_to_magnitude(image: torch.Tensor | np.ndarray, preset: Preset, stats: Stats) -> torch.Tensor:
+    """(batch, H, W) or (H, W) image -> linear |STFT| (batch, freq, frames), >= 0."""
+    image, unbatched = _as_batch(torch.as_tensor(image, dtype=torch.float32), 3)
+    logmag = denormalize(from_image(image, preset), stats, preset.clip_sigma)
+    mag = (torch.exp(logmag) - preset.eps).clamp_min(0)
+    return mag[0] if unbatched else mag
+
+
+def image_to_audio(image: torch.Tensor | np.ndarray, preset: Preset, stats: Stats, n_iter: int = 64,
+                   momentum: float = 0.99, seed: int | None = 0) -> torch.Tensor:
+    """(batch, H, W) or (H, W) image -> audio (batch, preset.n_samples) via Griffin-Lim."""
+    from .phase import griffin_lim
+
+    image, unbatched = _as_batch(torch.as_tensor(image, dtype=torch.float32), 3)
+    mag = image_to_magnitude(image, preset, stats)
+    audio = griffin_lim(mag, n_fft=preset.n_fft, hop_length=preset.hop_length, n_iter=n_iter,
+                        momentum=momentum, length=preset.n_samples, seed=seed)
+    return audio[0] if unbatched else audio
