@@ -1,0 +1,43 @@
+"""Run every benchmark in one go (`make bench`): each benchmarks/bench_*.py as its own process,
+so one's threads and memory never skew the next. Extra arguments (e.g. --quick) are passed on."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> int:
+    scripts = sorted(HERE.glob("bench_*.py"))
+    print(f"PianoGAN benchmarks on {cpu_name()} ({platform.machine()}), python {platform.python_version()}")
+    failed = []
+    for script in scripts:
+        print(f"\n=== {script.stem} " + "=" * (60 - len(script.stem)), flush=True)
+        t0 = time.perf_counter()
+        rc = subprocess.call([sys.executable, str(script), *sys.argv[1:]])
+        print(f"--- {script.stem}: exit {rc}, {time.perf_counter() - t0:.0f} s", flush=True)
+        if rc != 0:
+            failed.append(script.stem)
+    print(f"\nresults (JSON): {HERE / 'results'}")
+    if failed:
+        print("failed: " + ", ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
