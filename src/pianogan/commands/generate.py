@@ -1,0 +1,146 @@
+"""`pianogan generate`: audio, spectrograms and a reproducible record from a trained generator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..errors import PianoGANError
+
+HELP = "make piano audio from a trained generator (EMA weights)"
+DESCRIPTION = """\
+Generate clips from a run directory, a .pt checkpoint or a generator.safetensors (EMA weights).
+Writes DIR/clip-NNNN.wav, a spectrogram PNG per clip, DIR/grid.png, DIR/images.npy (generator
+images, for `pianogan evaluate`) and DIR/generated.json (seed, latent(s) and every setting of each
+clip). `--from DIR/generated.json [--index I]` makes recorded clips again exactly.
+`--seconds T` longer than the model's clip makes one continuous piece per clip: a smooth latent walk,
+magnitudes crossfaded in the STFT domain and ONE Griffin-Lim over the whole piece (no clicks)."""
+
+EPILOG = """examples:
+  pianogan generate runs/tiny --n 8 --out samples
+  pianogan generate runs/tiny --n 2 --seconds 30 --sr 22050 --out long
+  pianogan generate runs/tiny --interpolate 6 --seed 3 --to-seed 9 --out interp
+  pianogan generate --from samples/generated.json --index 2 --out again"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("generate", help=HELP, description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", nargs="?", metavar="RUN_OR_CHECKPOINT",
+                   help="run directory, checkpoints/step-*.pt or generator.safetensors "
+                        "(with --from: overrides the recorded checkpoint)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--n", type=int, default=8, help="number of clips (default 8)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of clip 0; clip i uses seed+i (default 0)")
+    p.add_argument("--seconds", type=float, metavar="T",
+                   help="length of each clip in seconds (default: the model's clip length; "
+                        "longer = one continuous piece)")
+    p.add_argument("--n-iter", type=int, default=64, metavar="I",
+                   help="Griffin-Lim iterations (default 64)")
+    p.add_argument("--momentum", type=float, default=0.99,
+                   help="fast Griffin-Lim momentum (default 0.99)")
+    p.add_argument("--sr", type=int, metavar="R",
+                   help="output sample rate in Hz (soxr resampling; default: the preset's)")
+    p.add_argument("--denoise", action="store_true", help="spectral-gating noise reduction")
+    p.add_argument("--interpolate", type=int, metavar="K",
+                   help="make K clips along the latent path from --seed to --to-seed (ignores --n)")
+    p.add_argument("--to-seed", type=int, metavar="S",
+                   help="end seed of --interpolate (default seed+1)")
+    p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                   help="truncation psi, StyleGAN2 only (default 1 = off)")
+    p.add_argument("--overlap", type=float, metavar="SECONDS",
+                   help="crossfade length between chained clips of a long piece "
+                        "(default min(1, clip/4))")
+    p.add_argument("--batch", type=int, default=16, metavar="B",
+                   help="generator batch size (default 16)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to run (default auto: cuda when available)")
+    p.add_argument("--from", dest="from_json", metavar="GENERATED_JSON",
+                   help="remake the clips recorded in a generated.json")
+    p.add_argument("--index", type=int, action="append", metavar="I",
+                   help="with --from: only clip I (repeatable; default all)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    p.add_argument("--json", action="store_true", help="print a JSON summary to stdout")
+    p.set_defaults(func=run)
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PianoGANError("--device cuda: no CUDA device available")
+    return name
+
+
+def load(path: str | Path, device: str):
+    """(G, info) from a run directory or checkpoint, with a one-line error for a bad path."""
+    path = Path(path)
+    if not path.exists():
+        raise PianoGANError(f"{path}: no such run directory or checkpoint")
+    from ..train.checkpoint import load_generator
+
+    try:
+        return load_generator(path, device=device)
+    except PianoGANError:
+        raise
+    except Exception as e:  # a corrupt or foreign file: say so in one line
+        raise PianoGANError(f"{path}: cannot load a generator ({type(e).__name__}: {e})") from None
+
+
+def run(args) -> int:
+    from ..generate import GenerateSettings, generate, regenerate
+    from ..generate_files import read_records, write_outputs
+
+    t0 = time.perf_counter()
+    device = resolve_device(args.device)
+    if args.from_json:
+        records = read_records(args.from_json)
+        if args.index:
+            bad = [i for i in args.index if not 0 <= i < len(records)]
+            if bad:
+                raise PianoGANError(f"--index {bad[0]}: the record has clips 0..{len(records) - 1}")
+            records = [records[i] for i in args.index]
+        cache: dict = {}
+        clips = []
+        for rec in records:
+            path = args.checkpoint or rec.get("checkpoint")
+            if not path:
+                raise PianoGANError("record names no checkpoint; pass RUN_OR_CHECKPOINT")
+            if path not in cache:
+                cache[path] = load(path, device)
+            G, info = cache[path]
+            clips.append(regenerate(rec, G, info, device=device))
+    else:
+        if not args.checkpoint:
+            raise PianoGANError("give RUN_OR_CHECKPOINT (or --from GENERATED_JSON)")
+        if args.batch < 1:
+            raise PianoGANError("--batch must be >= 1")
+        G, info = load(args.checkpoint, device)
+        settings = GenerateSettings(n_iter=args.n_iter, momentum=args.momentum, seconds=args.seconds,
+                                    truncation=args.truncation, sample_rate=args.sr,
+                                    denoise=args.denoise, overlap_seconds=args.overlap)
+        if args.truncation != 1.0 and info.get("model") != "stylegan2":
+            print(f"note: --truncation is ignored by the {info.get('model')} generator",
+                  file=sys.stderr)
+        clips = generate(G, info, n=args.n, seed=args.seed, settings=settings,
+                         interpolate=args.interpolate, to_seed=args.to_seed,
+                         batch_size=args.batch, device=device)
+    doc = write_outputs(clips, args.out, info, plots=not args.no_plots)
+    out = Path(args.out)
+    summary = {"out": str(out), "n": len(clips), "checkpoint": doc["checkpoint"], "step": doc["step"],
+               "model": doc["model"], "preset": info["preset"].name, "device": device,
+               "sample_rate": clips[0].sample_rate if clips else None,
+               "seconds": [round(len(c.audio) / c.sample_rate, 6) for c in clips],
+               "files": [str(out / r["file"]) for r in doc["clips"]],
+               "record": str(out / "generated.json"), "time_s": round(time.perf_counter() - t0, 3)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"wrote {len(clips)} clip(s) to {out}/ ({summary['time_s']:.1f} s)", file=sys.stderr)
+    return 0

@@ -1,0 +1,351 @@
+"""Generation: latents -> generator images -> magnitudes -> audio, reproducibly.
+
+Three kinds of clip (``Clip.record["kind"]``):
+
+* ``"sample"``: one latent, one image of the model's clip length (or shorter) -> one Griffin-Lim.
+* ``"long"``: ``seconds`` longer than the model's clip. A chain of latents along a smooth path
+  (slerp / lerp between random anchor latents every ``walk_steps`` clips) gives overlapping
+  clip images. Their *magnitudes* (linear |STFT|, on the preset's STFT grid) are joined with an
+  equal-power crossfade over ``overlap_seconds`` (power = (1-t)·a² + t·b²) and ONE Griffin-Lim
+  runs over the whole long magnitude, so phase is continuous across the joins and there are no
+  clicks; the result is cut to exactly ``seconds``.
+* ``"interpolation"``: ``k`` clips along the path between the latents of two seeds (slerp for a
+  normal latent, lerp for a uniform one).
+
+Every clip is made from its own seeds (latent seed, Griffin-Lim seed) and its record carries the
+latent(s) and every setting, so :func:`regenerate` makes it again without the other clips
+(generator images are batched; results agree with a batch-of-one run to float rounding).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import Preset
+from .errors import PianoGANError
+from .spectrogram import Stats, image_to_magnitude
+
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    """How images become audio. Everything here is stored in each clip's record."""
+
+    n_iter: int = 64  # Griffin-Lim iterations
+    momentum: float = 0.99  # fast Griffin-Lim momentum
+    seconds: float | None = None  # clip length (s); None = the model's clip length
+    truncation: float = 1.0  # truncation psi (used by StyleGAN2; other generators ignore it)
+    sample_rate: int | None = None  # output rate (Hz), soxr-resampled; None = the preset's rate
+    denoise: bool = False  # spectral-gating noise reduction after phase retrieval
+    overlap_seconds: float | None = None  # long pieces: crossfade length; None = min(1, clip/4)
+    walk_steps: int = 3  # long pieces: clips between two random anchor latents
+    peak: float = 0.99  # audio louder than this is scaled down to it (never scaled up)
+
+    def __post_init__(self) -> None:
+        if self.n_iter < 0:
+            raise PianoGANError("n_iter must be >= 0")
+        if self.seconds is not None and not self.seconds > 0:
+            raise PianoGANError("seconds must be > 0")
+        if self.sample_rate is not None and self.sample_rate <= 0:
+            raise PianoGANError("sample rate must be > 0")
+        if self.walk_steps < 1:
+            raise PianoGANError("walk_steps must be >= 1")
+        if self.overlap_seconds is not None and self.overlap_seconds < 0:
+            raise PianoGANError("overlap_seconds must be >= 0")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GenerateSettings":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class Clip:
+    """One generated piece of audio and everything needed to make it again."""
+
+    audio: np.ndarray  # (samples,) float32 at ``sample_rate``
+    sample_rate: int  # Hz
+    images: np.ndarray  # (k, H, W) float32 in [-1, 1]: the generator images it was made from
+    magnitude: np.ndarray  # (freq, frames) linear |STFT| that Griffin-Lim inverted (preset rate)
+    record: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- latents
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation of (z_dim,) vectors; the norm is interpolated linearly.
+
+    For N(0, I) latents this stays on the typical shell, where lerp would pass through the
+    low-norm centre that the generator never saw in training.
+    """
+    na, nb = a.norm(), b.norm()
+    if na == 0 or nb == 0:
+        return (1 - t) * a + t * b
+    ua, ub = a / na, b / nb
+    omega = torch.arccos((ua * ub).sum().clamp(-1.0, 1.0))
+    if omega.abs() < 1e-6:
+        return (1 - t) * a + t * b
+    s = torch.sin(omega)
+    direction = (torch.sin((1 - t) * omega) / s) * ua + (torch.sin(t * omega) / s) * ub
+    return direction * ((1 - t) * na + t * nb)
+
+
+def interpolate_latent(G, a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Point ``t`` in [0, 1] on the path a -> b: slerp for a normal latent, lerp for uniform."""
+    if getattr(G, "latent", "normal") == "uniform":
+        return (1 - t) * a + t * b  # the box is convex: lerp stays inside it
+    return slerp(a, b, t)
+
+
+def draw_latents(G, seed: int, n: int) -> torch.Tensor:
+    """(n, z_dim) float32 CPU latents drawn from G's own latent distribution with ``seed``."""
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    z = G.sample_z(n, generator=g, device="cpu")
+    return torch.as_tensor(z, dtype=torch.float32).detach().cpu()
+
+
+def chain_latents(G, seed: int, n_clips: int, walk_steps: int) -> torch.Tensor:
+    """(n_clips, z_dim): a smooth walk through random anchors, one anchor every walk_steps clips.
+
+    Neighbouring clips are close in latent space (similar loudness and timbre, so the joins are
+    smooth) while the piece still moves on to new material every ``walk_steps`` clips.
+    """
+    n_anchors = 1 + math.ceil(max(n_clips - 1, 0) / walk_steps)
+    anchors = draw_latents(G, seed, n_anchors + 1)
+    out = [interpolate_latent(G, anchors[k // walk_steps], anchors[k // walk_steps + 1],
+                              (k % walk_steps) / walk_steps) for k in range(n_clips)]
+    return torch.stack(out)
+
+
+# --------------------------------------------------------------------------- images
+
+@torch.no_grad()
+def render_images(G, z: torch.Tensor, truncation: float = 1.0, batch_size: int = 16,
+                  device: str | torch.device = "cpu", progress=None) -> np.ndarray:
+    """Latents (n, z_dim) -> images (n, H, W) float32 in [-1, 1] on the CPU, in batches.
+
+    ``progress`` is an optional tqdm bar, advanced by the batch size.
+    """
+    out = []
+    for start in range(0, len(z), max(1, batch_size)):
+        zb = z[start:start + batch_size].to(device)
+        x = G(zb, truncation_psi=float(truncation))
+        out.append(x.float().clamp(-1, 1)[:, 0].cpu().numpy())
+        if progress is not None:
+            progress.update(len(zb))
+    if not out:
+        return np.zeros((0, *tuple(G.image_shape)), np.float32)
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------- magnitudes
+
+def edge_frames(preset: Preset) -> int:
+    """STFT frames at each end of a clip whose window reaches past the clip (zero padding)."""
+    return math.ceil((preset.n_fft // 2) / preset.hop_length)
+
+
+def overlap_frames(preset: Preset, settings: GenerateSettings) -> int:
+    s = settings.overlap_seconds
+    if s is None:
+        s = min(1.0, preset.clip_seconds / 4)
+    usable = preset.n_frames - 2 * edge_frames(preset)
+    return int(min(round(s * preset.sample_rate / preset.hop_length), usable // 2))
+
+
+def chain_length(preset: Preset, seconds: float, settings: GenerateSettings) -> int:
+    """Number of clip images a piece of ``seconds`` needs (1 when it fits in one clip)."""
+    need = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
+    e, t0 = edge_frames(preset), preset.n_frames
+    if need <= t0:
+        return 1
+    step = (t0 - 2 * e) - overlap_frames(preset, settings)
+    if step <= 0:
+        raise PianoGANError(f"preset {preset.name!r}: clip too short to chain")
+    return 1 + math.ceil((need - (t0 - e)) / step)
+
+
+def join_magnitudes(mags: torch.Tensor, overlap: int, trim: int) -> tuple[torch.Tensor, list[int]]:
+    """Clip magnitudes (k, freq, frames) -> one (freq, total) magnitude; also the join frames.
+
+    Each clip loses ``trim`` edge frames where it meets a neighbour (their STFT windows saw
+    the zero padding past the clip's end); neighbours then overlap by ``overlap`` frames with an
+    equal-power crossfade: power = (1 - t) a² + t b², t rising linearly across the overlap.
+    Returns the magnitude and, per join, the frame at the centre of its crossfade.
+    """
+    k, _, t0 = mags.shape
+    out = mags[0, :, :t0 - trim] if k > 1 else mags[0]
+    joins = []
+    for i in range(1, k):
+        nxt = mags[i, :, trim:t0 - trim] if i < k - 1 else mags[i, :, trim:]
+        if overlap > 0:
+            t = (torch.arange(overlap, dtype=mags.dtype) + 0.5) / overlap
+            mixed = torch.sqrt((1 - t) * out[:, -overlap:] ** 2 + t * nxt[:, :overlap] ** 2)
+            joins.append(out.shape[1] - overlap // 2 - 1)
+            out = torch.cat([out[:, :-overlap], mixed, nxt[:, overlap:]], dim=1)
+        else:
+            joins.append(out.shape[1])
+            out = torch.cat([out, nxt], dim=1)
+    return out, joins
+
+
+# --------------------------------------------------------------------------- audio
+
+def _denoise(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    try:
+        from .denoise import denoise
+    except ImportError:  # the project's denoise module is optional here: same library, defaults
+        import noisereduce
+
+        def denoise(a, sr):
+            return noisereduce.reduce_noise(y=a, sr=sr, stationary=True)
+    return np.asarray(denoise(audio, sample_rate), dtype=np.float32)
+
+
+def magnitude_to_audio(mag: torch.Tensor, preset: Preset, n_samples: int,
+                       settings: GenerateSettings, gl_seed: int) -> tuple[np.ndarray, int, float]:
+    """(freq, frames) magnitude -> (audio at the output rate, rate Hz, gain applied)."""
+    from .audio import resample
+    from .phase import griffin_lim
+
+    y = griffin_lim(mag, n_fft=preset.n_fft, hop_length=preset.hop_length, n_iter=settings.n_iter,
+                    momentum=settings.momentum, length=n_samples, seed=int(gl_seed))
+    audio = y.detach().float().cpu().numpy()
+    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    sr = preset.sample_rate
+    if settings.denoise:
+        audio = _denoise(audio, sr)
+    if settings.sample_rate and settings.sample_rate != sr:
+        audio = resample(audio, sr, settings.sample_rate)
+        want = int(round(n_samples * settings.sample_rate / sr))
+        audio = np.pad(audio[:want], (0, max(0, want - len(audio))))
+        sr = settings.sample_rate
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    gain = settings.peak / peak if peak > settings.peak else 1.0
+    return (audio * gain).astype(np.float32), int(sr), float(gain)
+
+
+def images_to_clip(images: np.ndarray, preset: Preset, stats: Stats, seconds: float,
+                   settings: GenerateSettings, gl_seed: int, device="cpu") -> Clip:
+    """Clip images (k, H, W) -> one Clip of ``seconds`` (chained when k > 1). Record left empty."""
+    n_samples = int(round(seconds * preset.sample_rate))
+    need = 1 + n_samples // preset.hop_length
+    mags = image_to_magnitude(torch.as_tensor(images).to(device), preset, stats)
+    mag, joins = join_magnitudes(mags, overlap_frames(preset, settings), edge_frames(preset))
+    if mag.shape[1] < need:  # cannot happen with chain_length's count; guard for hand-made input
+        raise PianoGANError(f"{len(images)} clip image(s) cover fewer than {seconds} s")
+    mag = mag[:, :need]
+    audio, sr, gain = magnitude_to_audio(mag, preset, n_samples, settings, gl_seed)
+    hop_s = preset.hop_length / preset.sample_rate
+    clip = Clip(audio, sr, np.asarray(images, np.float32), mag.cpu().numpy())
+    clip.record = {"joins_seconds": [round(j * hop_s, 6) for j in joins], "gain": gain,
+                   "n_samples": int(len(audio)), "sample_rate": sr}
+    return clip
+
+
+# --------------------------------------------------------------------------- the whole job
+
+def _model_record(info: dict) -> dict:
+    return {"checkpoint": str(Path(info.get("path", "")).resolve()) if info.get("path") else None,
+            "step": int(info.get("step", 0)), "model": info.get("model"),
+            "preset": info["preset"].name}
+
+
+def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSettings | None = None,
+             interpolate: int | None = None, to_seed: int | None = None, batch_size: int = 16,
+             device: str | torch.device = "cpu", progress: bool = True) -> list[Clip]:
+    """Make ``n`` clips (or ``interpolate`` clips between ``seed`` and ``to_seed``).
+
+    G, info: from :func:`pianogan.train.checkpoint.load_generator`. Clip i of a plain run uses
+    seed ``seed + i`` for its latent(s) and its Griffin-Lim start phase, so ``n=4`` gives the first
+    four clips of ``n=8``. With ``interpolate=K`` every clip has latent seed ``seed`` -> ``to_seed``
+    (default ``seed + 1``) at t = i / (K - 1) and Griffin-Lim seed ``seed + i``.
+    Returns clips whose ``record`` holds everything :func:`regenerate` needs.
+    """
+    from tqdm.auto import tqdm
+
+    settings = settings or GenerateSettings()
+    preset: Preset = info["preset"]
+    stats: Stats = info["stats"]
+    seconds = float(settings.seconds or preset.clip_seconds)
+    if interpolate is not None:
+        if interpolate < 1:
+            raise PianoGANError("--interpolate needs K >= 1")
+        if seconds > preset.clip_seconds:
+            raise PianoGANError("--interpolate makes clips of the model's length; drop --seconds")
+        to_seed = seed + 1 if to_seed is None else to_seed
+        a, b = draw_latents(G, seed, 1)[0], draw_latents(G, to_seed, 1)[0]
+        ts = [i / (interpolate - 1) if interpolate > 1 else 0.0 for i in range(interpolate)]
+        latents = [interpolate_latent(G, a, b, t)[None] for t in ts]
+        extra = [{"kind": "interpolation", "seed": seed, "to_seed": to_seed, "t": t} for t in ts]
+        n = interpolate
+    else:
+        if n < 1:
+            raise PianoGANError("--n must be >= 1")
+        k = chain_length(preset, seconds, settings)
+        latents = [chain_latents(G, seed + i, k, settings.walk_steps) if k > 1
+                   else draw_latents(G, seed + i, 1) for i in range(n)]
+        extra = [{"kind": "long" if k > 1 else "sample", "seed": seed + i} for i in range(n)]
+    G = G.to(device)
+    G.eval()
+    all_z = torch.cat(latents)
+    bar = tqdm(total=len(all_z) + n, desc="generate", unit="img", disable=not progress)
+    bar.set_postfix_str("generator")
+    images = render_images(G, all_z, settings.truncation, batch_size, device, progress=bar)
+    bar.set_postfix_str("griffin-lim")
+    clips, row = [], 0
+    for i in range(n):
+        k = len(latents[i])
+        clip = images_to_clip(images[row:row + k], preset, stats, seconds, settings, seed + i, device)
+        clip.record = {"format_version": RECORD_VERSION, "index": i, **extra[i], "gl_seed": seed + i,
+                       "seconds": seconds, "image_rows": [row, row + k],
+                       "latents": latents[i].tolist(), **clip.record, **_model_record(info),
+                       "settings": settings.to_dict(), "device": str(device)}
+        clips.append(clip)
+        row += k
+        bar.update(1)
+    bar.close()
+    return clips
+
+
+def regenerate(record: dict, G=None, info: dict | None = None, checkpoint: str | Path | None = None,
+               device: str | torch.device = "cpu") -> Clip:
+    """Make a clip again from its record (one entry of generated.json's ``"clips"``).
+
+    Loads the generator from ``checkpoint`` (default: the record's) unless ``G, info`` are given;
+    refuses a checkpoint whose training step differs from the record's.
+    """
+    if record.get("format_version", RECORD_VERSION) > RECORD_VERSION:
+        raise PianoGANError("record was written by a newer pianogan")
+    try:
+        latents = torch.tensor(record["latents"], dtype=torch.float32)
+        settings = GenerateSettings.from_dict(record["settings"])
+        seconds, gl_seed = float(record["seconds"]), int(record["gl_seed"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise PianoGANError(f"not a generation record (missing or bad {e})") from None
+    if G is None:
+        from .train.checkpoint import load_generator
+
+        path = checkpoint or record.get("checkpoint")
+        if not path:
+            raise PianoGANError("record names no checkpoint; pass one")
+        G, info = load_generator(path, device=str(device))
+    if int(info.get("step", 0)) != int(record.get("step", 0)):
+        raise PianoGANError(f"checkpoint is at step {info.get('step')}, the record was made at step "
+                            f"{record.get('step')}; pass the checkpoint file of that step")
+    G = G.to(device)
+    G.eval()
+    images = render_images(G, latents, settings.truncation, batch_size=len(latents), device=device)
+    clip = images_to_clip(images, info["preset"], info["stats"], seconds, settings, gl_seed, device)
+    clip.record = {**record, **clip.record}
+    return clip
