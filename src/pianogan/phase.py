@@ -1,34 +1,214 @@
-"""Phase retrieval: batched fast Griffin-Lim (Perraudin et al. 2013) in torch.
+"""Phase retrieval: batched fast Griffin-Lim (Perraudin, Balazs & Søndergaard 2013) in torch.
 
-PLACEHOLDER (plain torch.stft/istft loop); to be replaced by the fast implementation.
+The iteration is librosa's ``griffinlim`` (same STFT conventions: periodic Hann window, centred
+frames with zero padding, ``momentum`` as in librosa, random or zero initial phase), rewritten
+for speed. ``torch.stft``/``torch.istft`` in a loop are no faster than librosa, because most of
+the time goes into framing, windowing, overlap-add and normalisation rather than the FFTs.
+So this module hand-writes the loop around ``torch.fft.rfft``/``irfft``:
+
+* work on the *padded* signal grid: istft's "cut the centre padding" followed by stft's
+  "zero-pad the centre again" is one multiply by a precomputed mask, folded together with the
+  window-sum-square normalisation into a single ``norm`` vector;
+* frames are an ``as_strided`` view of the signal (no copy until the window multiply, which
+  writes straight into the FFT's input buffer);
+* overlap-add is ``n_fft / hop`` shifted in-place adds when ``hop`` divides ``n_fft`` (all the
+  presets), ``F.fold`` otherwise;
+* spectra are kept as (frames, freq) so every FFT runs over contiguous memory, buffers are
+  reused (``out=``) and the phase update is in place, with no complex division;
+* on CPU the batch is processed a few clips at a time so the working set stays in cache
+  (a 16-clip batch of 513x782 spectra does not fit, and the FFTs alone get 3-4x slower);
+  on CUDA the whole batch goes at once.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
+import torch.nn.functional as F
+
+from .errors import PianoGANError
+
+# Bytes of one (frames, n_fft) real buffer per CPU chunk: about L2-cache sized; measured on a
+# 2-core AMD EPYC, 1 clip of 782x1024 per chunk is ~4x faster than 16 at once.
+_CPU_CHUNK_BYTES = 4 << 20
 
 
-def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop_length: int, n_iter: int = 32,
-                momentum: float = 0.99, length: int | None = None, seed: int | None = 0) -> torch.Tensor:
-    """|STFT| (batch, freq, frames) or (freq, frames) -> audio (batch, samples) or (samples,)."""
-    mag = torch.as_tensor(magnitude, dtype=torch.float32)
+def _window_norm(n_fft: int, hop: int, n_frames: int, n_samples: int, window: torch.Tensor) -> torch.Tensor:
+    """(n_fft + hop*(n_frames-1),) multiplier on the padded signal grid.
+
+    1 / window-sum-square where the output signal lives (positions n_fft//2 .. n_fft//2 + n_samples
+    of the padded grid), 0 elsewhere: this is istft's normalisation and trim plus stft's zero
+    padding in one vector.
+    """
+    padded = n_fft + hop * (n_frames - 1)
+    w2 = (window.double() ** 2)
+    wss = torch.zeros(padded, dtype=torch.float64, device=window.device)
+    idx = (torch.arange(n_frames, device=window.device)[:, None] * hop
+           + torch.arange(n_fft, device=window.device)[None, :])
+    wss.index_add_(0, idx.reshape(-1), w2.repeat(n_frames))
+    tiny = torch.finfo(window.dtype).tiny
+    norm = torch.where(wss > tiny, 1.0 / wss.clamp_min(tiny), torch.zeros_like(wss))
+    start = n_fft // 2
+    mask = torch.zeros_like(norm)
+    mask[start:min(padded, start + n_samples)] = 1.0
+    return (norm * mask).to(window.dtype)
+
+
+class _Frames:
+    """Framing and overlap-add on a (batch, padded_samples) signal with fixed buffers."""
+
+    def __init__(self, batch: int, n_frames: int, n_fft: int, hop: int, dtype, device) -> None:
+        self.n_frames, self.n_fft, self.hop = n_frames, n_fft, hop
+        self.padded = n_fft + hop * (n_frames - 1)
+        self.ratio = n_fft // hop if n_fft % hop == 0 else 0
+        self.signal = torch.zeros(batch, self.padded, dtype=dtype, device=device)
+
+    def view(self) -> torch.Tensor:
+        """(batch, frames, n_fft) strided view of the signal buffer (no copy)."""
+        s = self.signal
+        return s.as_strided((s.shape[0], self.n_frames, self.n_fft), (s.stride(0), self.hop, 1))
+
+    def overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
+        """Sum (batch, frames, n_fft) windowed frames into the signal buffer; returns it."""
+        b = frames.shape[0]
+        if self.ratio:
+            # hop divides n_fft: frame t's r-th block of `hop` samples lands on block t + r.
+            out = self.signal.view(b, self.n_frames + self.ratio - 1, self.hop)
+            blocks = frames.view(b, self.n_frames, self.ratio, self.hop)
+            out[:, :self.n_frames].copy_(blocks[:, :, 0])
+            out[:, self.n_frames:].zero_()
+            for r in range(1, self.ratio):
+                out[:, r:r + self.n_frames].add_(blocks[:, :, r])
+        else:
+            folded = F.fold(frames.transpose(1, 2), output_size=(1, self.padded),
+                            kernel_size=(1, self.n_fft), stride=(1, self.hop))
+            self.signal.copy_(folded.view(b, self.padded))
+        return self.signal
+
+
+def _initial_phasor(shape: tuple[int, int, int], init, seed: int | None, dtype, device) -> torch.Tensor:
+    """Unit phasors (batch, freq, frames): random phase (seeded) or all ones ("zeros" / None)."""
+    if init is None or init == "zeros":
+        return torch.ones(shape, dtype=dtype, device=device)
+    if init != "random":
+        raise PianoGANError(f"griffin_lim: init must be 'random' or 'zeros', got {init!r}")
+    gen = torch.Generator(device="cpu")
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(int(seed))
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    phase = torch.rand(shape, generator=gen, dtype=real).to(device) * (2 * math.pi)
+    return torch.polar(torch.ones_like(phase), phase).to(dtype)
+
+
+def _griffin_lim_chunk(mag: torch.Tensor, phasor: torch.Tensor, window: torch.Tensor, norm: torch.Tensor,
+                       n_fft: int, hop: int, n_iter: int, momentum: float) -> torch.Tensor:
+    """mag (b, frames, freq) real, phasor (b, frames, freq) -> padded signal (b, padded_samples)."""
+    b, n_frames, _ = mag.shape
+    framer = _Frames(b, n_frames, n_fft, hop, mag.dtype, mag.device)
+    tiny = torch.finfo(mag.dtype).tiny
+    alpha = momentum / (1.0 + momentum)
+    frames = torch.empty(b, n_frames, n_fft, dtype=mag.dtype, device=mag.device)
+    angles = phasor.mul_(mag)  # angles carry the magnitude, as in librosa
+    rebuilt = torch.empty_like(angles)
+    tprev = torch.empty_like(angles)
+    scale = torch.empty_like(mag)
+    squares = torch.empty(*angles.shape, 2, dtype=mag.dtype, device=mag.device)
+    angles_ri = torch.view_as_real(angles)  # (b, frames, freq, 2) view of the same memory
+    for it in range(n_iter + 1):
+        # inverse STFT of the current estimate, onto the padded grid
+        torch.fft.irfft(angles, n=n_fft, dim=-1, out=frames)
+        frames.mul_(window)
+        signal = framer.overlap_add(frames)
+        signal.mul_(norm)
+        if it == n_iter:
+            return signal
+        # STFT of that signal
+        torch.mul(framer.view(), window, out=frames)
+        torch.fft.rfft(frames, dim=-1, out=rebuilt)
+        # momentum step, then project onto the target magnitude
+        if it == 0:
+            angles.copy_(rebuilt)
+        else:
+            torch.add(rebuilt, tprev, alpha=-alpha, out=angles)
+        # angles *= mag / |angles|, as mag * rsqrt(re^2 + im^2): torch.abs on complex tensors
+        # is ~4x slower than these real ops on CPU (measured), and no complex division.
+        torch.mul(angles_ri, angles_ri, out=squares)
+        torch.add(squares[..., 0], squares[..., 1], out=scale)
+        scale.clamp_min_(tiny).rsqrt_().mul_(mag)
+        angles.mul_(scale)
+        rebuilt, tprev = tprev, rebuilt
+    raise AssertionError("unreachable")
+
+
+def griffin_lim(magnitude: torch.Tensor | np.ndarray, n_fft: int, hop_length: int, n_iter: int = 32,
+                momentum: float = 0.99, length: int | None = None, seed: int | None = 0,
+                init: str | None = "random", chunk_size: int | None = None) -> torch.Tensor:
+    """Fast Griffin-Lim: |STFT| (batch, freq, frames) or (freq, frames) -> audio (batch, samples).
+
+    Args:
+        magnitude: non-negative STFT magnitudes, ``freq = n_fft // 2 + 1`` bins, of a
+            periodic-Hann, centred, zero-padded STFT (``librosa.stft`` defaults). float32 (or
+            float64, kept); CPU or CUDA - the computation runs where the tensor is.
+        n_fft: FFT size in samples. hop_length: hop in samples.
+        n_iter: Griffin-Lim iterations (each one inverse + forward STFT).
+        momentum: librosa's fast-GL momentum ``a``; each step uses
+            ``angles = rebuilt - a / (1 + a) * previous_rebuilt`` (0 = plain Griffin-Lim).
+        length: output length in samples; default ``hop_length * (frames - 1)`` (as librosa).
+        seed: seed of the random initial phase (clip ``i`` of a batch gets the ``i``-th slab of
+            one draw of shape (batch, freq, frames), so clip 0 matches the unbatched call).
+            ``None`` draws a fresh seed.
+        init: ``"random"`` (uniform phase) or ``"zeros"`` / ``None`` (all phases 0).
+        chunk_size: clips processed together; default all on CUDA, a cache-sized few on CPU.
+
+    Returns:
+        audio (batch, length) or (length,), same dtype and device as ``magnitude``.
+    """
+    mag = torch.as_tensor(magnitude)
+    if not mag.is_floating_point():
+        mag = mag.float()
+    if mag.dtype not in (torch.float32, torch.float64):
+        mag = mag.float()
     unbatched = mag.ndim == 2
     if unbatched:
         mag = mag.unsqueeze(0)
-    window = torch.hann_window(n_fft, device=mag.device)
-    g = torch.Generator(device="cpu")
-    if seed is not None:
-        g.manual_seed(seed)
-    phase = torch.rand(mag.shape, generator=g).to(mag.device) * 2 * torch.pi
-    angles = torch.polar(torch.ones_like(mag), phase)
-    n = length if length is not None else hop_length * (mag.shape[-1] - 1)
-    tprev = torch.zeros_like(angles)
-    for _ in range(n_iter):
-        y = torch.istft(mag * angles, n_fft, hop_length, window=window, center=True, length=n)
-        rebuilt = torch.stft(y, n_fft, hop_length, window=window, center=True, pad_mode="constant",
-                             return_complex=True)
-        angles = rebuilt - (momentum / (1 + momentum)) * tprev
-        tprev = rebuilt
-        angles = angles / (angles.abs() + 1e-16)
-    y = torch.istft(mag * angles, n_fft, hop_length, window=window, center=True, length=n)
-    return y[0] if unbatched else y
+    if mag.ndim != 3:
+        raise PianoGANError(f"griffin_lim: expected (batch, freq, frames) or (freq, frames), "
+                            f"got shape {tuple(mag.shape)}")
+    batch, n_freq, n_frames = mag.shape
+    if n_freq != n_fft // 2 + 1:
+        raise PianoGANError(f"griffin_lim: {n_freq} frequency bins do not match n_fft={n_fft} "
+                            f"(expected {n_fft // 2 + 1})")
+    if not 0 < hop_length <= n_fft:
+        raise PianoGANError("griffin_lim: need 0 < hop_length <= n_fft")
+    if n_iter < 0 or momentum < 0:
+        raise PianoGANError("griffin_lim: n_iter and momentum must be >= 0")
+    if n_frames < 1:
+        raise PianoGANError("griffin_lim: magnitude has no frames")
+    n_out = hop_length * (n_frames - 1) if length is None else int(length)
+    if n_out < 0:
+        raise PianoGANError("griffin_lim: length must be >= 0")
+
+    device, dtype = mag.device, mag.dtype
+    cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+    mag = torch.nan_to_num(mag, nan=0.0, posinf=0.0).clamp_min(0)
+    window = torch.hann_window(n_fft, periodic=True, dtype=dtype, device=device)
+    norm = _window_norm(n_fft, hop_length, n_frames, n_out, window)
+    phasor = _initial_phasor((batch, n_freq, n_frames), init, seed, cdtype, device)
+    if chunk_size is None:
+        per_clip = n_frames * n_fft * mag.element_size()
+        chunk_size = batch if device.type != "cpu" else max(1, _CPU_CHUNK_BYTES // per_clip)
+
+    start = n_fft // 2
+    out = torch.zeros(batch, n_out, dtype=dtype, device=device)
+    keep = max(0, min(n_out, n_fft + hop_length * (n_frames - 1) - start))
+    for lo in range(0, batch, chunk_size):
+        hi = min(batch, lo + chunk_size)
+        m = mag[lo:hi].transpose(1, 2).contiguous()
+        p = phasor[lo:hi].transpose(1, 2).contiguous()
+        padded = _griffin_lim_chunk(m, p, window, norm, n_fft, hop_length, n_iter, float(momentum))
+        out[lo:hi, :keep] = padded[:, start:start + keep]
+    return out[0] if unbatched else out
