@@ -1,0 +1,373 @@
+"""The end-to-end demo: ``python -m pianogan.demo --out demo [--quick]`` (what ``make demo`` runs).
+
+Offline, on a CPU, in minutes: prepare the built-in piano corpus (small), train the ``tiny`` SpecGAN,
+generate clips (short ones, a long continuous piece, a latent interpolation), turn a few real clips
+through the same Griffin-Lim for comparison, evaluate generated against real (with the real-vs-real
+floor and a noise ceiling), and write ``OUT/report.html``.
+
+Every stage goes through the ``pianogan`` CLI (:func:`pianogan.cli.main`) or the libraries, prints a
+header, and re-uses its output when it was already made with the same settings (``OUT/demo.json``
+keeps a key per stage), so a re-run after an interruption only does what is left. ``--force``
+redoes everything.
+
+Layout of OUT::
+
+    data/      prepared dataset            run/      training run (checkpoints, generator)
+    samples/   clips to listen to          long/     one long piece        interp/  interpolation
+    fake/      the evaluation set          real/     real clips, inverted  eval/    metrics
+    demo.json  settings, stage keys and timings        report.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from .errors import PianoGANError
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Settings of the demo; ``QUICK`` is a seconds-long smoke version for the tests."""
+
+    max_hours: float = 0.5  # hours of built-in corpus to prepare
+    model: str = "specgan"
+    model_config: str = "tiny"
+    preset: str = "tiny"
+    train_minutes: float = 6.0  # wall-clock training budget
+    train_steps: int = 100_000  # upper bound on generator steps (the time budget usually ends first)
+    n_listen: int = 8  # clips with spectrograms and players in the report
+    n_eval: int = 256  # generated clips for the metrics
+    n_real: int = 4  # real clips shown for comparison
+    long_seconds: float = 20.0  # length of the long continuous piece
+    interpolate: int = 6  # clips along a latent path
+    n_iter: int = 64  # Griffin-Lim iterations
+    seed: int = 0
+
+
+QUICK = DemoConfig(max_hours=0.05, train_minutes=0.25, train_steps=20, n_listen=2, n_eval=32,
+                   n_real=2, long_seconds=5.0, interpolate=3, n_iter=16)
+
+STAGES = ["prepare", "train", "generate", "real", "evaluate", "report"]
+
+
+# --------------------------------------------------------------------------- stage bookkeeping
+
+class Stages:
+    """Runs stages in order with headers, timings and re-use of finished work (OUT/demo.json)."""
+
+    def __init__(self, out: Path, force: bool = False):
+        self.out = out
+        self.path = out / "demo.json"
+        self.state = {}
+        if self.path.is_file() and not force:
+            try:
+                self.state = json.loads(self.path.read_text())
+            except json.JSONDecodeError:
+                self.state = {}
+        self.state.setdefault("stages", {})
+        self.timings: list[tuple[str, float, str]] = []
+        self.prev_key = ""
+        self.t_start = time.perf_counter()
+
+    def save(self) -> None:
+        tmp = self.path.with_name("demo.json.tmp")
+        tmp.write_text(json.dumps(self.state, indent=2))
+        tmp.replace(self.path)
+
+    def run(self, name: str, what: str, settings: dict, outputs: list[Path], fn) -> None:
+        """Run ``fn()`` unless its outputs exist and were made with the same settings upstream."""
+        i = STAGES.index(name) + 1
+        key = hashlib.sha256(json.dumps([self.prev_key, settings], sort_keys=True,
+                                        default=str).encode()).hexdigest()[:16]
+        self.prev_key = key
+        elapsed = time.perf_counter() - self.t_start
+        print(f"\n=== [{i}/{len(STAGES)}] {name}: {what}  (t = {elapsed:.0f} s) ===", file=sys.stderr,
+              flush=True)
+        old = self.state["stages"].get(name, {})
+        if old.get("key") == key and all(p.exists() for p in outputs):
+            print(f"    re-using {', '.join(str(p) for p in outputs)} (made earlier with the same "
+                  f"settings; --force to redo)", file=sys.stderr)
+            self.timings.append((name, 0.0, f"re-used (took {old.get('seconds', 0):.0f} s)"))
+            return
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        self.state["stages"][name] = {"key": key, "seconds": round(dt, 2), "settings": settings}
+        self.save()
+        self.timings.append((name, dt, "done"))
+        print(f"    {name} done in {dt:.1f} s", file=sys.stderr, flush=True)
+
+
+def cli(argv: list[str]) -> None:
+    """Run one ``pianogan`` command in this process; raise on a non-zero exit."""
+    from .cli import main
+
+    print("    $ pianogan " + " ".join(argv), file=sys.stderr, flush=True)
+    rc = main(argv)
+    if rc != 0:
+        raise PianoGANError(f"`pianogan {' '.join(argv)}` failed with exit code {rc}")
+
+
+def _fresh(path: Path) -> Path:
+    """Remove a stage's stale output directory (only ever one inside the demo folder)."""
+    if path.exists():
+        shutil.rmtree(path)
+    return path
+
+
+# --------------------------------------------------------------------------- stages
+
+def stage_prepare(cfg: DemoConfig, out: Path) -> None:
+    cli(["prepare", "builtin", "--preset", cfg.preset, "--max-hours", str(cfg.max_hours),
+         "--out", str(_fresh(out / "data"))])
+
+
+def stage_train(cfg: DemoConfig, out: Path) -> None:
+    cli(["train", "--model", cfg.model, "--config", cfg.model_config, "--data", str(out / "data"),
+         "--out", str(_fresh(out / "run")), "--minutes", str(cfg.train_minutes),
+         "--steps", str(cfg.train_steps), "--seed", str(cfg.seed)])
+
+
+def stage_generate(cfg: DemoConfig, out: Path) -> None:
+    run = str(out / "run")
+    common = ["--n-iter", str(cfg.n_iter), "--device", "cpu"]
+    cli(["generate", run, "--n", str(cfg.n_listen), "--seed", str(cfg.seed), "--out",
+         str(_fresh(out / "samples")), *common])
+    cli(["generate", run, "--n", "1", "--seconds", str(cfg.long_seconds), "--seed",
+         str(cfg.seed + 1000), "--out", str(_fresh(out / "long")), *common])
+    cli(["generate", run, "--interpolate", str(cfg.interpolate), "--seed", str(cfg.seed),
+         "--to-seed", str(cfg.seed + 1), "--out", str(_fresh(out / "interp")), *common])
+    # the evaluation set: images are what evaluate reads; no plots needed
+    cli(["generate", run, "--n", str(cfg.n_eval), "--seed", str(cfg.seed + 10_000), "--no-plots",
+         "--batch", "64", "--out", str(_fresh(out / "fake")), *common])
+
+
+def stage_real(cfg: DemoConfig, out: Path) -> None:
+    """A few held-out real clips, image -> Griffin-Lim like the generated ones, with spectrograms."""
+    import numpy as np
+    import torch
+
+    from .audio import write_audio
+    from .data.dataset import PianoDataset
+    from .generate_files import save_spectrogram_png
+    from .phase import griffin_lim
+    from .spectrogram import image_to_magnitude
+
+    ds = PianoDataset(out / "data")
+    held = [i for i, r in enumerate(ds.rows) if r.get("split") in ("validation", "test")]
+    pool = held or list(range(len(ds)))
+    picks = [pool[int(k)] for k in np.linspace(0, len(pool) - 1, min(cfg.n_real, len(pool)))]
+    dest = _fresh(out / "real")
+    dest.mkdir(parents=True)
+    records = []
+    for j, idx in enumerate(picks):
+        mag = image_to_magnitude(torch.from_numpy(ds.image(idx)), ds.preset, ds.stats)
+        audio = griffin_lim(mag, ds.preset.n_fft, ds.preset.hop_length, n_iter=cfg.n_iter,
+                            length=ds.preset.n_samples, seed=j).numpy()
+        peak = float(np.abs(audio).max())
+        audio = audio * (0.99 / peak) if peak > 0.99 else audio
+        row = ds.rows[idx]
+        write_audio(dest / f"real-{j:02d}.wav", audio, ds.preset.sample_rate)
+        title = (row.get("title") or row.get("source") or f"clip {idx}")[:60]
+        save_spectrogram_png(dest / f"real-{j:02d}.png", mag.numpy(), ds.preset, f"real: {title}")
+        records.append({"file": f"real-{j:02d}.wav", "spectrogram": f"real-{j:02d}.png",
+                        "index": idx, **{k: row.get(k, "") for k in
+                                         ("split", "composer", "title", "offset_seconds")}})
+    (dest / "real.json").write_text(json.dumps(records, indent=1))
+
+
+def stage_evaluate(cfg: DemoConfig, out: Path) -> None:
+    dest = _fresh(out / "eval")
+    dest.mkdir(parents=True)
+    cli(["evaluate", "--real", str(out / "data"), "--fake", str(out / "fake"), "--out", str(dest),
+         "--seed", str(cfg.seed)])
+
+
+# --------------------------------------------------------------------------- report
+
+def metric_rows(metrics: dict):
+    """evaluate's metrics.json -> (column names, [MetricRow], note) for the report's table."""
+    from .evaluate.report import COLUMNS, TABLE_ROWS
+    from .report_html import MetricRow
+
+    sets = metrics.get("sets", {})
+    names = {"real": "real half B (floor)", "fake": "tiny model", "noise": "white noise (ceiling)"}
+    cols = [(k, names.get(k, label)) for k, label in COLUMNS if k in sets]
+    rows = [MetricRow(label, {name: sets[k].get(key) for k, name in cols}, hint)
+            for key, label, hint, _ in TABLE_ROWS]
+    s, summ = metrics.get("settings", {}), metrics.get("summary", {})
+    note = (f"Each set has n = {s.get('n')} clips and is compared with a disjoint real reference "
+            f"half (real half A). Feature space: {metrics.get('feature_space', {}).get('name')} "
+            f"({metrics.get('feature_space', {}).get('dim')} audio descriptors, no downloaded "
+            f"weights); NDB with K = {s.get('bins')} bins.")
+    if summ.get("fd_score") is not None:
+        note += (f" FD score (0 = real floor, 1 = white noise): {summ['fd_score']:.3f}.")
+    if summ.get("mpd_ratio") is not None:
+        note += f" Diversity ratio (fake / real): {summ['mpd_ratio']:.3f}."
+    return [name for _, name in cols], rows, note
+
+
+def _load_json(path: Path, default=None):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+def _clip_items(out: Path, sub: str, caption) -> list:
+    from .report_html import AudioItem
+
+    doc = _load_json(out / sub / "generated.json", {}) or {}
+    items = []
+    for r in doc.get("clips", []):
+        items.append(AudioItem(
+            title=f"{sub} {r['index']}" if sub != "samples" else f"clip {r['index']}",
+            wav=f"{sub}/{r['file']}", png=f"{sub}/{r['spectrogram']}" if r.get("spectrogram") else None,
+            caption=caption(r)))
+    return items
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    from . import __version__
+
+    return {"pianogan": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "cpu": cpu, "cores": os.cpu_count(), "torch threads": torch.get_num_threads()}
+
+
+def build_report(cfg: DemoConfig, out: Path, timings: list, quick: bool):
+    """Collect what the stages wrote into a :class:`pianogan.report_html.Report`."""
+    from .report_html import AudioItem, Report
+
+    gen = _load_json(out / "samples" / "generated.json", {}) or {}
+    rep = Report(title="PianoGAN demo" + (" (quick smoke run)" if quick else ""))
+    step = gen.get("step")
+    rep.intro = (f"A tiny {cfg.model} ({cfg.model_config} config) trained for about "
+                 f"{cfg.train_minutes:g} min ({step if step is not None else '?'} generator steps) "
+                 f"on {cfg.max_hours:g} h of the built-in piano corpus ({cfg.preset} preset: "
+                 f"{gen.get('preset', {}).get('clip_seconds', '?')} s clips at "
+                 f"{gen.get('preset', {}).get('sample_rate', '?')} Hz), then sampled and judged "
+                 "against held-out real clips. Expect piano-like timbre and note onsets, not "
+                 "melodies: this is a CPU demo of the pipeline, not a trained musician.")
+    rep.generated = _clip_items(out, "samples", lambda r: f"seed {r['seed']}")
+    rep.long = _clip_items(out, "long", lambda r: f"{r['seconds']:g} s, seed {r['seed']}, "
+                           f"{len(r['latents'])} clip images joined at "
+                           + ", ".join(f"{j:.1f}" for j in r.get("joins_seconds", [])) + " s")
+    rep.interpolation = _clip_items(out, "interp", lambda r: f"t = {r['t']:.2f} from seed "
+                                    f"{r['seed']} to {r['to_seed']}")
+    for r in _load_json(out / "real" / "real.json", []) or []:
+        rep.real.append(AudioItem(title=f"real: {r.get('title') or r['index']}"[:70],
+                                  wav=f"real/{r['file']}", png=f"real/{r['spectrogram']}",
+                                  caption=f"{r.get('composer', '')} · {r.get('split', '')} split"))
+    if gen.get("grid"):
+        rep.grid_png = f"samples/{gen['grid']}"
+    metrics = _load_json(out / "eval" / "metrics.json")
+    if metrics:
+        rep.metrics_columns, rep.metrics, rep.metrics_note = metric_rows(metrics)
+        rep.plots = [(f"evaluation: {p.stem}", f"eval/{p.name}")
+                     for p in sorted((out / "eval").glob("*.png"))]
+    for p in sorted((out / "run").glob("*.png")):
+        rep.training_plots.append((f"training: {p.stem}", f"run/{p.name}"))
+    rep.settings = {**{k: v for k, v in asdict(cfg).items()}, "quick": quick,
+                    "checkpoint step": step, **machine_info()}
+    rep.timings = list(timings)
+    rep.footer = f"Made by `python -m pianogan.demo` on {time.strftime('%Y-%m-%d %H:%M')}."
+    return rep
+
+
+def stage_report(cfg: DemoConfig, out: Path, timings: list, quick: bool) -> Path:
+    from .report_html import write_report
+
+    path = out / "report.html"
+    missing = write_report(path, build_report(cfg, out, timings, quick))
+    if missing:
+        print(f"    warning: {len(missing)} file(s) the report points at are missing: "
+              + ", ".join(missing[:5]), file=sys.stderr)
+    return path
+
+
+# --------------------------------------------------------------------------- driver
+
+def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), quick: bool = False,
+             force: bool = False) -> Path:
+    """Run every stage into ``out``; returns the path of report.html."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    st = Stages(out, force=force)
+    st.state["config"] = {**asdict(cfg), "quick": quick}
+    settings = asdict(cfg)
+    pick = lambda *keys: {k: settings[k] for k in keys}  # noqa: E731
+    st.run("prepare", f"built-in corpus, {cfg.max_hours:g} h, preset {cfg.preset}",
+           pick("max_hours", "preset"), [out / "data" / "manifest.csv"],
+           lambda: stage_prepare(cfg, out))
+    st.run("train", f"{cfg.model} ({cfg.model_config}) for up to {cfg.train_minutes:g} min",
+           pick("model", "model_config", "train_minutes", "train_steps", "seed"),
+           [out / "run" / "generator.safetensors"], lambda: stage_train(cfg, out))
+    st.run("generate", f"{cfg.n_listen} clips, a {cfg.long_seconds:g} s piece, "
+           f"{cfg.interpolate}-step interpolation, {cfg.n_eval} for evaluation",
+           pick("n_listen", "n_eval", "long_seconds", "interpolate", "n_iter", "seed"),
+           [out / d / "generated.json" for d in ("samples", "long", "interp", "fake")],
+           lambda: stage_generate(cfg, out))
+    st.run("real", f"{cfg.n_real} real clips through the same Griffin-Lim",
+           pick("n_real", "n_iter"), [out / "real" / "real.json"], lambda: stage_real(cfg, out))
+    st.run("evaluate", f"{cfg.n_eval} generated vs real, with real floor and noise ceiling",
+           pick("n_eval", "seed"), [out / "eval" / "metrics.json"], lambda: stage_evaluate(cfg, out))
+    i = STAGES.index("report") + 1
+    print(f"\n=== [{i}/{len(STAGES)}] report ===", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    timings = st.timings + [("report", 0.0, "done")]
+    path = stage_report(cfg, out, timings, quick)
+    st.timings.append(("report", time.perf_counter() - t0, "done"))
+    total = time.perf_counter() - st.t_start
+    st.state["last_run"] = {"seconds": round(total, 1), "timings": st.timings}
+    st.save()
+    print(f"\nreport: {path}  (total {total:.0f} s)\nopen it in a browser: file://{path.resolve()}",
+          file=sys.stderr)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pianogan.demo", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="demo", help="output folder (default demo)")
+    p.add_argument("--quick", action="store_true", help="seconds-long smoke run (for tests)")
+    p.add_argument("--force", action="store_true", help="redo every stage")
+    p.add_argument("--minutes", type=float, help="training time budget in minutes")
+    p.add_argument("--max-hours", type=float, help="hours of built-in corpus to prepare")
+    p.add_argument("--seed", type=int, help="seed of training and generation")
+    args = p.parse_args(argv)
+    cfg = QUICK if args.quick else DemoConfig()
+    over = {k: v for k, v in (("train_minutes", args.minutes), ("max_hours", args.max_hours),
+                              ("seed", args.seed)) if v is not None}
+    cfg = replace(cfg, **over)
+    try:
+        run_demo(args.out, cfg, quick=args.quick, force=args.force)
+    except PianoGANError as e:
+        print(f"pianogan demo: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pianogan demo: interrupted (re-run to continue where it stopped)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

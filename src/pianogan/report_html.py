@@ -1,0 +1,215 @@
+"""The demo's HTML report: one self-contained page (inline CSS, no scripts, no network).
+
+Every file the page shows (PNGs, WAVs) is referenced by a path *relative to the report*, so the
+folder can be moved or zipped as a whole. :func:`write_report` checks that each referenced file
+exists and lists missing ones at the top of the page instead of leaving a broken player.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class AudioItem:
+    """One playable clip: a WAV, its spectrogram PNG, a title and a one-line caption."""
+
+    title: str
+    wav: str  # path relative to the report
+    png: str | None = None  # path relative to the report
+    caption: str = ""
+
+
+@dataclass
+class MetricRow:
+    """One metric across the compared sets (column name -> value; None = not computed)."""
+
+    name: str
+    values: dict[str, float | None]
+    how_to_read: str = ""  # e.g. "lower = closer to real"
+
+
+@dataclass
+class Report:
+    title: str = "PianoGAN demo"
+    intro: str = ""
+    generated: list[AudioItem] = field(default_factory=list)
+    real: list[AudioItem] = field(default_factory=list)
+    long: list[AudioItem] = field(default_factory=list)
+    interpolation: list[AudioItem] = field(default_factory=list)
+    grid_png: str | None = None  # generator images of the generated clips
+    metrics_columns: list[str] = field(default_factory=list)  # e.g. real floor, model, noise
+    metrics: list[MetricRow] = field(default_factory=list)
+    metrics_note: str = ""
+    plots: list[tuple[str, str]] = field(default_factory=list)  # (caption, png)
+    training_plots: list[tuple[str, str]] = field(default_factory=list)  # (caption, png)
+    settings: dict = field(default_factory=dict)  # shown as key/value rows
+    timings: list[tuple[str, float, str]] = field(default_factory=list)  # (stage, s, status)
+    footer: str = ""
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1180px;
+padding:1.2em 1.5em;color:#1d1d1f;background:#fafafa;line-height:1.45}
+h1{margin:.2em 0 .1em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+.intro{color:#444;max-width:60em}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:14px}
+.card{background:#fff;border:1px solid #ddd;border-radius:8px;padding:10px}
+.card.wide{grid-column:1/-1}
+.card img{width:100%;height:auto;display:block;border-radius:4px}
+.card audio{width:100%;margin-top:6px}
+.card h3{margin:0 0 6px;font-size:1em}.card p{margin:4px 0 0;color:#555;font-size:.88em}
+table{border-collapse:collapse;background:#fff;font-size:.92em}
+th,td{border:1px solid #ddd;padding:5px 9px;text-align:left;vertical-align:top}
+th{background:#f0f0f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.desc{color:#555;font-size:.9em;max-width:28em}
+.missing{background:#fff3f3;border:1px solid #e99;padding:8px 12px;border-radius:6px}
+.note{color:#555;font-size:.9em;max-width:60em}
+figure{margin:0}figure img{max-width:100%;background:#fff;border:1px solid #ddd;border-radius:6px}
+figcaption{color:#555;font-size:.9em}
+footer{margin-top:2.5em;color:#777;font-size:.85em}
+"""
+
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _url(path: str) -> str:
+    """A relative path as an href (forward slashes, URL-escaped characters)."""
+    from urllib.parse import quote
+
+    return quote(path.replace(os.sep, "/"))
+
+
+def format_value(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        if v == 0:
+            return "0"
+        a = abs(v)
+        if a >= 1e6 or a < 1e-3:
+            return f"{v:.3g}"
+        return f"{v:.1f}" if a >= 100 else f"{v:.3f}" if a >= 1 else f"{v:.4f}"
+    return str(v)
+
+
+def _cards(items: list[AudioItem], wide: bool = False) -> str:
+    out = []
+    for it in items:
+        img = (f'<img src="{_url(it.png)}" alt="spectrogram of {_e(it.title)}" loading="lazy">'
+               if it.png else "")
+        cap = f"<p>{_e(it.caption)}</p>" if it.caption else ""
+        out.append(f'<div class="card{" wide" if wide else ""}"><h3>{_e(it.title)}</h3>{img}'
+                   f'<audio controls preload="metadata" src="{_url(it.wav)}"></audio>{cap}</div>')
+    return '<div class="cards">' + "".join(out) + "</div>"
+
+
+def _figures(figs: list[tuple[str, str]]) -> str:
+    return "".join(f'<figure><img src="{_url(p)}" alt="{_e(c)}"><figcaption>{_e(c)}</figcaption>'
+                   f"</figure>" for c, p in figs)
+
+
+def _metrics_table(rep: Report) -> str:
+    cols = rep.metrics_columns
+    head = "".join(f"<th>{_e(c)}</th>" for c in ["metric", *cols, "how to read"])
+    rows = []
+    for m in rep.metrics:
+        cells = "".join(f'<td class="num">{_e(format_value(m.values.get(c)))}</td>' for c in cols)
+        rows.append(f"<tr><td>{_e(m.name)}</td>{cells}<td class='desc'>{_e(m.how_to_read)}</td></tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _kv_table(d: dict) -> str:
+    rows = []
+    for k, v in d.items():
+        if isinstance(v, (dict, list)):
+            v = json.dumps(v)
+        rows.append(f"<tr><th>{_e(k)}</th><td>{_e(format_value(v))}</td></tr>")
+    return f"<table>{''.join(rows)}</table>"
+
+
+def referenced_files(rep: Report) -> list[str]:
+    """Every relative path the page points at."""
+    paths = []
+    for items in (rep.generated, rep.real, rep.long, rep.interpolation):
+        for it in items:
+            paths += [it.wav] + ([it.png] if it.png else [])
+    paths += [p for _, p in rep.plots + rep.training_plots]
+    if rep.grid_png:
+        paths.append(rep.grid_png)
+    return paths
+
+
+def render(rep: Report, missing: list[str] | None = None) -> str:
+    """The page as an HTML string."""
+    parts = [f"<h1>{_e(rep.title)}</h1>"]
+    if rep.intro:
+        parts.append(f'<p class="intro">{_e(rep.intro)}</p>')
+    if missing:
+        parts.append('<div class="missing"><b>Missing files</b> (a stage failed or was skipped): '
+                     + ", ".join(_e(m) for m in missing) + "</div>")
+    sections = [
+        ("Generated clips", rep.generated and _cards(rep.generated),
+         "Each clip: the spectrogram of the magnitude that Griffin-Lim inverted, and the audio."),
+        ("Real clips, same inversion", rep.real and _cards(rep.real),
+         "Training clips turned into images and back with the same Griffin-Lim: the best the "
+         "generator could sound with this phase retrieval."),
+        ("A long piece", rep.long and _cards(rep.long, wide=True),
+         "Several clip images along a smooth latent walk, joined in the magnitude domain and "
+         "inverted with one Griffin-Lim, so there are no clicks at the joins."),
+        ("Latent interpolation", rep.interpolation and _cards(rep.interpolation),
+         "Clips along the latent path between two seeds."),
+    ]
+    for title, body, note in sections:
+        if body:
+            parts.append(f"<h2>{_e(title)}</h2><p class='note'>{_e(note)}</p>{body}")
+    if rep.grid_png:
+        parts.append("<h2>Generator images</h2>" + _figures([("generator output images "
+                     "(rows = frequency, low at the bottom; columns = time)", rep.grid_png)]))
+    if rep.metrics:
+        parts.append("<h2>Metrics</h2>")
+        if rep.metrics_note:
+            parts.append(f"<p class='note'>{_e(rep.metrics_note)}</p>")
+        parts.append(_metrics_table(rep))
+    if rep.plots:
+        parts.append("<h2>Evaluation plots</h2>" + _figures(rep.plots))
+    if rep.training_plots:
+        parts.append("<h2>Training</h2>" + _figures(rep.training_plots))
+    if rep.settings:
+        parts.append("<h2>Run settings</h2>" + _kv_table(rep.settings))
+    if rep.timings:
+        rows = "".join(f"<tr><td>{_e(s)}</td><td class='num'>{t:.1f}</td><td>{_e(st)}</td></tr>"
+                       for s, t, st in rep.timings)
+        total = sum(t for _, t, _ in rep.timings)
+        parts.append("<h2>Timings</h2><table><thead><tr><th>stage</th><th>seconds</th><th>status"
+                     f"</th></tr></thead><tbody>{rows}<tr><th>total</th><th class='num'>"
+                     f"{total:.1f}</th><th></th></tr></tbody></table>")
+    if rep.footer:
+        parts.append(f"<footer>{_e(rep.footer)}</footer>")
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+            f"<title>{_e(rep.title)}</title><style>{CSS}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+
+
+def write_report(path: str | Path, rep: Report) -> list[str]:
+    """Write the page to ``path`` (atomically); returns the referenced files that do not exist."""
+    path = Path(path)
+    missing = [p for p in referenced_files(rep) if not (path.parent / p).is_file()]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render(rep, missing), encoding="utf-8")
+    tmp.replace(path)
+    return missing

@@ -1,0 +1,104 @@
+"""The demo driver and its HTML report."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pianogan import demo
+from pianogan.report_html import AudioItem, MetricRow, Report, format_value, write_report
+
+
+class _Refs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        for k, v in attrs:
+            if k in ("src", "href"):
+                self.refs.append((tag, v))
+
+
+def refs_of(html_path: Path) -> list[tuple[str, str]]:
+    p = _Refs()
+    p.feed(html_path.read_text())
+    return p.refs
+
+
+def check_report(path: Path, min_audio: int) -> list[tuple[str, str]]:
+    """Every src is relative and exists; at least min_audio players; images load from the folder."""
+    from urllib.parse import unquote
+
+    refs = refs_of(path)
+    assert sum(tag == "audio" for tag, _ in refs) >= min_audio
+    assert any(tag == "img" for tag, _ in refs)
+    for tag, ref in refs:
+        assert not ref.startswith(("/", "file:", "http:", "https:")), ref
+        assert (path.parent / unquote(ref)).is_file(), ref
+    return refs
+
+
+def test_report_page_relative_paths_and_missing_list(tmp_path):
+    (tmp_path / "a").mkdir()
+    wav = tmp_path / "a" / "x y.wav"
+    from pianogan.audio import write_audio
+
+    write_audio(wav, np.zeros(800, np.float32), 8000)
+    (tmp_path / "a" / "x.png").write_bytes(b"\x89PNG")
+    rep = Report(generated=[AudioItem("clip <0>", "a/x y.wav", "a/x.png", "seed 0")],
+                 real=[AudioItem("real", "a/gone.wav")],
+                 metrics_columns=["floor", "model"],
+                 metrics=[MetricRow("FD", {"floor": 1.5, "model": 2000.25}, "lower")],
+                 timings=[("train", 12.0, "done")])
+    missing = write_report(tmp_path / "report.html", rep)
+    assert missing == ["a/gone.wav"]
+    html = (tmp_path / "report.html").read_text()
+    assert "clip &lt;0&gt;" in html and 'src="a/x%20y.wav"' in html
+    assert "Missing files" in html and "a/gone.wav" in html
+    assert "2000.2" in html and "<td class='num'>12.0</td>" in html
+
+
+def test_format_value():
+    assert format_value(None) == "–" and format_value(3) == "3" and format_value(0.0) == "0"
+    assert format_value(1360.4) == "1360.4" and format_value(0.08171) == "0.0817"
+    assert format_value(2.5e7) == "2.5e+07"
+
+
+def test_stages_reuse_and_invalidate(tmp_path, capsys):
+    calls = []
+
+    def make(name):
+        def fn():
+            calls.append(name)
+            (tmp_path / name).write_text("x")
+        return fn
+
+    st = demo.Stages(tmp_path)
+    st.run("prepare", "p", {"h": 1}, [tmp_path / "prepare"], make("prepare"))
+    st.run("train", "t", {"m": 1}, [tmp_path / "train"], make("train"))
+    assert calls == ["prepare", "train"]
+    st = demo.Stages(tmp_path)  # re-run: both re-used
+    st.run("prepare", "p", {"h": 1}, [tmp_path / "prepare"], make("prepare"))
+    st.run("train", "t", {"m": 1}, [tmp_path / "train"], make("train"))
+    assert calls == ["prepare", "train"]
+    assert "re-using" in capsys.readouterr().err
+    st = demo.Stages(tmp_path)  # changed upstream settings redo everything downstream
+    st.run("prepare", "p", {"h": 2}, [tmp_path / "prepare"], make("prepare"))
+    st.run("train", "t", {"m": 1}, [tmp_path / "train"], make("train"))
+    assert calls == ["prepare", "train", "prepare", "train"]
+    (tmp_path / "train").unlink()  # a deleted output is made again
+    st = demo.Stages(tmp_path)
+    st.run("prepare", "p", {"h": 2}, [tmp_path / "prepare"], make("prepare"))
+    st.run("train", "t", {"m": 1}, [tmp_path / "train"], make("train"))
+    assert calls[-1] == "train" and len(calls) == 5
+
+
+def test_cli_failure_raises_one_line_error(tmp_path):
+    with pytest.raises(demo.PianoGANError, match="exit code 2"):
+        demo.cli(["generate", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
