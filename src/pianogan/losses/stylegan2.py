@@ -1,0 +1,133 @@
+"""StyleGAN2-ADA losses: non-saturating logistic, lazy R1, lazy path-length regularisation,
+style mixing, and the adaptive augmentation of everything D sees.
+
+Written from Karras et al. 2020 (StyleGAN2 §3.1-3.2 and App. B; ADA §2-3):
+
+* D: ``softplus(D(A(G(z)))) + softplus(-D(A(x)))``; every ``r1_interval``-th call also
+  ``r1_interval · γ/2 · E[‖∇_x D(A(x))‖²]`` (R1 on the un-augmented reals, through the
+  augmentation, as ADA does).
+* G: ``softplus(-D(A(G(z))))``; every ``pl_interval``-th call also
+  ``pl_interval · w_pl · E[(‖J_wᵀ y‖ - a)²]`` with y ~ N(0, I)/√(HW) and a the running mean of
+  the path lengths (decay ``pl_decay``), on a batch ``pl_batch_shrink`` times smaller.
+* With probability ``style_mixing_prob`` a batch is generated from two latents switched at a
+  random layer.
+
+The regularisers are added to the main loss of the same minibatch because the trainer performs
+one optimiser step per loss; scaling by the interval keeps their average strength (see
+``Config.adam`` for the paper's matching Adam correction).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..augment import AdaController, AugmentParams, SpectrogramAugment
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (attributes live there)."""
+    return m.module if hasattr(m, "module") else m
+
+
+def r1_penalty(real: torch.Tensor, logits: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+    """Per-sample ‖∇_real Σ logits‖² (n,); ``real`` must require grad and produce ``logits``."""
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=create_graph)
+    return grad.float().square().sum(dim=(1, 2, 3))
+
+
+class StyleGAN2Loss:
+    """The loss object of the ``stylegan2`` family (see ``pianogan.models`` interface)."""
+
+    def __init__(self, cfg, G: nn.Module, D: nn.Module):
+        self.cfg, self.G, self.D = cfg, G, D
+        self.n_critic = 1
+        params = AugmentParams(time_shift=cfg.aug_time_shift, time_stretch=cfg.aug_time_stretch,
+                               freq_shift=cfg.aug_freq_shift, gain=cfg.aug_gain, noise=cfg.aug_noise,
+                               time_mask=cfg.aug_time_mask, freq_mask=cfg.aug_freq_mask)
+        self.augment = SpectrogramAugment(params, p=cfg.aug_p if cfg.augment != "none" else 0.0)
+        self.ada = AdaController(self.augment, cfg.ada_target, cfg.ada_interval, cfg.ada_kimg,
+                                 adapt=cfg.augment == "ada")
+        self.pl_mean = 0.0
+
+    # ------------------------------------------------------------------ helpers
+    def _mixing(self, z: torch.Tensor) -> dict:
+        """Style-mixing kwargs for one batch: with probability p a second latent and a cutoff."""
+        g = _unwrap(self.G)
+        if self.cfg.style_mixing_prob > 0 and torch.rand(()).item() < self.cfg.style_mixing_prob:
+            return {"mix_z": g.sample_z(z.shape[0], device=z.device),
+                    "mixing_cutoff": int(torch.randint(1, g.num_ws, ()).item())}
+        return {}
+
+    def _D(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D(self.augment(x) if self.cfg.augment != "none" else x)
+
+    # ------------------------------------------------------------------ D
+    def d_loss(self, real: torch.Tensor, z: torch.Tensor, step: int):
+        """real (B, 1, H, W) in [-1, 1], z (B, z_dim) -> (loss, stats)."""
+        with torch.no_grad():
+            fake = self.G(z, **self._mixing(z))
+        fake_logits = self._D(fake.detach())
+        do_r1 = self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0
+        real = real.detach().requires_grad_(do_r1)
+        real_logits = self._D(real)
+        loss_fake = F.softplus(fake_logits).mean()
+        loss_real = F.softplus(-real_logits).mean()
+        loss = loss_fake + loss_real
+        stats = {"loss/D_real": loss_real.item(), "loss/D_fake": loss_fake.item(),
+                 "D/real": real_logits.detach().float().mean().item(),
+                 "D/fake": fake_logits.detach().float().mean().item()}
+        if do_r1:
+            r1 = r1_penalty(real, real_logits).mean()
+            loss = loss + r1 * (self.cfg.r1_gamma / 2) * self.cfg.r1_interval
+            stats["loss/r1"] = r1.item()
+        self.ada.accumulate(real_logits)
+        stats["loss/D"] = loss.item()
+        stats["ada/p"] = self.augment.p
+        if not math.isnan(self.ada.last_rt):
+            stats["ada/rt"] = self.ada.last_rt
+        return loss, stats
+
+    # ------------------------------------------------------------------ G
+    def g_loss(self, z: torch.Tensor, step: int):
+        """z (B, z_dim) -> (loss, stats); also updates G's w_avg (for truncation)."""
+        fake = self.G(z, update_w_avg=True, **self._mixing(z))
+        logits = self._D(fake)
+        loss = F.softplus(-logits).mean()
+        stats = {"loss/G_main": loss.item()}
+        if self.cfg.pl_weight > 0 and step % self.cfg.pl_interval == 0:
+            pl, lengths = self._path_length(z)
+            loss = loss + pl * self.cfg.pl_weight * self.cfg.pl_interval
+            stats.update({"loss/pl": pl.item(), "pl/length": lengths, "pl/mean": self.pl_mean})
+        stats["loss/G"] = loss.item()
+        return loss, stats
+
+    def _path_length(self, z: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Path-length penalty mean((|J^T y| - a)^2) on a smaller batch; updates the running a."""
+        n = max(1, z.shape[0] // max(1, self.cfg.pl_batch_shrink))
+        z = z[:n]
+        img, ws = self.G(z, return_ws=True, **self._mixing(z))
+        h, w = img.shape[-2:]
+        y = torch.randn_like(img) / math.sqrt(h * w)
+        (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)
+        lengths = grad.float().square().sum(dim=2).mean(dim=1).sqrt()  # (n,)
+        mean = lengths.detach().mean()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(mean)
+            mean = mean / torch.distributed.get_world_size()
+        batch_mean = mean.item()
+        # a <- a + decay (mean - a), as a python float (exact resume via state_dict)
+        self.pl_mean = self.pl_mean + self.cfg.pl_decay * (batch_mean - self.pl_mean)
+        penalty = (lengths - self.pl_mean).square().mean()
+        return penalty, batch_mean
+
+    # ------------------------------------------------------------------ resume
+    def state_dict(self) -> dict:
+        return {"ada": self.ada.state_dict(), "pl_mean": self.pl_mean}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.ada.load_state_dict(d["ada"])
+        self.pl_mean = float(d["pl_mean"])
