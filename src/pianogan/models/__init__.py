@@ -1,0 +1,26 @@
+"""GAN model families, looked up by name.
+
+Each family is a module ``pianogan.models.<name>`` providing ``Config`` (every model and
+optimisation hyperparameter), ``CONFIGS`` (named presets, at least "default" and "tiny"),
+``build(cfg, image_shape) -> (G, D)`` and ``make_loss(cfg, G, D)``; see docs/training.md.
+Families are imported only when asked for, so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from ..errors import PianoGANError
+
+MODELS = ("dcgan", "specgan", "stylegan2")
+
+
+def get_model(name: str) -> ModuleType:
+    """The module of model family ``name`` ("dcgan", "specgan" or "stylegan2")."""
+    if name not in MODELS:
+        raise PianoGANError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+__all__ = ["MODELS", "get_model"]

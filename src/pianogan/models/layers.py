@@ -1,0 +1,88 @@
+"""Pieces shared by the DCGAN and SpecGAN families: geometry from the image shape, the
+generator base class (latent sampling, cropping) and weight initialisation.
+
+Both families double the resolution once per stage, so the number of stages follows from the
+image shape: ``k = floor(log2(min(H, W) / min_side))`` stages turn a seed of
+``ceil(H / 2^k) x ceil(W / 2^k)`` pixels (shorter side ``min_side``..``2*min_side-1``) into an
+image of at least (H, W), which is cropped to (H, W) when H or W is not a multiple of 2^k.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..errors import PianoGANError
+
+MIN_SIDE, MAX_SIDE = 8, 4096
+
+
+def num_stages(image_shape: tuple[int, int], min_side: int = 4) -> int:
+    """Up/down-sampling stages for an (H, W) image: the seed's shorter side is >= min_side."""
+    h, w = (int(s) for s in image_shape)
+    if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
+        raise PianoGANError(f"image shape {h}x{w} not supported: each side must be in "
+                            f"{MIN_SIDE}..{MAX_SIDE} pixels")
+    return max(1, int(math.floor(math.log2(min(h, w) / min_side))))
+
+
+def seed_shape(image_shape: tuple[int, int], stages: int) -> tuple[int, int]:
+    """(h0, w0) of the generator's first feature map: ceil((H, W) / 2^stages)."""
+    f = 2 ** stages
+    return (-(-int(image_shape[0]) // f), -(-int(image_shape[1]) // f))
+
+
+def conv_out(n: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution along one axis."""
+    return (n + 2 * padding - kernel) // stride + 1
+
+
+def width(stage: int, d: int, max_channels: int) -> int:
+    """Channels of stage ``stage`` counted from the full-resolution end: min(d * 2^stage, max)."""
+    return int(min(d * 2 ** stage, max_channels))
+
+
+class GeneratorBase(nn.Module):
+    """What every generator exposes: ``z_dim``, ``latent``, ``image_shape`` and ``sample_z``."""
+
+    def __init__(self, z_dim: int, image_shape: tuple[int, int], latent: str):
+        super().__init__()
+        if latent not in ("normal", "uniform"):
+            raise PianoGANError(f"latent must be 'normal' or 'uniform', got {latent!r}")
+        self.z_dim = int(z_dim)
+        self.image_shape = (int(image_shape[0]), int(image_shape[1]))
+        self.latent = latent
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None,
+                 device: torch.device | str | None = None) -> torch.Tensor:
+        """(n, z_dim) latents: N(0, 1) for "normal", U(-1, 1) for "uniform".
+
+        Drawn on ``device`` (default: the generator's device when one is given, else the
+        model's), so a seeded CPU ``generator`` gives the same latents whatever the model's device.
+        """
+        if device is None:
+            device = generator.device if generator is not None else next(self.parameters()).device
+        if self.latent == "uniform":
+            return torch.rand(n, self.z_dim, generator=generator, device=device) * 2 - 1
+        return torch.randn(n, self.z_dim, generator=generator, device=device)
+
+    def crop(self, x: torch.Tensor) -> torch.Tensor:
+        """Cut the (n, 1, h, w) output of the last stage to (n, 1, H, W)."""
+        h, w = self.image_shape
+        if x.shape[-2:] != (h, w):
+            x = x[..., :h, :w]
+        return x
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """Radford et al.'s initialisation: weights N(0, 0.02), batch-norm scales N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,106 @@
+"""WGAN-GP's per-sample gradient penalty and the BCE loss's tricks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from pianogan.losses.bce import BCELoss
+from pianogan.losses.wgan_gp import WGANGPLoss, gradient_penalty
+from pianogan.models import get_model
+
+
+class LinearCritic(nn.Module):
+    """D(x) = <w, x> + b: its input gradient is w for every sample."""
+
+    def __init__(self, w: torch.Tensor):
+        super().__init__()
+        self.w = nn.Parameter(w.clone())
+
+    def forward(self, x):
+        return (x * self.w).flatten(1).sum(1) + 0.5
+
+
+def test_gp_known_linear_case():
+    torch.manual_seed(0)
+    w = torch.randn(1, 4, 4) * 0.3
+    D = LinearCritic(w)
+    real, fake = torch.randn(5, 1, 4, 4), torch.randn(5, 1, 4, 4)
+    gp, norms = gradient_penalty(D, real, fake, weight=10.0)
+    wn = w.norm()
+    assert torch.allclose(norms, wn.expand(5), atol=1e-6)
+    assert gp.item() == pytest.approx(10 * (wn.item() - 1) ** 2, rel=1e-5)
+    # The paper's version took one norm over the whole batch: sqrt(B) * |w| instead.
+    whole = 10 * (torch.sqrt(torch.tensor(5.0)) * wn - 1) ** 2
+    assert abs(whole.item() - gp.item()) > 1.0
+
+
+def test_gp_equals_independent_per_sample_computation():
+    torch.manual_seed(0)
+    m = get_model("specgan")
+    G, D = m.build(m.CONFIGS["tiny"], (64, 64))
+    real = torch.rand(4, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        fake = G(G.sample_z(4))
+    eps = torch.rand(4)
+    gp, norms = gradient_penalty(D, real, fake, weight=10.0, eps=eps)
+    # Independently: each interpolate through D alone, its own gradient, its own norm.
+    ref_norms = []
+    for i in range(4):
+        x = (eps[i] * real[i:i + 1] + (1 - eps[i]) * fake[i:i + 1]).requires_grad_(True)
+        (g,) = torch.autograd.grad(D(x).sum(), x)
+        ref_norms.append(torch.sqrt((g.double() ** 2).sum()))
+    ref_norms = torch.stack(ref_norms)
+    ref_gp = 10 * ((ref_norms - 1) ** 2).mean()
+    assert torch.allclose(norms.double(), ref_norms, rtol=1e-4)
+    assert gp.item() == pytest.approx(ref_gp.item(), rel=1e-4)
+    # ... and not the whole-batch norm of the paper's code.
+    whole = 10 * (torch.sqrt((ref_norms ** 2).sum()) - 1) ** 2
+    assert abs(whole.item() - gp.item()) > 1e-3 * max(1.0, gp.item())
+    # The penalty trains D: it has a gradient with respect to D's weights.
+    gp.backward()
+    assert D.fc.weight.grad is not None and D.fc.weight.grad.abs().sum() > 0
+
+
+def test_wgan_gp_loss_values():
+    torch.manual_seed(0)
+    m = get_model("specgan")
+    G, D = m.build(m.CONFIGS["tiny"], (64, 64))
+    loss = WGANGPLoss(G, D, n_critic=5, gp_weight=10.0)
+    real = torch.rand(4, 1, 64, 64) * 2 - 1
+    d, st = loss.d_loss(real, G.sample_z(4), step=0)
+    assert d.item() == pytest.approx(st["D/fake"] - st["D/real"] + st["loss/gp"], rel=1e-4, abs=1e-5)
+    assert st["loss/gp"] >= 0 and loss.n_critic == 5
+    g, st = loss.g_loss(G.sample_z(4), step=0)
+    assert st["loss/G"] == pytest.approx(g.item())
+
+
+def test_bce_targets_and_noise():
+    loss = BCELoss(nn.Identity(), nn.Identity(), label_flip_prob=0.0, label_smoothing=0.1,
+                   instance_noise=0.2, instance_noise_steps=100)
+    t_real, t_fake = loss.targets(8, "cpu")
+    assert torch.allclose(t_real, torch.full((8,), 0.9)) and torch.equal(t_fake, torch.zeros(8))
+    assert loss.noise_std(0) == pytest.approx(0.2) and loss.noise_std(50) == pytest.approx(0.1)
+    assert loss.noise_std(200) == 0.0
+    torch.manual_seed(0)
+    loss.label_flip_prob = 0.3
+    t_real, t_fake = loss.targets(10000, "cpu")
+    flipped = (t_real == 0)
+    assert 0.27 < flipped.float().mean() < 0.33
+    assert torch.all(t_fake[flipped] == 0.9) and torch.all(t_fake[~flipped] == 0)
+
+
+def test_bce_loss_values():
+    torch.manual_seed(0)
+    m = get_model("dcgan")
+    G, D = m.build(m.CONFIGS["tiny"], (64, 64))
+    loss = m.make_loss(m.CONFIGS["tiny"], G, D)
+    real = torch.rand(4, 1, 64, 64) * 2 - 1
+    d, st = loss.d_loss(real, G.sample_z(4), step=0)
+    # An untrained D is unsure: both BCE terms near log 2.
+    assert st["loss/D"] == pytest.approx(d.item())
+    assert 0.3 < st["loss/D_real"] < 1.2 and 0.3 < st["loss/D_fake"] < 1.2
+    assert 0 < st["D/real"] < 1 and 0 < st["D/fake"] < 1
+    g, st = loss.g_loss(G.sample_z(4), step=0)
+    assert st["loss/G"] == pytest.approx(g.item()) and g.requires_grad
