@@ -1,0 +1,110 @@
+"""Write an evaluation report: metrics.json, metrics.md (a table) and metrics.png (a plot)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+# (key in a set's metrics, label, how to read it, format)
+TABLE_ROWS = [
+    ("fd", "Fréchet distance (audio descriptors)", "lower = closer to real", "{:.2f}"),
+    ("ndb_k", "NDB/K (mode coverage)", "lower; real ~0-0.1", "{:.2f}"),
+    ("ndb_js", "JS divergence of NDB bins", "lower", "{:.3f}"),
+    ("mpd_features", "mean pairwise distance (features)", "near real; ~0 = collapse", "{:.2f}"),
+    ("mpd_images", "mean pairwise distance (pixels, RMS)", "near real; ~0 = collapse", "{:.3f}"),
+    ("key_clarity", "key clarity (max KK correlation)", "higher; noise ~0.45-0.5", "{:.3f}"),
+    ("key_agreement", "same key in both halves (share)", "higher", "{:.2f}"),
+    ("key_consistency", "key-strength correlation of halves", "higher; noise ~0", "{:.3f}"),
+    ("onset_density", "onsets per second", "near real", "{:.2f}"),
+    ("harmonic_share", "harmonic share of energy (HPSS)", "near real; noise ~0.5", "{:.3f}"),
+]
+COLUMNS = [("real", "real (floor)"), ("fake", "fake"), ("noise", "white noise (ceiling)")]
+
+
+def _fmt(value, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return fmt.format(value)
+
+
+def to_markdown(report: dict) -> str:
+    """The report as a markdown table: one row per metric, real floor / fake / noise columns."""
+    sets = report["sets"]
+    cols = [(k, name) for k, name in COLUMNS if k in sets]
+    s = report["settings"]
+    lines = [
+        f"# PianoGAN evaluation ({s['preset']['name']} preset)",
+        "",
+        f"Each set has n = {s['n']} clips and is compared with a disjoint real reference half of "
+        f"{s['n']} clips (real: {s['n_real_total']} clips in all). Feature space: "
+        f"`{report['feature_space']['name']}` ({report['feature_space']['dim']} dims); NDB with "
+        f"K = {s['bins']} bins, alpha = {s['alpha']}; seed {s['seed']}.",
+        "",
+    ]
+    if s.get("real_source"):
+        lines += [f"Real: `{s['real_source']}`" + (f"; fake: `{s['fake_source']}`" if s.get("fake_source") else ""), ""]
+    lines += ["| metric | " + " | ".join(name for _, name in cols) + " | how to read |",
+              "|---|" + "---:|" * len(cols) + "---|"]
+    for key, label, hint, fmt in TABLE_ROWS:
+        lines.append(f"| {label} | " + " | ".join(_fmt(sets[k].get(key), fmt) for k, _ in cols) + f" | {hint} |")
+    score = report["summary"].get("fd_score")
+    if score is not None:
+        lines += ["", f"FD score (0 = real floor, 1 = white-noise ceiling): **{score:.3f}**"]
+    if "mpd_ratio" in report["summary"]:
+        lines += [f"Diversity ratio (fake / real mean pairwise feature distance): "
+                  f"**{report['summary']['mpd_ratio']:.3f}**"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_report(report: dict, path: str | Path) -> Path:
+    """Bar charts of every table metric per set, and the standardised feature means per set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    sets = report["sets"]
+    cols = [(k, name) for k, name in COLUMNS if k in sets]
+    colours = {"real": "#2b7bba", "fake": "#e07b39", "noise": "#8c8c8c"}
+    fig = plt.figure(figsize=(15, 9), constrained_layout=True)
+    grid = fig.add_gridspec(3, 5)
+    for i, (key, label, hint, _) in enumerate(TABLE_ROWS):
+        ax = fig.add_subplot(grid[i // 5, i % 5])
+        vals = [sets[k].get(key) or 0.0 for k, _ in cols]
+        ax.bar(range(len(cols)), vals, color=[colours[k] for k, _ in cols])
+        ax.set_xticks(range(len(cols)), [name.split(" ")[0] for _, name in cols])
+        ax.set_title(f"{label}\n({hint})", fontsize=8)
+        ax.tick_params(labelsize=8)
+    ax = fig.add_subplot(grid[2, :])
+    names = report["feature_space"]["features"]
+    x = np.arange(len(names))
+    for k, name in cols:
+        ax.plot(x, sets[k]["feature_mean"], marker="o", ms=3, lw=1, color=colours[k], label=name)
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_xticks(x, names, rotation=90, fontsize=5)
+    ax.set_xlim(-1, len(names))
+    ax.set_ylabel("mean, in real-reference std units")
+    ax.set_title("feature means (0 = real reference)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.suptitle(f"PianoGAN evaluation, n = {report['settings']['n']} clips per set", fontsize=11)
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_report(report: dict, out_dir: str | Path, plot: bool = True) -> dict[str, str]:
+    """Write metrics.json, metrics.md and metrics.png to out_dir; returns {kind: path}."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"json": str(out / "metrics.json"), "markdown": str(out / "metrics.md")}
+    if plot:
+        files["plot"] = str(plot_report(report, out / "metrics.png"))
+    for kind, text in (("markdown", to_markdown(report)),
+                       ("json", json.dumps({**report, "files": files}, indent=2) + "\n")):
+        tmp = Path(files[kind] + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(files[kind])
+    return files
