@@ -135,3 +135,17 @@ def test_cuda_matches_cpu(piece):
     gpu = griffin_lim(m.cuda(), N_FFT, HOP, n_iter=4, init="zeros")
     assert gpu.is_cuda
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-3 * float(cpu.abs().max()))
+
+
+def test_peak_locked_init_beats_random(piece):
+    y, mag = piece
+    m = torch.from_numpy(mag)
+    rand = griffin_lim(m, N_FFT, HOP, n_iter=16, length=len(y), init="random").numpy()
+    peaks = griffin_lim(m, N_FFT, HOP, n_iter=16, length=len(y), init="peaks").numpy()
+    assert _sc_db(peaks, mag) < _sc_db(rand, mag) - 1.0
+    # a phase tensor as init: its own angles, any batch broadcast
+    phase = torch.zeros_like(m)
+    torch.testing.assert_close(griffin_lim(m, N_FFT, HOP, n_iter=3, init=phase),
+                               griffin_lim(m, N_FFT, HOP, n_iter=3, init="zeros"))
+    with pytest.raises(PianoGANError):
+        griffin_lim(m, N_FFT, HOP, n_iter=1, init=torch.zeros(3, 4))

@@ -11,8 +11,7 @@ So this module hand-writes the loop around ``torch.fft.rfft``/``irfft``:
   window-sum-square normalisation into a single ``norm`` vector;
 * frames are an ``as_strided`` view of the signal (no copy until the window multiply, which
   writes straight into the FFT's input buffer);
-* overlap-add is ``n_fft / hop`` shifted in-place adds when ``hop`` divides ``n_fft`` (all the
-  presets), ``F.fold`` otherwise;
+* overlap-add is ``ceil(n_fft / hop)`` shifted in-place adds of hop-sized blocks;
 * spectra are kept as (frames, freq) so every FFT runs over contiguous memory, buffers are
   reused (``out=``) and the phase update is in place, with no complex division;
 * on CPU the batch is processed a few clips at a time so the working set stays in cache
@@ -26,7 +25,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import PianoGANError
 
@@ -36,13 +34,13 @@ _CPU_CHUNK_BYTES = 4 << 20
 
 
 def _window_norm(n_fft: int, hop: int, n_frames: int, n_samples: int, window: torch.Tensor) -> torch.Tensor:
-    """(n_fft + hop*(n_frames-1),) multiplier on the padded signal grid.
+    """(hop * (n_frames + ceil(n_fft/hop) - 1),) multiplier on the padded signal grid.
 
     1 / window-sum-square where the output signal lives (positions n_fft//2 .. n_fft//2 + n_samples
     of the padded grid), 0 elsewhere: this is istft's normalisation and trim plus stft's zero
     padding in one vector.
     """
-    padded = n_fft + hop * (n_frames - 1)
+    padded = hop * (n_frames - 1 - (-n_fft // hop))  # >= n_fft + hop * (n_frames - 1)
     w2 = (window.double() ** 2)
     wss = torch.zeros(padded, dtype=torch.float64, device=window.device)
     idx = (torch.arange(n_frames, device=window.device)[:, None] * hop
@@ -57,13 +55,18 @@ def _window_norm(n_fft: int, hop: int, n_frames: int, n_samples: int, window: to
 
 
 class _Frames:
-    """Framing and overlap-add on a (batch, padded_samples) signal with fixed buffers."""
+    """Framing and overlap-add on a (batch, padded_samples) signal with fixed buffers.
+
+    The signal buffer is viewed as (batch, frames + R - 1, hop) blocks, R = ceil(n_fft / hop):
+    frame t's r-th block of ``hop`` samples lands on block t + r, so overlap-add is R shifted
+    in-place adds (F.fold and index_add are several times slower on CPU).
+    """
 
     def __init__(self, batch: int, n_frames: int, n_fft: int, hop: int, dtype, device) -> None:
         self.n_frames, self.n_fft, self.hop = n_frames, n_fft, hop
-        self.padded = n_fft + hop * (n_frames - 1)
-        self.ratio = n_fft // hop if n_fft % hop == 0 else 0
-        self.signal = torch.zeros(batch, self.padded, dtype=dtype, device=device)
+        self.ratio = -(-n_fft // hop)
+        self.n_blocks = n_frames + self.ratio - 1
+        self.signal = torch.zeros(batch, self.n_blocks * hop, dtype=dtype, device=device)
 
     def view(self) -> torch.Tensor:
         """(batch, frames, n_fft) strided view of the signal buffer (no copy)."""
@@ -72,28 +75,80 @@ class _Frames:
 
     def overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
         """Sum (batch, frames, n_fft) windowed frames into the signal buffer; returns it."""
-        b = frames.shape[0]
-        if self.ratio:
-            # hop divides n_fft: frame t's r-th block of `hop` samples lands on block t + r.
-            out = self.signal.view(b, self.n_frames + self.ratio - 1, self.hop)
-            blocks = frames.view(b, self.n_frames, self.ratio, self.hop)
-            out[:, :self.n_frames].copy_(blocks[:, :, 0])
-            out[:, self.n_frames:].zero_()
-            for r in range(1, self.ratio):
-                out[:, r:r + self.n_frames].add_(blocks[:, :, r])
-        else:
-            folded = F.fold(frames.transpose(1, 2), output_size=(1, self.padded),
-                            kernel_size=(1, self.n_fft), stride=(1, self.hop))
-            self.signal.copy_(folded.view(b, self.padded))
+        b, t, hop = frames.shape[0], self.n_frames, self.hop
+        out = self.signal.view(b, self.n_blocks, hop)
+        out[:, t:].zero_()
+        for r in range(self.ratio):
+            width = min(hop, self.n_fft - r * hop)
+            block = frames[:, :, r * hop:r * hop + width]
+            if r == 0:
+                out[:, :t, :width].copy_(block)
+                if width < hop:
+                    out[:, :t, width:].zero_()
+            else:
+                out[:, r:r + t, :width].add_(block)
         return self.signal
 
 
+def peak_locked_phase(mag: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    """A phase estimate (batch, freq, frames) in radians from magnitudes alone, as a phase
+    vocoder would: a start for Griffin-Lim that beats a random phase by ~3 dB of spectral
+    convergence after 32 iterations on piano (measured, see docs/spectrogram.md).
+
+    In each frame the spectral peaks of log|X| are found and their frequency refined by
+    quadratic interpolation; every bin belongs to its nearest peak. A sinusoid's phase advances
+    by 2 pi f hop / n_fft per frame (f in bins), so each bin integrates its peak's frequency
+    over time (a cumulative sum), and within a frame the bins around a peak take the peak's
+    phase minus pi (k - f) - the phase slope of a Hann window centred in an n_fft frame
+    (Laroche & Dolson's "phase locking"; a simplified PGHI, Prusa et al. 2017).
+    """
+    mag = torch.as_tensor(mag)
+    logm = torch.log(mag.double().clamp_min(0) + 1e-12)
+    n_freq = logm.shape[-2]
+    k = torch.arange(n_freq, device=logm.device, dtype=torch.float64)[:, None]
+    inner = logm[..., 1:-1, :]
+    peak = torch.zeros_like(logm, dtype=torch.bool)
+    peak[..., 1:-1, :] = (inner > logm[..., :-2, :]) & (inner >= logm[..., 2:, :])
+    # refined peak frequency (bins): vertex of the parabola through three log-magnitudes
+    a, b, c = logm[..., :-2, :], inner, logm[..., 2:, :]
+    den = a - 2 * b + c
+    delta = torch.where(den.abs() > 1e-12, 0.5 * (a - c) / torch.where(den == 0, 1.0, den), 0.0)
+    freq = k.expand_as(logm).clone()
+    freq[..., 1:-1, :] += delta.clamp(-0.5, 0.5)
+    # nearest peak of every bin: the last peak at or below it and the first at or above it
+    big = n_freq * 4
+    below = torch.where(peak, k.long(), torch.full_like(peak, -big, dtype=torch.long)).cummax(dim=-2).values
+    above = torch.where(peak, k.long(), torch.full_like(peak, big, dtype=torch.long))
+    above = above.flip(-2).cummin(dim=-2).values.flip(-2)
+    kk = k.long()
+    owner = torch.where((kk - below) <= (above - kk), below, above)
+    owner = torch.where(owner.abs() >= big - n_freq, kk.expand_as(owner), owner)  # no peak: itself
+    f_own = torch.gather(freq, -2, owner)
+    # integrate each bin's (owner's) frequency over frames, then lock bins to their peak
+    step = (2 * math.pi * hop_length / n_fft) * f_own
+    psi = torch.remainder(torch.cumsum(step, dim=-1), 2 * math.pi)
+    phase = torch.gather(psi, -2, owner) - math.pi * (k - f_own)
+    return phase.to(torch.float32 if mag.dtype != torch.float64 else torch.float64)
+
+
 def _initial_phasor(shape: tuple[int, int, int], init, seed: int | None, dtype, device) -> torch.Tensor:
-    """Unit phasors (batch, freq, frames): random phase (seeded) or all ones ("zeros" / None)."""
+    """Unit phasors (batch, freq, frames): random phase (seeded), all ones ("zeros" / None), or
+    exp(i * init) for a tensor of phases in radians (broadcast to ``shape``)."""
+    if isinstance(init, (torch.Tensor, np.ndarray)):
+        phase = torch.as_tensor(init, device=device)
+        if phase.is_complex():
+            phase = phase.angle()
+        phase = phase.to(torch.float64 if dtype == torch.complex128 else torch.float32)
+        try:
+            phase = phase.expand(shape)
+        except RuntimeError:
+            raise PianoGANError(f"griffin_lim: init phases of shape {tuple(phase.shape)} do not fit "
+                                f"{shape}") from None
+        return torch.polar(torch.ones_like(phase), phase).to(dtype)
     if init is None or init == "zeros":
         return torch.ones(shape, dtype=dtype, device=device)
     if init != "random":
-        raise PianoGANError(f"griffin_lim: init must be 'random' or 'zeros', got {init!r}")
+        raise PianoGANError(f"griffin_lim: init must be 'random', 'zeros' or 'peaks', got {init!r}")
     gen = torch.Generator(device="cpu")
     if seed is None:
         gen.seed()
@@ -146,7 +201,7 @@ def _griffin_lim_chunk(mag: torch.Tensor, phasor: torch.Tensor, window: torch.Te
 
 def griffin_lim(magnitude: torch.Tensor | np.ndarray, n_fft: int, hop_length: int, n_iter: int = 32,
                 momentum: float = 0.99, length: int | None = None, seed: int | None = 0,
-                init: str | None = "random", chunk_size: int | None = None) -> torch.Tensor:
+                init: str | torch.Tensor | None = "random", chunk_size: int | None = None) -> torch.Tensor:
     """Fast Griffin-Lim: |STFT| (batch, freq, frames) or (freq, frames) -> audio (batch, samples).
 
     Args:
@@ -161,7 +216,9 @@ def griffin_lim(magnitude: torch.Tensor | np.ndarray, n_fft: int, hop_length: in
         seed: seed of the random initial phase (clip ``i`` of a batch gets the ``i``-th slab of
             one draw of shape (batch, freq, frames), so clip 0 matches the unbatched call).
             ``None`` draws a fresh seed.
-        init: ``"random"`` (uniform phase) or ``"zeros"`` / ``None`` (all phases 0).
+        init: ``"random"`` (uniform phase), ``"zeros"`` / ``None`` (all phases 0), ``"peaks"``
+            (:func:`peak_locked_phase`: deterministic, converges faster), or a tensor of
+            initial phases in radians shaped like ``magnitude`` (a complex tensor: its angle).
         chunk_size: clips processed together; default all on CUDA, a cache-sized few on CPU.
 
     Returns:
@@ -197,6 +254,8 @@ def griffin_lim(magnitude: torch.Tensor | np.ndarray, n_fft: int, hop_length: in
     mag = torch.nan_to_num(mag, nan=0.0, posinf=0.0).clamp_min(0)
     window = torch.hann_window(n_fft, periodic=True, dtype=dtype, device=device)
     norm = _window_norm(n_fft, hop_length, n_frames, n_out, window)
+    if isinstance(init, str) and init == "peaks":
+        init = peak_locked_phase(mag, n_fft, hop_length)
     phasor = _initial_phasor((batch, n_freq, n_frames), init, seed, cdtype, device)
     if chunk_size is None:
         per_clip = n_frames * n_fft * mag.element_size()
@@ -204,7 +263,7 @@ def griffin_lim(magnitude: torch.Tensor | np.ndarray, n_fft: int, hop_length: in
 
     start = n_fft // 2
     out = torch.zeros(batch, n_out, dtype=dtype, device=device)
-    keep = max(0, min(n_out, n_fft + hop_length * (n_frames - 1) - start))
+    keep = max(0, min(n_out, n_fft + hop_length * (n_frames - 1) - start))  # rest stays 0
     for lo in range(0, batch, chunk_size):
         hi = min(batch, lo + chunk_size)
         m = mag[lo:hi].transpose(1, 2).contiguous()
