@@ -61,6 +61,7 @@ def default_out(fake: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
     from ..data.dataset import PianoDataset
@@ -89,9 +90,13 @@ def run(args: argparse.Namespace) -> int:
         raise PianoGANError(f"{args.fake}: no clips to evaluate")
     if fake is not None and len(fake) < 2:
         raise PianoGANError(f"{args.fake}: only {len(fake)} clip; need at least 2")
-    real = real_ds.images()
+    if fake is not None:
+        n = min(n, len(fake))
+    # Only the 2n real clips that are compared are read (a full dataset may not fit in memory).
+    rng = np.random.default_rng(args.seed)
+    real = real_ds.images(sorted(rng.choice(len(real_ds), 2 * n, replace=False).tolist()))
     out = Path(args.out) if args.out else default_out(args.fake)
-    meta = {"real_source": str(args.real), "real_split": args.split, **fake_info}
+    meta = {"real_source": str(args.real), "real_split": args.split, "n_real_total": len(real_ds), **fake_info}
     report = run_evaluation(real, fake, preset, stats, n=n, seed=args.seed, bins=args.bins,
                             out_dir=out, plot=not args.no_plot, meta=meta, progress=progress)
     if args.json:

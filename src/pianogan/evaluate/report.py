@@ -9,7 +9,7 @@ from pathlib import Path
 # (key in a set's metrics, label, how to read it, format)
 TABLE_ROWS = [
     ("fd", "Fréchet distance (audio descriptors)", "lower = closer to real", "{:.2f}"),
-    ("ndb_k", "NDB/K (mode coverage)", "lower; real ~0-0.1", "{:.2f}"),
+    ("ndb_k", "NDB/K (mode coverage)", "lower; ~alpha for real data", "{:.2f}"),
     ("ndb_js", "JS divergence of NDB bins", "lower", "{:.3f}"),
     ("mpd_features", "mean pairwise distance (features)", "near real; ~0 = collapse", "{:.2f}"),
     ("mpd_images", "mean pairwise distance (pixels, RMS)", "near real; ~0 = collapse", "{:.3f}"),
