@@ -80,8 +80,9 @@ def test_paper_defects_absent(name):
     assert isinstance(last[-1], nn.Tanh) and isinstance(last[-2], (nn.Conv2d, nn.ConvTranspose2d))
     # No giant dense layer (the paper's code: 100 -> 512*512, 26 M weights).
     assert G.fc.out_features <= 1024 * 7 * 7 and G.fc.weight.numel() < 2_000_000
-    # No batch statistics in D (real and fake never share them).
-    assert not any(isinstance(mod, nn.modules.batchnorm._NormBase) for mod in D.modules())
+    # SpecGAN's critic has no batch statistics at all (they would break the per-sample penalty).
+    if name == "specgan":
+        assert not any(isinstance(mod, nn.modules.batchnorm._NormBase) for mod in D.modules())
     # 5x5 kernels for SpecGAN, 4x4 for DCGAN; no batch norm at all in SpecGAN.
     convs = [mod for mod in D.modules() if isinstance(mod, nn.Conv2d)]
     assert {c.kernel_size for c in convs} == ({(5, 5)} if name == "specgan" else {(4, 4)})
@@ -105,3 +106,21 @@ def test_too_small_shape_is_a_clear_error():
         m.build(m.CONFIGS["tiny"], (4, 128))
     with pytest.raises(PianoGANError, match="g_norm"):
         m.Config(g_norm="layer")
+
+
+def test_dcgan_batch_norm_never_mixes_real_and_fake():
+    m = get_model("dcgan")
+    torch.manual_seed(0)
+    G, D = m.build(m.CONFIGS["default"], (64, 128))
+    bns = [mod for mod in D.modules() if isinstance(mod, nn.BatchNorm2d)]
+    assert bns  # Radford et al.'s discriminator
+    seen = []
+    for bn in bns:
+        bn.register_forward_pre_hook(lambda mod, inp: seen.append(inp[0].shape[0]))
+    loss = m.make_loss(m.CONFIGS["default"], G, D)
+    real = torch.rand(3, 1, 64, 128) * 2 - 1
+    loss.d_loss(real, G.sample_z(3), step=0)
+    assert seen and set(seen) == {3}  # real and fake went through D in separate batches of 3
+    # Without batch norm one pass over both is the same function, and cheaper.
+    G2, D2 = m.build(m.Config(d_norm="none"), (64, 128))
+    assert not m.make_loss(m.Config(d_norm="none"), G2, D2).separate_passes

@@ -25,6 +25,8 @@ class BCELoss:
         self.label_smoothing = float(label_smoothing)
         self.instance_noise = float(instance_noise)
         self.instance_noise_steps = int(instance_noise_steps)
+        # D with batch statistics (batch norm) sees real and fake batches in separate passes.
+        self.separate_passes = any(isinstance(m, nn.modules.batchnorm._NormBase) for m in D.modules())
 
     def noise_std(self, step: int) -> float:
         """Instance-noise std at G step ``step`` (linear decay to 0)."""
@@ -50,9 +52,12 @@ class BCELoss:
         with torch.no_grad():
             fake = self.G(z).to(real.dtype)
         n = real.shape[0]
-        # D has no batch statistics, so one pass over [real; fake] is the same function as two.
-        logits = self.D(self._noisy(torch.cat([real, fake]), step)).float()
-        real_logits, fake_logits = logits[:n], logits[n:]
+        if self.separate_passes:  # batch norm in D: never mix real and fake in one batch
+            real_logits = self.D(self._noisy(real, step)).float()
+            fake_logits = self.D(self._noisy(fake, step)).float()
+        else:  # no batch statistics: one pass over [real; fake] is the same function as two
+            logits = self.D(self._noisy(torch.cat([real, fake]), step)).float()
+            real_logits, fake_logits = logits[:n], logits[n:]
         t_real, t_fake = self.targets(n, real.device)
         loss_real = F.binary_cross_entropy_with_logits(real_logits, t_real)
         loss_fake = F.binary_cross_entropy_with_logits(fake_logits, t_fake)

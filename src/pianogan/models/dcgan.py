@@ -3,14 +3,15 @@
 Generator: z ~ N(0, 1) (100-d) -> a small linear layer to a seed of (H/2^k, W/2^k) pixels with
 ``min(d * 2^(k-1), max_channels)`` channels -> k transposed convolutions (4x4, stride 2), each
 but the last followed by batch norm and ReLU -> the last one (to 1 channel) straight into tanh.
-Discriminator: k convolutions (4x4, stride 2) with LeakyReLU(0.2), no normalisation, then one
-linear layer to a logit. Loss: binary cross-entropy on logits (see pianogan.losses.bce) with the
+Discriminator: k convolutions (4x4, stride 2) with LeakyReLU(0.2) and, after all but the first,
+batch norm (``d_norm="batch"``, Radford et al.; ``"none"`` drops it), then one linear layer to a
+logit. Loss: binary cross-entropy on logits (see pianogan.losses.bce) with the
 paper's tricks as options: label flipping, one-sided label smoothing, decaying instance noise.
 
 What differs from the paper's code (see NOTES.md): no activation before tanh; the first layer
 maps z to a 4..7-pixel seed, not to a 512x512 image (0.8 M weights instead of 26 M); separate
-optimisers for G and D; D has no batch norm, so real and fake batches can never leak into each
-other's statistics.
+optimisers for G and D; D sees real and fake images in separate batches, so batch norm never
+mixes their statistics (the paper's code normalised them together).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Config:
     max_channels: int = 512
     min_side: int = 4  # shorter side of the generator's seed / the discriminator's last map
     g_norm: str = "batch"  # "batch" (DCGAN) or "none": normalisation in G's hidden layers
+    d_norm: str = "batch"  # "batch" (DCGAN; real and fake then go through D in separate passes) or "none"
     # --- optimisation
     batch_size: int = 32  # global batch (split across processes when distributed)
     lr_g: float = 1e-4
@@ -52,8 +54,9 @@ class Config:
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)
-        if self.g_norm not in ("batch", "none"):
-            raise PianoGANError(f"dcgan: g_norm must be 'batch' or 'none', got {self.g_norm!r}")
+        for name in ("g_norm", "d_norm"):
+            if getattr(self, name) not in ("batch", "none"):
+                raise PianoGANError(f"dcgan: {name} must be 'batch' or 'none', got {getattr(self, name)!r}")
         if min(self.z_dim, self.d, self.max_channels, self.min_side, self.batch_size,
                self.n_critic) < 1:
             raise PianoGANError("dcgan: z_dim, d, max_channels, min_side, batch_size and n_critic "
@@ -67,8 +70,9 @@ class Config:
 CONFIGS: dict[str, Config] = {
     # The paper's settings (Adam 1e-4, β (0.5, 0.9), clip 1, batch 32, its three tricks).
     "default": Config(),
-    # CPU demo at the "tiny" preset's 64x128: learns visibly in a few hundred steps.
-    "tiny": Config(d=16, max_channels=128, batch_size=32, lr_g=2e-4, lr_d=2e-4,
+    # CPU demo at the "tiny" preset's 64x128: learns visibly in a few hundred steps (a higher
+    # learning rate and beta2 than the paper's, no tricks).
+    "tiny": Config(d=16, max_channels=128, batch_size=32, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.99),
                    label_flip_prob=0.0, label_smoothing=0.0, instance_noise=0.0,
                    ema_half_life_kimg=1.0),
 }
@@ -103,7 +107,7 @@ class Generator(GeneratorBase):
 
 
 class Discriminator(nn.Module):
-    """image (n, 1, H, W) -> logit (n,). No normalisation layers."""
+    """image (n, 1, H, W) -> logit (n,)."""
 
     def __init__(self, cfg: Config, image_shape: tuple[int, int]):
         super().__init__()
@@ -112,7 +116,9 @@ class Discriminator(nn.Module):
         h, w, c = int(image_shape[0]), int(image_shape[1]), 1
         for stage in range(k):
             c_out = width(stage, cfg.d, cfg.max_channels)
-            layers += [nn.Conv2d(c, c_out, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+            bn = cfg.d_norm == "batch" and stage > 0  # Radford et al.: none on the input layer
+            layers += [nn.Conv2d(c, c_out, 4, 2, 1, bias=not bn), nn.BatchNorm2d(c_out) if bn else nn.Identity(),
+                       nn.LeakyReLU(0.2, inplace=True)]
             h, w, c = conv_out(h, 4, 2, 1), conv_out(w, 4, 2, 1), c_out
         self.body = nn.Sequential(*layers)
         self.fc = nn.Linear(c * h * w, 1)

@@ -63,7 +63,7 @@ CONFIGS: dict[str, Config] = {
     # Donahue et al.'s settings, as the paper used them (at 256x256 in the paper).
     "default": Config(),
     # CPU demo at the "tiny" preset's 64x128.
-    "tiny": Config(d=16, max_channels=128, batch_size=32, lr_g=2e-4, lr_d=2e-4,
+    "tiny": Config(d=16, max_channels=128, batch_size=32, lr_g=1e-3, lr_d=1e-3,
                    ema_half_life_kimg=1.0),
 }
 

@@ -1,0 +1,72 @@
+"""Mixed precision and memory-format choices for a device.
+
+bf16 autocast is used where the hardware multiplies bf16 natively: CUDA GPUs that support it,
+and CPUs with AVX-512 BF16 or AMX (oneDNN then runs convolutions in bf16, about twice the
+fp32 rate). On other CPUs bf16 would be emulated and slower, so ``"auto"`` keeps fp32 there.
+Weights, optimiser state and losses stay fp32 either way (autocast only changes op inputs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import torch
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with AVX-512 BF16 or AMX-BF16 instructions."""
+    flags = cpu_flags()
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` ("auto", "bf16", "off") on ``device``; None = fp32."""
+    if amp == "off":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu":
+        if amp == "bf16" or cpu_has_native_bf16():
+            return torch.bfloat16
+    return None
+
+
+def use_channels_last(setting: str, device: torch.device) -> bool:
+    """Channels-last (NHWC) tensors: on for CUDA (tensor cores want NHWC); on this project's
+    CPU measurements bf16 double-backward convolutions were not faster in NHWC, so off."""
+    if setting == "on":
+        return True
+    if setting == "off":
+        return False
+    return device.type == "cuda"
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """A torch.autocast context for ``dtype`` (a no-op context when None)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
