@@ -159,6 +159,17 @@ def test_onset_density_counts_notes(real):
     assert music["onset_density"][0] == pytest.approx(2.0, abs=0.5)
 
 
+def test_log_frequency_preset_features_finite():
+    from pianogan.config import Preset
+
+    preset = Preset("log-test", 8000, 512, 128, 2.0, 96, 64, freq_scale="log")
+    audio = torch.from_numpy(_pieces(range(3)))
+    stats = Stats(float(audio_to_logmag(audio, preset).mean()), 2.0)
+    d = image_descriptors(audio_to_image(audio, preset, stats).numpy(), preset, stats)
+    assert d.features.shape == (3, 73) and np.all(np.isfinite(d.features))
+    assert d.music["harmonic_share"].min() > 0.5
+
+
 # ----------------------------------------------------------------------------- report
 
 def test_report_has_documented_keys_and_files(report_fresh):

@@ -51,8 +51,14 @@ def _row_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(den > 1e-12, (a * b).sum(-1) / np.maximum(den, 1e-30), 0.0)
 
 
+SEMITONE = 2 ** (1 / 12) - 1  # relative width of a semitone
+
+
 def effective_bin_hz(preset: Preset) -> float:
-    """Frequency resolution (Hz) of the image: the STFT bin, or the image row if coarser."""
+    """Frequency resolution (Hz) of a linear-frequency image: the STFT bin, or the row if coarser.
+
+    (For ``freq_scale="log"`` the row spacing grows with frequency; see :func:`chroma_band`.)
+    """
     stft_bin = preset.sample_rate / preset.n_fft
     if preset.freq_scale == "linear" and preset.image_height < preset.n_freq:
         return max(stft_bin, (preset.sample_rate / 2) / max(1, preset.image_height - 1))
@@ -60,9 +66,17 @@ def effective_bin_hz(preset: Preset) -> float:
 
 
 def chroma_band(preset: Preset) -> tuple[float, float]:
-    """(fmin, fmax) Hz of the bins used for the chroma: semitones resolved, C3..C8, below Nyquist."""
-    resolved = effective_bin_hz(preset) / (2 ** (1 / 12) - 1)
-    fmax = min(CHROMA_FMAX, 0.95 * preset.sample_rate / 2)
+    """(fmin, fmax) Hz of the bins used for the chroma: semitones resolved, C3..C8, below Nyquist.
+
+    Linear axis: a semitone must span at least one bin of the image. Log axis: rows are spaced
+    by a constant ratio, so they resolve semitones everywhere or nowhere; the band then starts
+    where the STFT resolves semitones and not below the axis' fmin (lower bins share row 0).
+    """
+    nyquist = preset.sample_rate / 2
+    fmax = min(CHROMA_FMAX, 0.95 * nyquist)
+    resolved = effective_bin_hz(preset) / SEMITONE
+    if preset.freq_scale == "log":
+        resolved = max(resolved, preset.fmin)
     fmin = max(CHROMA_FMIN, resolved)
     if fmin >= fmax / 2:  # fewer than an octave resolved: use the top octave anyway
         fmin = fmax / 2
