@@ -74,7 +74,7 @@ def test_stages_reuse_and_invalidate(tmp_path, capsys):
     calls = []
 
     def make(name):
-        def fn():
+        def fn(resume):
             calls.append(name)
             (tmp_path / name).write_text("x")
         return fn

@@ -42,8 +42,7 @@ class DemoConfig:
     model: str = "specgan"
     model_config: str = "tiny"
     preset: str = "tiny"
-    train_minutes: float = 6.0  # wall-clock training budget
-    train_steps: int = 100_000  # upper bound on generator steps (the time budget usually ends first)
+    train_steps: int = 400  # generator steps (a few minutes on 2 CPU cores)
     n_listen: int = 8  # clips with spectrograms and players in the report
     n_eval: int = 256  # generated clips for the metrics
     n_real: int = 4  # real clips shown for comparison
@@ -53,7 +52,7 @@ class DemoConfig:
     seed: int = 0
 
 
-QUICK = DemoConfig(max_hours=0.05, train_minutes=0.25, train_steps=20, n_listen=2, n_eval=32,
+QUICK = DemoConfig(max_hours=0.05, train_steps=4, n_listen=2, n_eval=32,
                    n_real=2, long_seconds=5.0, interpolate=3, n_iter=16)
 
 STAGES = ["prepare", "train", "generate", "real", "evaluate", "report"]
@@ -84,7 +83,12 @@ class Stages:
         tmp.replace(self.path)
 
     def run(self, name: str, what: str, settings: dict, outputs: list[Path], fn) -> None:
-        """Run ``fn()`` unless its outputs exist and were made with the same settings upstream."""
+        """Run ``fn(resume)`` unless its outputs exist and were made with the same settings.
+
+        ``resume`` is True when an earlier attempt with the same settings was interrupted: the
+        stage may then continue its partial output (prepare and train resume) instead of
+        deleting it.
+        """
         i = STAGES.index(name) + 1
         key = hashlib.sha256(json.dumps([self.prev_key, settings], sort_keys=True,
                                         default=str).encode()).hexdigest()[:16]
@@ -98,12 +102,17 @@ class Stages:
                   f"settings; --force to redo)", file=sys.stderr)
             self.timings.append((name, 0.0, f"re-used (took {old.get('seconds', 0):.0f} s)"))
             return
-        t0 = time.perf_counter()
-        fn()
-        dt = time.perf_counter() - t0
-        self.state["stages"][name] = {"key": key, "seconds": round(dt, 2), "settings": settings}
+        # an interrupted attempt with the same settings is continued, anything else starts afresh
+        resume = old.get("started") == key
+        self.state["stages"][name] = {"started": key}
         self.save()
-        self.timings.append((name, dt, "done"))
+        t0 = time.perf_counter()
+        fn(resume)
+        dt = time.perf_counter() - t0
+        self.state["stages"][name] = {"key": key, "started": key, "seconds": round(dt, 2),
+                                      "settings": settings}
+        self.save()
+        self.timings.append((name, dt, "resumed" if resume else "done"))
         print(f"    {name} done in {dt:.1f} s", file=sys.stderr, flush=True)
 
 
@@ -126,18 +135,20 @@ def _fresh(path: Path) -> Path:
 
 # --------------------------------------------------------------------------- stages
 
-def stage_prepare(cfg: DemoConfig, out: Path) -> None:
+def stage_prepare(cfg: DemoConfig, out: Path, resume: bool) -> None:
+    data = out / "data" if resume else _fresh(out / "data")  # prepare resumes a partial dataset
     cli(["prepare", "builtin", "--preset", cfg.preset, "--max-hours", str(cfg.max_hours),
-         "--out", str(_fresh(out / "data"))])
+         "--out", str(data)])
 
 
-def stage_train(cfg: DemoConfig, out: Path) -> None:
+def stage_train(cfg: DemoConfig, out: Path, resume: bool) -> None:
+    run = out / "run" if resume else _fresh(out / "run")
     cli(["train", "--model", cfg.model, "--config", cfg.model_config, "--data", str(out / "data"),
-         "--out", str(_fresh(out / "run")), "--minutes", str(cfg.train_minutes),
-         "--steps", str(cfg.train_steps), "--seed", str(cfg.seed)])
+         "--out", str(run), "--steps", str(cfg.train_steps), "--seed", str(cfg.seed),
+         *(["--resume"] if resume else [])])
 
 
-def stage_generate(cfg: DemoConfig, out: Path) -> None:
+def stage_generate(cfg: DemoConfig, out: Path, resume: bool = False) -> None:
     run = str(out / "run")
     common = ["--n-iter", str(cfg.n_iter), "--device", "cpu"]
     cli(["generate", run, "--n", str(cfg.n_listen), "--seed", str(cfg.seed), "--out",
@@ -151,7 +162,7 @@ def stage_generate(cfg: DemoConfig, out: Path) -> None:
          "--batch", "64", "--out", str(_fresh(out / "fake")), *common])
 
 
-def stage_real(cfg: DemoConfig, out: Path) -> None:
+def stage_real(cfg: DemoConfig, out: Path, resume: bool = False) -> None:
     """A few held-out real clips, image -> Griffin-Lim like the generated ones, with spectrograms."""
     import numpy as np
     import torch
@@ -185,7 +196,7 @@ def stage_real(cfg: DemoConfig, out: Path) -> None:
     (dest / "real.json").write_text(json.dumps(records, indent=1))
 
 
-def stage_evaluate(cfg: DemoConfig, out: Path) -> None:
+def stage_evaluate(cfg: DemoConfig, out: Path, resume: bool = False) -> None:
     dest = _fresh(out / "eval")
     dest.mkdir(parents=True)
     cli(["evaluate", "--real", str(out / "data"), "--fake", str(out / "fake"), "--out", str(dest),
@@ -258,10 +269,13 @@ def build_report(cfg: DemoConfig, out: Path, timings: list, quick: bool):
     from .report_html import AudioItem, Report
 
     gen = _load_json(out / "samples" / "generated.json", {}) or {}
+    state = _load_json(out / "demo.json", {}) or {}
+    train_s = state.get("stages", {}).get("train", {}).get("seconds")
     rep = Report(title="PianoGAN demo" + (" (quick smoke run)" if quick else ""))
     step = gen.get("step")
-    rep.intro = (f"A tiny {cfg.model} ({cfg.model_config} config) trained for about "
-                 f"{cfg.train_minutes:g} min ({step if step is not None else '?'} generator steps) "
+    rep.intro = (f"A tiny {cfg.model} ({cfg.model_config} config) trained for "
+                 f"{step if step is not None else '?'} generator steps"
+                 + (f" ({train_s / 60:.1f} min)" if train_s else "") + " "
                  f"on {cfg.max_hours:g} h of the built-in piano corpus ({cfg.preset} preset: "
                  f"{gen.get('preset', {}).get('clip_seconds', '?')} s clips at "
                  f"{gen.get('preset', {}).get('sample_rate', '?')} Hz), then sampled and judged "
@@ -317,19 +331,19 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), quick: bool = Fals
     pick = lambda *keys: {k: settings[k] for k in keys}  # noqa: E731
     st.run("prepare", f"built-in corpus, {cfg.max_hours:g} h, preset {cfg.preset}",
            pick("max_hours", "preset"), [out / "data" / "manifest.csv"],
-           lambda: stage_prepare(cfg, out))
-    st.run("train", f"{cfg.model} ({cfg.model_config}) for up to {cfg.train_minutes:g} min",
-           pick("model", "model_config", "train_minutes", "train_steps", "seed"),
-           [out / "run" / "generator.safetensors"], lambda: stage_train(cfg, out))
+           lambda r: stage_prepare(cfg, out, r))
+    st.run("train", f"{cfg.model} ({cfg.model_config}) for {cfg.train_steps} generator steps",
+           pick("model", "model_config", "train_steps", "seed"),
+           [out / "run" / "generator.safetensors"], lambda r: stage_train(cfg, out, r))
     st.run("generate", f"{cfg.n_listen} clips, a {cfg.long_seconds:g} s piece, "
            f"{cfg.interpolate}-step interpolation, {cfg.n_eval} for evaluation",
            pick("n_listen", "n_eval", "long_seconds", "interpolate", "n_iter", "seed"),
            [out / d / "generated.json" for d in ("samples", "long", "interp", "fake")],
-           lambda: stage_generate(cfg, out))
+           lambda r: stage_generate(cfg, out, r))
     st.run("real", f"{cfg.n_real} real clips through the same Griffin-Lim",
-           pick("n_real", "n_iter"), [out / "real" / "real.json"], lambda: stage_real(cfg, out))
+           pick("n_real", "n_iter"), [out / "real" / "real.json"], lambda r: stage_real(cfg, out, r))
     st.run("evaluate", f"{cfg.n_eval} generated vs real, with real floor and noise ceiling",
-           pick("n_eval", "seed"), [out / "eval" / "metrics.json"], lambda: stage_evaluate(cfg, out))
+           pick("n_eval", "seed"), [out / "eval" / "metrics.json"], lambda r: stage_evaluate(cfg, out, r))
     i = STAGES.index("report") + 1
     print(f"\n=== [{i}/{len(STAGES)}] report ===", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
@@ -350,12 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="demo", help="output folder (default demo)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (for tests)")
     p.add_argument("--force", action="store_true", help="redo every stage")
-    p.add_argument("--minutes", type=float, help="training time budget in minutes")
+    p.add_argument("--steps", type=int, help="generator training steps")
     p.add_argument("--max-hours", type=float, help="hours of built-in corpus to prepare")
     p.add_argument("--seed", type=int, help="seed of training and generation")
     args = p.parse_args(argv)
     cfg = QUICK if args.quick else DemoConfig()
-    over = {k: v for k, v in (("train_minutes", args.minutes), ("max_hours", args.max_hours),
+    over = {k: v for k, v in (("train_steps", args.steps), ("max_hours", args.max_hours),
                               ("seed", args.seed)) if v is not None}
     cfg = replace(cfg, **over)
     try:

@@ -151,11 +151,19 @@ def render_images(G, z: torch.Tensor, truncation: float = 1.0, batch_size: int =
 # --------------------------------------------------------------------------- magnitudes
 
 def edge_frames(preset: Preset) -> int:
-    """STFT frames at each end of a clip whose window reaches past the clip (zero padding)."""
-    return math.ceil((preset.n_fft // 2) / preset.hop_length)
+    """Frames to drop where a clip meets a neighbour in a long piece.
+
+    Centred STFT frames within n_fft/2 of a clip's edge saw the zero padding past it; in the
+    training images they carry a broadband "edge" (the signal starting from silence), which
+    generators learn and smear over a few more columns. So drop twice the padded frames, and at
+    least 2% of the clip.
+    """
+    padded = math.ceil((preset.n_fft // 2) / preset.hop_length)
+    return max(2 * padded, math.ceil(0.02 * preset.n_frames))
 
 
 def overlap_frames(preset: Preset, settings: GenerateSettings) -> int:
+    """Crossfade length in frames: ``settings.overlap_seconds`` or min(1 s, clip / 4)."""
     s = settings.overlap_seconds
     if s is None:
         s = min(1.0, preset.clip_seconds / 4)
@@ -180,7 +188,8 @@ def join_magnitudes(mags: torch.Tensor, overlap: int, trim: int) -> tuple[torch.
 
     Each clip loses ``trim`` edge frames where it meets a neighbour (their STFT windows saw
     the zero padding past the clip's end); neighbours then overlap by ``overlap`` frames with an
-    equal-power crossfade: power = (1 - t) a² + t b², t rising linearly across the overlap.
+    equal-power crossfade: power = (1 - t) a² + t b², with t rising from 0 to 1 across the
+    overlap along a raised cosine (no corner in the level where the fade starts or ends).
     Returns the magnitude and, per join, the frame at the centre of its crossfade.
     """
     k, _, t0 = mags.shape
@@ -189,7 +198,8 @@ def join_magnitudes(mags: torch.Tensor, overlap: int, trim: int) -> tuple[torch.
     for i in range(1, k):
         nxt = mags[i, :, trim:t0 - trim] if i < k - 1 else mags[i, :, trim:]
         if overlap > 0:
-            t = (torch.arange(overlap, dtype=mags.dtype) + 0.5) / overlap
+            u = (torch.arange(overlap, dtype=mags.dtype, device=mags.device) + 0.5) / overlap
+            t = 0.5 - 0.5 * torch.cos(math.pi * u)
             mixed = torch.sqrt((1 - t) * out[:, -overlap:] ** 2 + t * nxt[:, :overlap] ** 2)
             joins.append(out.shape[1] - overlap // 2 - 1)
             out = torch.cat([out[:, :-overlap], mixed, nxt[:, overlap:]], dim=1)
@@ -236,12 +246,20 @@ def magnitude_to_audio(mag: torch.Tensor, preset: Preset, n_samples: int,
 
 
 def images_to_clip(images: np.ndarray, preset: Preset, stats: Stats, seconds: float,
-                   settings: GenerateSettings, gl_seed: int, device="cpu") -> Clip:
-    """Clip images (k, H, W) -> one Clip of ``seconds`` (chained when k > 1). Record left empty."""
+                   settings: GenerateSettings, gl_seed: int, device="cpu",
+                   overlap: int | None = None, trim: int | None = None) -> Clip:
+    """Clip images (k, H, W) -> one Clip of ``seconds`` (chained when k > 1).
+
+    ``overlap`` / ``trim`` (frames) default to :func:`overlap_frames` / :func:`edge_frames`; a
+    record passes the values it was made with. The returned record holds only what this step
+    measured (joins, gain, length, rate, frames); :func:`generate` adds the rest.
+    """
     n_samples = int(round(seconds * preset.sample_rate))
     need = 1 + n_samples // preset.hop_length
+    overlap = overlap_frames(preset, settings) if overlap is None else int(overlap)
+    trim = edge_frames(preset) if trim is None else int(trim)
     mags = image_to_magnitude(torch.as_tensor(images).to(device), preset, stats)
-    mag, joins = join_magnitudes(mags, overlap_frames(preset, settings), edge_frames(preset))
+    mag, joins = join_magnitudes(mags, overlap, trim)
     if mag.shape[1] < need:  # cannot happen with chain_length's count; guard for hand-made input
         raise PianoGANError(f"{len(images)} clip image(s) cover fewer than {seconds} s")
     mag = mag[:, :need]
@@ -249,7 +267,8 @@ def images_to_clip(images: np.ndarray, preset: Preset, stats: Stats, seconds: fl
     hop_s = preset.hop_length / preset.sample_rate
     clip = Clip(audio, sr, np.asarray(images, np.float32), mag.cpu().numpy())
     clip.record = {"joins_seconds": [round(j * hop_s, 6) for j in joins], "gain": gain,
-                   "n_samples": int(len(audio)), "sample_rate": sr}
+                   "n_samples": int(len(audio)), "sample_rate": sr, "overlap_frames": overlap,
+                   "trim_frames": trim}
     return clip
 
 
@@ -346,6 +365,7 @@ def regenerate(record: dict, G=None, info: dict | None = None, checkpoint: str |
     G = G.to(device)
     G.eval()
     images = render_images(G, latents, settings.truncation, batch_size=len(latents), device=device)
-    clip = images_to_clip(images, info["preset"], info["stats"], seconds, settings, gl_seed, device)
+    clip = images_to_clip(images, info["preset"], info["stats"], seconds, settings, gl_seed, device,
+                          overlap=record.get("overlap_frames"), trim=record.get("trim_frames"))
     clip.record = {**record, **clip.record}
     return clip
