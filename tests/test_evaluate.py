@@ -159,6 +159,15 @@ def test_onset_density_counts_notes(real):
     assert music["onset_density"][0] == pytest.approx(2.0, abs=0.5)
 
 
+@pytest.mark.parametrize("value", [-1.0, 0.0, 1.0])
+def test_silent_and_constant_clips_have_no_key_or_onsets(real, value):
+    _, stats, _ = real
+    d = image_descriptors(np.full((2, *PRESET.image_shape), value, np.float32), PRESET, stats)
+    assert np.all(np.isfinite(d.features))
+    for k in ("key_clarity", "key_agreement", "key_consistency", "onset_density"):
+        assert np.all(d.music[k] == 0), k  # rounding noise must not pick a key or onsets
+
+
 def test_log_frequency_preset_features_finite():
     from pianogan.config import Preset
 

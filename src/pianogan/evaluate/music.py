@@ -102,9 +102,18 @@ def chroma(mag: np.ndarray, preset: Preset) -> np.ndarray:
     return np.einsum("cf,nft->nct", chroma_filterbank(preset), np.asarray(mag, np.float32))
 
 
+FLAT_CV = 1e-3  # a chroma whose std / mean is below this is flat (silence, constant spectrum)
+
+
 def key_strengths(pitch_class: np.ndarray) -> np.ndarray:
-    """(..., 12) pitch-class distribution -> (..., 24) correlation with each KK key profile."""
-    return _row_corr(pitch_class[..., None, :], key_profiles())
+    """(..., 12) pitch-class distribution -> (..., 24) correlation with each KK key profile.
+
+    All 0 for a flat distribution: its rounding noise must not pick a key.
+    """
+    pitch_class = np.asarray(pitch_class, np.float64)
+    mean = pitch_class.mean(-1, keepdims=True)
+    flat = pitch_class.std(-1, keepdims=True) <= FLAT_CV * np.abs(mean)
+    return np.where(flat, 0.0, _row_corr(pitch_class[..., None, :], key_profiles()))
 
 
 def key_metrics(mag: np.ndarray, preset: Preset) -> dict[str, np.ndarray]:
@@ -117,7 +126,8 @@ def key_metrics(mag: np.ndarray, preset: Preset) -> dict[str, np.ndarray]:
     return {
         "key": whole.argmax(-1),
         "key_clarity": whole.max(-1),
-        "key_agreement": (first.argmax(-1) == second.argmax(-1)).astype(np.float64),
+        "key_agreement": ((first.argmax(-1) == second.argmax(-1)) & first.any(-1) & second.any(-1)
+                          ).astype(np.float64),
         "key_consistency": _row_corr(first, second),
         "chroma_mean": ch.mean(-1) / np.maximum(ch.mean(-1).sum(-1, keepdims=True), 1e-12),
     }
@@ -159,6 +169,9 @@ def harmonic_share(mag: np.ndarray, preset: Preset) -> np.ndarray:
     return np.where(eh + ep > 0, eh / np.maximum(eh + ep, 1e-30), 0.0)
 
 
+ONSET_MIN_DB = 0.1  # an onset envelope (mean positive log-mel flux, dB) flatter than this has no onsets
+
+
 def onset_density(onset_env: np.ndarray, preset: Preset) -> np.ndarray:
     """(batch, frames) onset strength -> (batch,) detected onsets per second."""
     import librosa
@@ -166,8 +179,8 @@ def onset_density(onset_env: np.ndarray, preset: Preset) -> np.ndarray:
     seconds = onset_env.shape[-1] * preset.hop_length / preset.sample_rate
     out = np.zeros(len(onset_env))
     for i, env in enumerate(onset_env):
-        if np.ptp(env) <= 1e-9:  # silent or constant: no onsets (the detector would normalise noise)
-            continue
+        if np.ptp(env) < ONSET_MIN_DB:  # (near) constant: no onsets (the detector would normalise
+            continue                     # rounding noise up to peaks)
         out[i] = len(librosa.onset.onset_detect(onset_envelope=env, sr=preset.sample_rate,
                                                 hop_length=preset.hop_length)) / seconds
     return out
