@@ -223,7 +223,8 @@ class Trainer:
         stats["grad/G_norm"] = self._update(G, self.opt_G, g_loss, "generator", step)
         D.requires_grad_(True)
         stats.update(g_stats)
-        dd.average_buffers(G, self.env)
+        dd.average_buffers(G, self.env)  # batch-norm statistics: the same on every process
+        dd.average_buffers(D, self.env)
         beta = ema_beta(self.model_cfg, step, self.batch_global)
         update_ema(self.G_ema, G, beta)
         stats["ema/beta"] = beta
