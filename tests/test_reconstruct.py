@@ -92,6 +92,8 @@ def test_cli_sweep_one_table(wav, capsys):
     assert main(["reconstruct", str(wav), "--sweep", "--preset", "tiny", "--n-iter", "2", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["preset"] for r in report["presets"]] == ["tiny"]
+    common = report["presets"][0]["reference"]  # one STFT for all presets, at the input's rate
+    assert common["sample_rate"] == 16_000 and common["sc_db"] < 0
     assert main(["reconstruct", str(wav), "--sweep", "--preset", "tiny", "--n-iter", "2"]) == 0
     assert "phase-only SC" in capsys.readouterr().out
 
