@@ -277,3 +277,13 @@ def test_audio_folder_source_and_nothing_prepared(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert "nothing could be prepared" in err and "skipped.tsv" in err and "\n" not in err
+
+
+def test_a_second_run_on_the_same_out_is_refused_while_one_runs(maestro, tmp_path):
+    from pianogan.data.prepare import _lock
+    from pianogan.errors import PianoGANError
+
+    out = tmp_path / "ds"
+    with _lock(out):
+        with pytest.raises(PianoGANError, match="another `pianogan prepare`"):
+            prepare(PrepareConfig(f"maestro:{maestro}", PRESET, out), progress=False)

@@ -185,12 +185,87 @@ def _work(item: Item) -> dict:
     return _WORKER.process(item)
 
 
+def _run_parallel(todo: list[Item], n_workers: int, args: tuple, done: Callable[[Item, dict], None]) -> None:
+    """Prepare ``todo`` with ``n_workers`` processes: the main process and a spawn pool of
+    n_workers - 1. The main process starts on the first files at once, while the pool processes
+    start (importing torch takes seconds); each pool worker has one file in flight and is fed the
+    next one from its completion callback, so no worker waits for the main process."""
+    import collections
+    import multiprocessing as mp
+    import queue
+    import threading
+
+    pending = collections.deque(todo)
+    lock = threading.Lock()
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # (item, result dict or exception)
+    pool = mp.get_context("spawn").Pool(n_workers - 1, initializer=_init_worker, initargs=(args,))
+
+    def take() -> Item | None:
+        with lock:
+            return pending.popleft() if pending else None
+
+    def feed() -> None:  # runs in the main thread and in the pool's result thread
+        item = take()
+        if item is not None:
+            pool.apply_async(_work, (item,),
+                             callback=lambda r, it=item: (finished.put((it, r)), feed()),
+                             error_callback=lambda e, it=item: (finished.put((it, e)), feed()))
+
+    def report(item: Item, r) -> None:
+        if isinstance(r, BaseException):
+            raise r
+        done(item, r)
+
+    try:
+        for _ in range(n_workers - 1):
+            feed()
+        worker = Worker(*args)
+        completed = 0
+        while completed < len(todo):
+            while True:
+                try:
+                    item, r = finished.get_nowait()
+                except queue.Empty:
+                    break
+                report(item, r)
+                completed += 1
+            item = take()
+            if item is not None:
+                done(item, worker.process(item))
+                completed += 1
+            elif completed < len(todo):
+                try:
+                    report(*finished.get(timeout=0.2))
+                    completed += 1
+                except queue.Empty:
+                    pass
+    finally:
+        pool.terminate()
+        pool.join()
+
+
 # ---------------------------------------------------------------- the run (main process)
 
 def _settings(cfg: PrepareConfig, source: str, soundfont: Path | None) -> dict:
     return {"format_version": FORMAT_VERSION, "source": source, "preset": cfg.preset.to_dict(),
             "overlap_seconds": cfg.overlap, "silence_db": cfg.silence_db,
             "soundfont": str(soundfont) if soundfont else None}
+
+
+def _lock(out: Path):
+    """An exclusive lock on ``out`` for this run (released when the process ends, even if killed)."""
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / ".lock", "a")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise PianoGANError(f"another `pianogan prepare` is writing to {out}") from None
+    return handle
 
 
 def _open_out(out: Path, settings: dict) -> None:
@@ -205,7 +280,7 @@ def _open_out(out: Path, settings: dict) -> None:
         if diff:
             raise PianoGANError(f"{out} was prepared with other settings ({', '.join(diff)} differ); "
                                 f"use another --out or delete it")
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+    elif out.exists() and (not out.is_dir() or any(p.name != ".lock" for p in out.iterdir())):
         raise PianoGANError(f"{out} exists and was not made by `pianogan prepare`: "
                             f"give a new or empty --out directory")
     for sub in ("shards", "items"):
@@ -244,8 +319,6 @@ def prepare(cfg: PrepareConfig, progress: bool = True,
     ``on_result`` is called in the main process after each finished file (tests use it to
     simulate an interruption). Raises :class:`PianoGANError` if nothing could be prepared.
     """
-    import torch
-
     t0 = time.perf_counter()
     if not 0 <= cfg.overlap < cfg.preset.clip_seconds:
         raise PianoGANError(f"--overlap must be >= 0 and < the clip length ({cfg.preset.clip_seconds:g} s)")
@@ -260,7 +333,16 @@ def prepare(cfg: PrepareConfig, progress: bool = True,
 
         soundfont = find_soundfont(cfg.soundfont)
     out = Path(cfg.out)
-    _open_out(out, _settings(cfg, str(spec), soundfont))
+    if out.exists() and not out.is_dir():
+        raise PianoGANError(f"--out {out} is a file, not a directory")
+    with _lock(out):
+        _open_out(out, _settings(cfg, str(spec), soundfont))
+        return _run(cfg, spec, out, soundfont, progress, on_result, t0)
+
+
+def _run(cfg: PrepareConfig, spec, out: Path, soundfont: Path | None, progress: bool,
+         on_result: Callable[[dict], None] | None, t0: float) -> dict:
+    import torch
 
     items, skips = list_items(spec)
     items = select(items, list(cfg.split) if cfg.split else None, cfg.max_hours)
@@ -290,19 +372,13 @@ def prepare(cfg: PrepareConfig, progress: bool = True,
     args = (cfg.preset, out, cfg.hop_samples, cfg.silence_db, str(soundfont) if soundfont else None)
     threads = torch.get_num_threads()
     try:
+        torch.set_num_threads(1)
         if cfg.workers == 1 or len(todo) <= 1:
-            torch.set_num_threads(1)
             worker = Worker(*args)
             for item in todo:
                 done(item, worker.process(item))
         else:
-            import multiprocessing as mp
-
-            by_key = {i.key: i for i in todo}
-            with mp.get_context("spawn").Pool(min(cfg.workers, len(todo)), initializer=_init_worker,
-                                              initargs=(args,)) as pool:
-                for r in pool.imap_unordered(_work, todo, chunksize=1):
-                    done(by_key[r["key"]], r)
+            _run_parallel(todo, min(cfg.workers, len(todo)), args, done)
     except KeyboardInterrupt:
         bar.close()
         print(f"interrupted: {len(results)} of {len(items)} files are done and kept; run the same "
