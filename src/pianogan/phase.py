@@ -255,9 +255,8 @@ def griffin_lim(magnitude: torch.Tensor | np.ndarray, n_fft: int, hop_length: in
     mag = torch.nan_to_num(mag, nan=0.0, posinf=0.0).clamp_min(0)
     window = torch.hann_window(n_fft, periodic=True, dtype=dtype, device=device)
     norm = _window_norm(n_fft, hop_length, n_frames, n_out, window)
-    if isinstance(init, str) and init == "peaks":
-        init = peak_locked_phase(mag, n_fft, hop_length)
-    phasor = _initial_phasor((batch, n_freq, n_frames), init, seed, cdtype, device)
+    peaks = isinstance(init, str) and init == "peaks"  # computed per chunk: bounded memory
+    phasor = None if peaks else _initial_phasor((batch, n_freq, n_frames), init, seed, cdtype, device)
     if chunk_size is None:
         per_clip = n_frames * n_fft * mag.element_size()
         chunk_size = batch if device.type != "cpu" else max(1, _CPU_CHUNK_BYTES // per_clip)
@@ -265,10 +264,16 @@ def griffin_lim(magnitude: torch.Tensor | np.ndarray, n_fft: int, hop_length: in
     start = n_fft // 2
     out = torch.zeros(batch, n_out, dtype=dtype, device=device)
     keep = max(0, min(n_out, n_fft + hop_length * (n_frames - 1) - start))  # rest stays 0
+
     def one_chunk(lo: int) -> None:
         hi = min(batch, lo + chunk_size)
         m = mag[lo:hi].transpose(1, 2).contiguous()
-        p = phasor[lo:hi].transpose(1, 2).contiguous()
+        if peaks:
+            phase = peak_locked_phase(mag[lo:hi], n_fft, hop_length)
+            p = _initial_phasor(tuple(phase.shape), phase, None, cdtype, device)
+        else:
+            p = phasor[lo:hi]
+        p = p.transpose(1, 2).contiguous()
         padded = _griffin_lim_chunk(m, p, window, norm, n_fft, hop_length, n_iter, float(momentum))
         out[lo:hi, :keep] = padded[:, start:start + keep]
 
