@@ -222,15 +222,26 @@ def _denoise(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.asarray(denoise(audio, sample_rate), dtype=np.float32)
 
 
-def magnitude_to_audio(mag: torch.Tensor, preset: Preset, n_samples: int,
-                       settings: GenerateSettings, gl_seed: int) -> tuple[np.ndarray, int, float]:
-    """(freq, frames) magnitude -> (audio at the output rate, rate Hz, gain applied)."""
-    from .audio import resample
-    from .phase import griffin_lim
+def initial_phase(shape: tuple[int, int], seed: int) -> torch.Tensor:
+    """(freq, frames) uniform random start phase (radians) of one clip, from its own seed.
 
-    y = griffin_lim(mag, n_fft=preset.n_fft, hop_length=preset.hop_length, n_iter=settings.n_iter,
-                    momentum=settings.momentum, length=n_samples, seed=int(gl_seed))
-    audio = y.detach().float().cpu().numpy()
+    The same draw as ``griffin_lim(..., seed=seed)`` makes for a batch of one, so a clip's audio
+    does not depend on which other clips shared its Griffin-Lim batch.
+    """
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    return torch.rand((1, *shape), generator=g, dtype=torch.float32)[0] * (2 * math.pi)
+
+
+def finish_audio(audio: np.ndarray, preset: Preset, settings: GenerateSettings
+                 ) -> tuple[np.ndarray, int, float]:
+    """Griffin-Lim output (samples,) at the preset rate -> (audio at the output rate, Hz, gain).
+
+    Optional noise reduction, soxr resampling to exactly round(len * rate_out / rate_in)
+    samples, then scaling down (never up) to ``settings.peak`` so the WAV does not clip.
+    """
+    from .audio import resample
+
+    n_samples = len(audio)
     audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
     sr = preset.sample_rate
     if settings.denoise:
@@ -245,31 +256,57 @@ def magnitude_to_audio(mag: torch.Tensor, preset: Preset, n_samples: int,
     return (audio * gain).astype(np.float32), int(sr), float(gain)
 
 
-def images_to_clip(images: np.ndarray, preset: Preset, stats: Stats, seconds: float,
-                   settings: GenerateSettings, gl_seed: int, device="cpu",
-                   overlap: int | None = None, trim: int | None = None) -> Clip:
-    """Clip images (k, H, W) -> one Clip of ``seconds`` (chained when k > 1).
-
-    ``overlap`` / ``trim`` (frames) default to :func:`overlap_frames` / :func:`edge_frames`; a
-    record passes the values it was made with. The returned record holds only what this step
-    measured (joins, gain, length, rate, frames); :func:`generate` adds the rest.
-    """
-    n_samples = int(round(seconds * preset.sample_rate))
-    need = 1 + n_samples // preset.hop_length
-    overlap = overlap_frames(preset, settings) if overlap is None else int(overlap)
-    trim = edge_frames(preset) if trim is None else int(trim)
-    mags = image_to_magnitude(torch.as_tensor(images).to(device), preset, stats)
+def clip_magnitude(images: torch.Tensor, preset: Preset, stats: Stats, seconds: float,
+                   overlap: int, trim: int) -> tuple[torch.Tensor, list[int]]:
+    """Clip images (k, H, W) -> the (freq, frames) magnitude of ``seconds`` and its join frames."""
+    need = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
+    mags = image_to_magnitude(images, preset, stats)
     mag, joins = join_magnitudes(mags, overlap, trim)
     if mag.shape[1] < need:  # cannot happen with chain_length's count; guard for hand-made input
         raise PianoGANError(f"{len(images)} clip image(s) cover fewer than {seconds} s")
-    mag = mag[:, :need]
-    audio, sr, gain = magnitude_to_audio(mag, preset, n_samples, settings, gl_seed)
+    return mag[:, :need], joins
+
+
+def images_to_clips(groups: list[np.ndarray], preset: Preset, stats: Stats, seconds: float,
+                    settings: GenerateSettings, gl_seeds: list[int], device="cpu",
+                    overlap: int | None = None, trim: int | None = None, batch_size: int = 16,
+                    progress=None) -> list[Clip]:
+    """Clip images, one (k, H, W) group per output clip -> Clips of ``seconds`` (chained if k > 1).
+
+    Griffin-Lim runs batched (``batch_size`` clips at a time; all clips of one call have the same
+    length), each clip from its own start phase (:func:`initial_phase` of its seed).
+    ``overlap`` / ``trim`` (frames) default to :func:`overlap_frames` / :func:`edge_frames`; a
+    record passes the values it was made with. Each Clip's record holds only what this step
+    measured (joins, gain, length, rate, frames); :func:`generate` adds the rest.
+    """
+    from .phase import griffin_lim
+
+    n_samples = int(round(seconds * preset.sample_rate))
+    overlap = overlap_frames(preset, settings) if overlap is None else int(overlap)
+    trim = edge_frames(preset) if trim is None else int(trim)
     hop_s = preset.hop_length / preset.sample_rate
-    clip = Clip(audio, sr, np.asarray(images, np.float32), mag.cpu().numpy())
-    clip.record = {"joins_seconds": [round(j * hop_s, 6) for j in joins], "gain": gain,
-                   "n_samples": int(len(audio)), "sample_rate": sr, "overlap_frames": overlap,
-                   "trim_frames": trim}
-    return clip
+    clips = []
+    for start in range(0, len(groups), max(1, batch_size)):
+        part = groups[start:start + batch_size]
+        seeds = gl_seeds[start:start + batch_size]
+        made = [clip_magnitude(torch.as_tensor(g).to(device), preset, stats, seconds, overlap, trim)
+                for g in part]
+        mags = torch.stack([m for m, _ in made])
+        init = torch.stack([initial_phase(tuple(mags.shape[1:]), sd) for sd in seeds]).to(device)
+        y = griffin_lim(mags, n_fft=preset.n_fft, hop_length=preset.hop_length,
+                        n_iter=settings.n_iter, momentum=settings.momentum, length=n_samples,
+                        init=init)
+        y = y.detach().float().cpu().numpy()
+        for j, (mag, joins) in enumerate(made):
+            audio, sr, gain = finish_audio(y[j], preset, settings)
+            clip = Clip(audio, sr, np.asarray(part[j], np.float32), mag.cpu().numpy())
+            clip.record = {"joins_seconds": [round(f * hop_s, 6) for f in joins], "gain": gain,
+                           "n_samples": int(len(audio)), "sample_rate": sr,
+                           "overlap_frames": overlap, "trim_frames": trim}
+            clips.append(clip)
+            if progress is not None:
+                progress.update(1)
+    return clips
 
 
 # --------------------------------------------------------------------------- the whole job
@@ -322,17 +359,15 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
     bar.set_postfix_str("generator")
     images = render_images(G, all_z, settings.truncation, batch_size, device, progress=bar)
     bar.set_postfix_str("griffin-lim")
-    clips, row = [], 0
-    for i in range(n):
-        k = len(latents[i])
-        clip = images_to_clip(images[row:row + k], preset, stats, seconds, settings, seed + i, device)
+    rows = np.cumsum([0] + [len(z) for z in latents])
+    groups = [images[rows[i]:rows[i + 1]] for i in range(n)]
+    clips = images_to_clips(groups, preset, stats, seconds, settings, [seed + i for i in range(n)],
+                            device, batch_size=batch_size, progress=bar)
+    for i, clip in enumerate(clips):
         clip.record = {"format_version": RECORD_VERSION, "index": i, **extra[i], "gl_seed": seed + i,
-                       "seconds": seconds, "image_rows": [row, row + k],
+                       "seconds": seconds, "image_rows": [int(rows[i]), int(rows[i + 1])],
                        "latents": latents[i].tolist(), **clip.record, **_model_record(info),
                        "settings": settings.to_dict(), "device": str(device)}
-        clips.append(clip)
-        row += k
-        bar.update(1)
     bar.close()
     return clips
 
@@ -365,7 +400,8 @@ def regenerate(record: dict, G=None, info: dict | None = None, checkpoint: str |
     G = G.to(device)
     G.eval()
     images = render_images(G, latents, settings.truncation, batch_size=len(latents), device=device)
-    clip = images_to_clip(images, info["preset"], info["stats"], seconds, settings, gl_seed, device,
-                          overlap=record.get("overlap_frames"), trim=record.get("trim_frames"))
+    [clip] = images_to_clips([images], info["preset"], info["stats"], seconds, settings, [gl_seed],
+                             device, overlap=record.get("overlap_frames"),
+                             trim=record.get("trim_frames"))
     clip.record = {**record, **clip.record}
     return clip
