@@ -457,6 +457,10 @@ def _write_skipped(path: Path, skipped: list[Skip]) -> None:
     tmp.replace(path)
 
 
+def _hours(h: float) -> str:
+    return f"{h:.2f} h" if h >= 1 else f"{h * 60:.1f} min"
+
+
 def format_summary(s: dict) -> str:
     """The summary as a few readable lines."""
     c, f, h, st = s["clips"], s["files"], s["hours"], s["stats"]
@@ -467,7 +471,7 @@ def format_summary(s: dict) -> str:
         f"files: {f['prepared']} prepared ({f['reused']} reused from an earlier run), {f['skipped']} skipped"
         + (f" (listed in {s['skipped_file']})" if f["skipped"] else "")
         + f"; {s['silent_clips']} near-silent clips dropped",
-        f"audio: {h['audio']:.2f} h read, {h['clips']:.2f} h in clips; time {int(minutes)}m{seconds:04.1f}s "
+        f"audio: {_hours(h['audio'])} read, {_hours(h['clips'])} in clips; time {int(minutes)}m{seconds:04.1f}s "
         f"with {s['workers']} worker(s)",
         f"statistics of log(|STFT|+eps) over the {st['split']} split: mean {st['mean']:.4f}, "
         f"std {st['std']:.4f} ({st['count']:.3g} values)",
