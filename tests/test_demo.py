@@ -61,12 +61,13 @@ def test_report_page_relative_paths_and_missing_list(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert "clip &lt;0&gt;" in html and 'src="a/x%20y.wav"' in html
     assert "Missing files" in html and "a/gone.wav" in html
-    assert "2000.2" in html and "<td class='num'>12.0</td>" in html
+    assert "2000" in html and "<td class='num'>12.0</td>" in html
 
 
 def test_format_value():
     assert format_value(None) == "–" and format_value(3) == "3" and format_value(0.0) == "0"
-    assert format_value(1360.4) == "1360.4" and format_value(0.08171) == "0.0817"
+    assert format_value(1360.4) == "1360" and format_value(0.08171) == "0.08171"
+    assert format_value(20.0) == "20" and format_value(0.5) == "0.5" and format_value(219.17) == "219.2"
     assert format_value(2.5e7) == "2.5e+07"
 
 

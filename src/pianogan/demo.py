@@ -42,17 +42,20 @@ class DemoConfig:
     model: str = "specgan"
     model_config: str = "tiny"
     preset: str = "tiny"
-    train_steps: int = 400  # generator steps (a few minutes on 2 CPU cores)
+    train_minutes: float = 7.0  # training time budget (wall clock, including start-up)
+    train_steps: int = 3000  # at most this many generator steps
+    calibration_steps: int = 5  # first steps, timed to size the rest to the budget
     n_listen: int = 8  # clips with spectrograms and players in the report
     n_eval: int = 256  # generated clips for the metrics
     n_real: int = 4  # real clips shown for comparison
     long_seconds: float = 20.0  # length of the long continuous piece
     interpolate: int = 6  # clips along a latent path
     n_iter: int = 64  # Griffin-Lim iterations
+    untrained_baseline: bool = True  # also evaluate the generator at its initial weights
     seed: int = 0
 
 
-QUICK = DemoConfig(max_hours=0.05, train_steps=4, n_listen=2, n_eval=32,
+QUICK = DemoConfig(max_hours=0.05, train_minutes=0.0, train_steps=2, n_listen=2, n_eval=32,
                    n_real=2, long_seconds=5.0, interpolate=3, n_iter=16)
 
 STAGES = ["prepare", "train", "generate", "real", "evaluate", "report"]
@@ -141,11 +144,36 @@ def stage_prepare(cfg: DemoConfig, out: Path, resume: bool) -> None:
          "--out", str(data)])
 
 
+def _run_step(run: Path) -> int:
+    from .train.checkpoint import latest_checkpoint
+
+    ckpt = latest_checkpoint(run) if run.is_dir() else None
+    return int(ckpt.stem.split("-")[-1]) if ckpt is not None else 0
+
+
 def stage_train(cfg: DemoConfig, out: Path, resume: bool) -> None:
+    """Train for about ``train_minutes``: time the first steps, then size the rest to the budget.
+
+    The trainer counts steps, not minutes, and resumes exactly (``--resume`` continues to
+    ``--steps`` as if it had never stopped), so the demo trains in two calls: a few timed steps,
+    then up to the step count that fits the remaining time (at most ``train_steps``). Faster
+    machines train longer; every machine finishes in about the same time.
+    """
     run = out / "run" if resume else _fresh(out / "run")
-    cli(["train", "--model", cfg.model, "--config", cfg.model_config, "--data", str(out / "data"),
-         "--out", str(run), "--steps", str(cfg.train_steps), "--seed", str(cfg.seed),
-         *(["--resume"] if resume else [])])
+    base = ["train", "--model", cfg.model, "--config", cfg.model_config, "--data", str(out / "data"),
+            "--out", str(run), "--seed", str(cfg.seed), "--resume"]  # --resume: fresh if no run yet
+    t0 = time.perf_counter()
+    start = _run_step(run)
+    first = min(cfg.train_steps, start + cfg.calibration_steps)
+    if first > start:
+        cli([*base, "--steps", str(first)])
+    per_step = (time.perf_counter() - t0) / max(first - start, 1)
+    left = cfg.train_minutes * 60 - (time.perf_counter() - t0)
+    target = min(cfg.train_steps, first + int(0.95 * left / per_step))
+    if target > first:
+        print(f"    {per_step:.1f} s/step so far: training on to step {target} to fill "
+              f"{cfg.train_minutes:g} min", file=sys.stderr, flush=True)
+        cli([*base, "--steps", str(target)])
 
 
 def stage_generate(cfg: DemoConfig, out: Path, resume: bool = False) -> None:
@@ -196,35 +224,102 @@ def stage_real(cfg: DemoConfig, out: Path, resume: bool = False) -> None:
     (dest / "real.json").write_text(json.dumps(records, indent=1))
 
 
+def save_untrained(cfg: DemoConfig, out: Path) -> Path:
+    """The same generator at its initial weights (seeded like the run), as a run directory."""
+    import dataclasses
+
+    import torch
+
+    from .data.dataset import PianoDataset
+    from .models import get_model
+    from .train.checkpoint import save_generator
+
+    ds = PianoDataset(out / "data")
+    family = get_model(cfg.model)
+    model_cfg = family.CONFIGS[cfg.model_config]
+    torch.manual_seed(cfg.seed)
+    G, _ = family.build(model_cfg, ds.preset.image_shape)
+    dest = _fresh(out / "untrained")
+    dest.mkdir(parents=True)
+    save_generator(dest, G.state_dict(), cfg.model, dataclasses.asdict(model_cfg), ds.preset,
+                   ds.stats, step=0)
+    return dest
+
+
 def stage_evaluate(cfg: DemoConfig, out: Path, resume: bool = False) -> None:
+    """Metrics of the trained model (with floor and ceiling), then of the untrained generator.
+
+    Both calls use the same seed, so their real halves, floor and noise ceiling are identical
+    and the untrained column can sit beside the others in the report.
+    """
     dest = _fresh(out / "eval")
     dest.mkdir(parents=True)
-    cli(["evaluate", "--real", str(out / "data"), "--fake", str(out / "fake"), "--out", str(dest),
-         "--seed", str(cfg.seed)])
+    n = ["--n", str(cfg.n_eval), "--seed", str(cfg.seed)]
+    cli(["evaluate", "--real", str(out / "data"), "--fake", str(out / "fake"), "--out", str(dest), *n])
+    if cfg.untrained_baseline:
+        untrained = save_untrained(cfg, out)
+        cli(["generate", str(untrained), "--n", str(cfg.n_eval), "--seed", str(cfg.seed + 10_000),
+             "--no-plots", "--batch", "64", "--n-iter", str(cfg.n_iter), "--device", "cpu",
+             "--out", str(_fresh(out / "untrained-fake"))])
+        cli(["evaluate", "--real", str(out / "data"), "--fake", str(out / "untrained-fake"),
+             "--out", str(dest / "untrained"), "--no-plot", *n])
 
 
 # --------------------------------------------------------------------------- report
 
-def metric_rows(metrics: dict):
-    """evaluate's metrics.json -> (column names, [MetricRow], note) for the report's table."""
+def metric_rows(metrics: dict, untrained: dict | None = None):
+    """evaluate's metrics.json (+ the untrained generator's) -> (columns, [MetricRow], note)."""
     from .evaluate.report import COLUMNS, TABLE_ROWS
     from .report_html import MetricRow
 
-    sets = metrics.get("sets", {})
-    names = {"real": "real half B (floor)", "fake": "tiny model", "noise": "white noise (ceiling)"}
+    sets = dict(metrics.get("sets", {}))
+    names = {"real": "real half B (floor)", "fake": "trained model", "noise": "white noise (ceiling)"}
     cols = [(k, names.get(k, label)) for k, label in COLUMNS if k in sets]
+    if untrained and "fake" in untrained.get("sets", {}):
+        sets["untrained"] = untrained["sets"]["fake"]
+        at = next((i for i, (k, _) in enumerate(cols) if k == "noise"), len(cols))
+        cols.insert(at, ("untrained", "untrained generator"))
     rows = [MetricRow(label, {name: sets[k].get(key) for k, name in cols}, hint)
             for key, label, hint, _ in TABLE_ROWS]
     s, summ = metrics.get("settings", {}), metrics.get("summary", {})
+    space = metrics.get("feature_space", {})
     note = (f"Each set has n = {s.get('n')} clips and is compared with a disjoint real reference "
-            f"half (real half A). Feature space: {metrics.get('feature_space', {}).get('name')} "
-            f"({metrics.get('feature_space', {}).get('dim')} audio descriptors, no downloaded "
-            f"weights); NDB with K = {s.get('bins')} bins.")
+            f"half (real half A). Feature space: {space.get('name')} ({space.get('dim')} audio "
+            f"descriptors, no downloaded weights); NDB with K = {s.get('bins')} bins.")
     if summ.get("fd_score") is not None:
-        note += (f" FD score (0 = real floor, 1 = white noise): {summ['fd_score']:.3f}.")
+        note += f" FD score of the trained model (0 = real floor, 1 = white noise): {summ['fd_score']:.3f}."
+    if untrained and (us := untrained.get("summary", {})).get("fd_score") is not None:
+        note += f" Untrained generator: {us['fd_score']:.3f}."
     if summ.get("mpd_ratio") is not None:
-        note += f" Diversity ratio (fake / real): {summ['mpd_ratio']:.3f}."
+        note += f" Diversity ratio (trained / real): {summ['mpd_ratio']:.3f}."
     return [name for _, name in cols], rows, note
+
+
+def plot_training(run: Path, path: Path) -> Path | None:
+    """Loss curves from RUN/metrics.jsonl (loss/*, and the Wasserstein estimate) as a PNG."""
+    rows = []
+    try:
+        for line in (run / "metrics.jsonl").read_text().splitlines():
+            rows.append(json.loads(line))
+    except (OSError, json.JSONDecodeError):
+        return None
+    keys = [k for k in ("loss/D", "loss/G", "loss/wdist", "loss/gp") if any(k in r for r in rows)]
+    if len(rows) < 2 or not keys:
+        return None
+    from .generate_files import _figure, _save
+
+    fig = _figure(9, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    for k in keys:
+        pts = [(r["step"], r[k]) for r in rows if k in r]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k, lw=1.2)
+    ax.set_xlabel("generator step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+    return path
 
 
 def _load_json(path: Path, default=None):
@@ -295,11 +390,17 @@ def build_report(cfg: DemoConfig, out: Path, timings: list, quick: bool):
         rep.grid_png = f"samples/{gen['grid']}"
     metrics = _load_json(out / "eval" / "metrics.json")
     if metrics:
-        rep.metrics_columns, rep.metrics, rep.metrics_note = metric_rows(metrics)
-        rep.plots = [(f"evaluation: {p.stem}", f"eval/{p.name}")
+        untrained = _load_json(out / "eval" / "untrained" / "metrics.json")
+        rep.metrics_columns, rep.metrics, rep.metrics_note = metric_rows(metrics, untrained)
+        rep.plots = [("real floor, trained model and white-noise ceiling per metric; below, the "
+                      "mean of each descriptor in units of the real reference's std", f"eval/{p.name}")
                      for p in sorted((out / "eval").glob("*.png"))]
-    for p in sorted((out / "run").glob("*.png")):
-        rep.training_plots.append((f"training: {p.stem}", f"run/{p.name}"))
+    if plot_training(out / "run", out / "training.png"):
+        rep.training_plots.append(("training losses (from run/metrics.jsonl)", "training.png"))
+    grids = sorted((out / "run" / "samples").glob("step-*.png"))
+    if grids:
+        rep.training_plots.append((f"the trainer's sample grid at {grids[-1].stem} (fixed latents)",
+                                   f"run/samples/{grids[-1].name}"))
     rep.settings = {**{k: v for k, v in asdict(cfg).items()}, "quick": quick,
                     "checkpoint step": step, **machine_info()}
     rep.timings = list(timings)
@@ -332,8 +433,9 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), quick: bool = Fals
     st.run("prepare", f"built-in corpus, {cfg.max_hours:g} h, preset {cfg.preset}",
            pick("max_hours", "preset"), [out / "data" / "manifest.csv"],
            lambda r: stage_prepare(cfg, out, r))
-    st.run("train", f"{cfg.model} ({cfg.model_config}) for {cfg.train_steps} generator steps",
-           pick("model", "model_config", "train_steps", "seed"),
+    st.run("train", f"{cfg.model} ({cfg.model_config}) for about {cfg.train_minutes:g} min "
+           f"(at most {cfg.train_steps} steps)",
+           pick("model", "model_config", "train_minutes", "train_steps", "calibration_steps", "seed"),
            [out / "run" / "generator.safetensors"], lambda r: stage_train(cfg, out, r))
     st.run("generate", f"{cfg.n_listen} clips, a {cfg.long_seconds:g} s piece, "
            f"{cfg.interpolate}-step interpolation, {cfg.n_eval} for evaluation",
@@ -343,7 +445,8 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), quick: bool = Fals
     st.run("real", f"{cfg.n_real} real clips through the same Griffin-Lim",
            pick("n_real", "n_iter"), [out / "real" / "real.json"], lambda r: stage_real(cfg, out, r))
     st.run("evaluate", f"{cfg.n_eval} generated vs real, with real floor and noise ceiling",
-           pick("n_eval", "seed"), [out / "eval" / "metrics.json"], lambda r: stage_evaluate(cfg, out, r))
+           pick("n_eval", "untrained_baseline", "seed"), [out / "eval" / "metrics.json"],
+           lambda r: stage_evaluate(cfg, out, r))
     i = STAGES.index("report") + 1
     print(f"\n=== [{i}/{len(STAGES)}] report ===", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
@@ -364,12 +467,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="demo", help="output folder (default demo)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (for tests)")
     p.add_argument("--force", action="store_true", help="redo every stage")
-    p.add_argument("--steps", type=int, help="generator training steps")
+    p.add_argument("--minutes", type=float, help="training time budget in minutes (default 7)")
+    p.add_argument("--steps", type=int, help="at most this many generator steps (default 3000)")
     p.add_argument("--max-hours", type=float, help="hours of built-in corpus to prepare")
     p.add_argument("--seed", type=int, help="seed of training and generation")
     args = p.parse_args(argv)
     cfg = QUICK if args.quick else DemoConfig()
-    over = {k: v for k, v in (("train_steps", args.steps), ("max_hours", args.max_hours),
+    over = {k: v for k, v in (("train_minutes", args.minutes), ("train_steps", args.steps),
+                              ("max_hours", args.max_hours),
                               ("seed", args.seed)) if v is not None}
     cfg = replace(cfg, **over)
     try:

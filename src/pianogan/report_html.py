@@ -102,7 +102,7 @@ def format_value(v) -> str:
         a = abs(v)
         if a >= 1e6 or a < 1e-3:
             return f"{v:.3g}"
-        return f"{v:.1f}" if a >= 100 else f"{v:.3f}" if a >= 1 else f"{v:.4f}"
+        return f"{v:.0f}" if a >= 1000 else f"{v:.4g}"
     return str(v)
 
 
