@@ -183,7 +183,7 @@ def run_measure(kind: str, files: list[Path], preset: str, workers: int = 1) -> 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="12 minutes of input instead of 60")
+    ap.add_argument("--quick", action="store_true", help="12 minutes of input instead of 120")
     ap.add_argument("--minutes", type=float, help="minutes of input audio")
     ap.add_argument("--preset", default="10s-256")
     ap.add_argument("--workers", type=int, default=2)
@@ -199,7 +199,7 @@ def main() -> int:
         print(json.dumps(r))
         return 0
 
-    minutes = args.minutes or (12.0 if args.quick else 60.0)
+    minutes = args.minutes or (12.0 if args.quick else 120.0)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"prepare benchmark on {cpu_name()} ({cores} cores available), preset {args.preset}, "
           f"{minutes:g} min of 44.1 kHz stereo 16-bit WAV")

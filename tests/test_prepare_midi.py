@@ -122,3 +122,16 @@ def test_builtin_corpus_table_has_the_advertised_hours():
     assert len(items) + len(skips) == len(pieces)
     half = select(items, max_hours=0.5)
     assert 0.5 <= sum(i.seconds for i in half) / 3600 < 0.8
+
+
+def test_a_broken_soundfont_is_one_clear_error(tmp_path, capsys):
+    src = tmp_path / "midi"
+    src.mkdir()
+    write_midi(src / "a.mid", 3.0)
+    bad = tmp_path / "bad.sf2"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00sfbk" + bytes(64))
+    code = main(["prepare", f"midi:{src}", "--preset", "tiny", "--out", str(tmp_path / "o"), "--soundfont",
+                 str(bad), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot load SoundFont" in err and "\n" not in err

@@ -82,6 +82,14 @@ def write_dataset(out: str | Path, images: np.ndarray, preset: Preset, stats: St
     return out
 
 
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    """os.pread, or seek + read where it does not exist (Windows)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, size)
+
+
 class _Shard:
     """Rows of one .npy shard, read with positioned reads: no open file or mmap is kept, so a
     data set may have thousands of shards, and DataLoader worker processes share nothing."""
@@ -107,7 +115,7 @@ class _Shard:
             return out
         if index.min() < 0 or index.max() >= self.shape[0]:
             raise PianoGANError(f"{self.path}: row out of range")
-        fd = os.open(self.path, os.O_RDONLY)
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
             order = np.argsort(index, kind="stable")
             i = 0
@@ -116,7 +124,7 @@ class _Shard:
                 while j < len(order) and index[order[j]] == index[order[j - 1]] + 1:
                     j += 1
                 start = int(index[order[i]])
-                buf = os.pread(fd, (j - i) * self.row_bytes, self.offset + start * self.row_bytes)
+                buf = _pread(fd, (j - i) * self.row_bytes, self.offset + start * self.row_bytes)
                 out[order[i:j]] = np.frombuffer(buf, self.dtype).reshape(j - i, *self.shape[1:])
                 i = j
         finally:

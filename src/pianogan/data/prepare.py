@@ -185,7 +185,8 @@ def _work(item: Item) -> dict:
     return _WORKER.process(item)
 
 
-def _run_parallel(todo: list[Item], n_workers: int, args: tuple, done: Callable[[Item, dict], None]) -> None:
+def _run_parallel(todo: list[Item], n_workers: int, args: tuple, done: Callable[[Item, dict], None],
+                  worker: Worker) -> None:
     """Prepare ``todo`` with ``n_workers`` processes: the main process and a spawn pool of
     n_workers - 1. The main process starts on the first files at once, while the pool processes
     start (importing torch takes seconds); each pool worker has one file in flight and is fed the
@@ -219,7 +220,6 @@ def _run_parallel(todo: list[Item], n_workers: int, args: tuple, done: Callable[
     try:
         for _ in range(n_workers - 1):
             feed()
-        worker = Worker(*args)
         completed = 0
         while completed < len(todo):
             while True:
@@ -370,15 +370,17 @@ def _run(cfg: PrepareConfig, spec, out: Path, soundfont: Path | None, progress: 
             on_result(r)
 
     args = (cfg.preset, out, cfg.hop_samples, cfg.silence_db, str(soundfont) if soundfont else None)
+    worker = Worker(*args)  # the main process works too
+    if soundfont and todo:
+        worker.renderer()  # a SoundFont that does not load is one error, not a skip per file
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
         if cfg.workers == 1 or len(todo) <= 1:
-            worker = Worker(*args)
             for item in todo:
                 done(item, worker.process(item))
         else:
-            _run_parallel(todo, min(cfg.workers, len(todo)), args, done)
+            _run_parallel(todo, min(cfg.workers, len(todo)), args, done, worker)
     except KeyboardInterrupt:
         bar.close()
         print(f"interrupted: {len(results)} of {len(items)} files are done and kept; run the same "

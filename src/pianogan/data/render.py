@@ -168,7 +168,11 @@ class PianoRenderer:
     """
 
     def __init__(self, soundfont: str | Path, sample_rate: int = RENDER_RATE, reference_peak: float = 0.3):
-        import tinysoundfont
+        try:
+            import tinysoundfont
+        except ImportError:
+            raise PianoGANError("rendering MIDI needs tinysoundfont: pip install --no-deps tinysoundfont "
+                                "(its pyaudio dependency is only for live playback)") from None
 
         self.soundfont = Path(soundfont)
         self.sample_rate = int(sample_rate)
