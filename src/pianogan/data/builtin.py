@@ -32,6 +32,7 @@ from .render import fold_to_piano
 from .sources import stable_unit
 
 SPLIT_FRACTIONS = (("train", 0.8), ("validation", 0.1), ("test", 0.1))
+PERFORM_VERSION = 1  # bump when perform() changes: prepared pieces are then redone on resume
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ class Worker:
 
         if item.kind == "audio":
             return audio_blocks(item.path, self.preset.sample_rate)
-        from .render import RENDER_RATE, load_midi, notes_from_midi
+        from .render import load_midi, notes_from_midi
 
         if item.kind == "midi":
             pm = load_midi(item.path)
@@ -106,7 +106,6 @@ class Worker:
                 warnings.simplefilter("ignore")
                 pm = perform_piece(piece)
             midi_dir = self.out / "midi"
-            midi_dir.mkdir(exist_ok=True)
             tmp = midi_dir / f"{item_name(item)}.tmp.mid"
             pm.write(str(tmp))  # the performance, for listening with any synthesiser
             tmp.replace(midi_dir / f"{item_name(item)}.mid")
@@ -283,7 +282,7 @@ def _open_out(out: Path, settings: dict) -> None:
     elif out.exists() and (not out.is_dir() or any(p.name != ".lock" for p in out.iterdir())):
         raise PianoGANError(f"{out} exists and was not made by `pianogan prepare`: "
                             f"give a new or empty --out directory")
-    for sub in ("shards", "items"):
+    for sub in ("shards", "items", "midi"):
         (out / sub).mkdir(parents=True, exist_ok=True)
         for tmp in (out / sub).glob("*.tmp*"):
             tmp.unlink(missing_ok=True)

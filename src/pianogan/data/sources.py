@@ -225,7 +225,7 @@ def maestro_items(root: Path) -> tuple[list[Item], list[Skip]]:
 
 
 def builtin_items() -> tuple[list[Item], list[Skip]]:
-    from .builtin import corpus_pieces
+    from .builtin import PERFORM_VERSION, corpus_pieces
 
     try:
         import music21
@@ -240,7 +240,7 @@ def builtin_items() -> tuple[list[Item], list[Skip]]:
             continue
         items.append(Item(f"builtin:{piece.ref}", "builtin", piece.ref, piece.ref, piece.split,
                           piece.composer, piece.title, piece.seconds,
-                          f"music21-{music21.__version__}", {"kind": piece.kind}))
+                          f"music21-{music21.__version__}/perform-{PERFORM_VERSION}", {"kind": piece.kind}))
     return items, skips
 
 
