@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
+import json
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from pianogan import demo
 from pianogan.report_html import AudioItem, MetricRow, Report, format_value, write_report
@@ -103,3 +104,31 @@ def test_stages_reuse_and_invalidate(tmp_path, capsys):
 def test_cli_failure_raises_one_line_error(tmp_path):
     with pytest.raises(demo.PianoGANError, match="exit code 2"):
         demo.cli(["generate", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end_and_rerun(tmp_path, capsys):
+    """The whole demo (prepare, train, generate, evaluate, report) in its smoke settings."""
+    out = tmp_path / "demo"
+    assert demo.main(["--out", str(out), "--quick"]) == 0
+    err = capsys.readouterr().err
+    for i, name in enumerate(demo.STAGES, 1):
+        assert f"[{i}/{len(demo.STAGES)}] {name}" in err
+    report = out / "report.html"
+    refs = check_report(report, min_audio=demo.QUICK.n_listen + 1 + demo.QUICK.interpolate)
+    html = report.read_text()
+    assert "Missing files" not in html
+    assert "real half B (floor)" in html and "white noise (ceiling)" in html
+    assert "untrained generator" in html and "Fréchet distance" in html
+    assert any(ref.startswith("real/") for _, ref in refs)
+    [long_clip] = json.loads((out / "long" / "generated.json").read_text())["clips"]
+    info = sf.info(out / "long" / long_clip["file"])
+    assert info.frames == round(demo.QUICK.long_seconds * info.samplerate)
+    # the folder can be moved: every link is relative
+    moved = tmp_path / "moved"
+    shutil.move(str(out), str(moved))
+    check_report(moved / "report.html", min_audio=1)
+    # a re-run re-uses every stage
+    assert demo.main(["--out", str(moved), "--quick"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("re-using") == len(demo.STAGES) - 1

@@ -55,7 +55,7 @@ class DemoConfig:
     seed: int = 0
 
 
-QUICK = DemoConfig(max_hours=0.05, train_minutes=0.0, train_steps=2, n_listen=2, n_eval=32,
+QUICK = DemoConfig(max_hours=0.02, train_minutes=0.0, train_steps=1, n_listen=2, n_eval=32,
                    n_real=2, long_seconds=5.0, interpolate=3, n_iter=16)
 
 STAGES = ["prepare", "train", "generate", "real", "evaluate", "report"]
