@@ -193,36 +193,36 @@ def test_join_magnitudes_is_equal_power_and_counts_frames():
 
 # ----------------------------------------------------------------------------- CLI
 
-@pytest.fixture()
-def cli_model(model, monkeypatch):
-    """Route the CLI's checkpoint loading to the piano-bank generator."""
-    import pianogan.commands.generate as cmd
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, model):
+    """A run directory with an untrained tiny SpecGAN saved by the checkpoint module."""
+    import dataclasses
 
-    G, info = model
+    from pianogan.models import get_model
+    from pianogan.train.checkpoint import save_generator
 
-    def fake_load(path, device):
-        from pathlib import Path
+    family = get_model("specgan")
+    cfg = family.CONFIGS["tiny"]
+    torch.manual_seed(0)
+    G, _ = family.build(cfg, PRESET.image_shape)
+    run = tmp_path_factory.mktemp("run")
+    save_generator(run, G.state_dict(), "specgan", dataclasses.asdict(cfg), PRESET, model[1]["stats"],
+                   step=7)
+    return run
 
-        if not Path(path).exists():
-            raise cmd.PianoGANError(f"{path}: no such run directory or checkpoint")
-        return G, {**info, "path": str(path)}
 
-    monkeypatch.setattr(cmd, "load", fake_load)
-    return G, info
-
-
-def test_cli_generate_and_regenerate(cli_model, tmp_path, capsys):
-    ckpt = tmp_path / "model.pt"
-    ckpt.write_bytes(b"x")
+def test_cli_generate_and_regenerate(tiny_run, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["generate", str(ckpt), "--n", "2", "--seed", "5", "--n-iter", "8", "--out", str(out),
+    rc = main(["generate", str(tiny_run), "--n", "2", "--seed", "5", "--n-iter", "8", "--out", str(out),
                "--json"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["n"] == 2 and len(summary["files"]) == 2 and summary["sample_rate"] == 8000
     doc = json.loads((out / "generated.json").read_text())
     assert doc["clips"][1]["seed"] == 6 and doc["clips"][1]["settings"]["n_iter"] == 8
-    assert doc["step"] == 7 and doc["checkpoint"].endswith("model.pt")
+    assert doc["step"] == 7 and doc["checkpoint"].endswith("generator.safetensors")
+    assert doc["model"] == "specgan" and doc["preset"]["name"] == "tiny"
+    assert all(-1 <= v <= 1 for v in doc["clips"][0]["latents"][0])  # SpecGAN: U(-1, 1)
     assert (out / "clip-0001.png").is_file() and (out / "grid.png").is_file()
     again = tmp_path / "again"
     rc = main(["generate", "--from", str(out / "generated.json"), "--index", "1", "--out", str(again)])
@@ -232,19 +232,37 @@ def test_cli_generate_and_regenerate(cli_model, tmp_path, capsys):
     np.testing.assert_allclose(a, b, atol=2 / 32768)
 
 
-def test_cli_bad_checkpoint_is_one_line_error(tmp_path, capsys):
-    rc = main(["generate", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+@pytest.mark.parametrize("name, content", [("nope", None), ("junk.pt", b"not a checkpoint"),
+                                           ("g.safetensors", b"\x00" * 64), ("emptyrun", "dir")])
+def test_cli_bad_checkpoint_is_one_line_error(tmp_path, capsys, name, content):
+    path = tmp_path / name
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    rc = main(["generate", str(path), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert rc == 2
-    assert err.startswith("pianogan generate: error:") and "nope" in err and "\n" not in err
+    assert err.startswith("pianogan generate: error:") and name in err and "\n" not in err
+    assert not (tmp_path / "o" / "generated.json").exists()
 
 
-def test_cli_bad_index_and_missing_checkpoint(cli_model, tmp_path, capsys):
+def test_cli_long_resampled_interpolation(tiny_run, tmp_path):
+    out = tmp_path / "long"
+    assert main(["generate", str(tiny_run), "--n", "1", "--seconds", "6", "--sr", "16000",
+                 "--n-iter", "4", "--no-plots", "--out", str(out)]) == 0
+    assert sf.info(out / "clip-0000.wav").frames == 6 * 16000
+    assert sf.info(out / "clip-0000.wav").samplerate == 16000
+    out = tmp_path / "interp"
+    assert main(["generate", str(tiny_run), "--interpolate", "4", "--n-iter", "4", "--no-plots",
+                 "--out", str(out)]) == 0
+    assert len(list(out.glob("clip-*.wav"))) == 4
+
+
+def test_cli_bad_index_and_missing_checkpoint(tiny_run, tmp_path, capsys):
     rc = main(["generate", "--out", str(tmp_path / "o")])
     assert rc == 2 and "RUN_OR_CHECKPOINT" in capsys.readouterr().err
-    ckpt = tmp_path / "m.pt"
-    ckpt.write_bytes(b"x")
-    assert main(["generate", str(ckpt), "--n", "1", "--n-iter", "2", "--no-plots",
+    assert main(["generate", str(tiny_run), "--n", "1", "--n-iter", "2", "--no-plots",
                  "--out", str(tmp_path / "o")]) == 0
     rc = main(["generate", "--from", str(tmp_path / "o"), "--index", "3", "--out", str(tmp_path / "p")])
     assert rc == 2 and "--index 3" in capsys.readouterr().err

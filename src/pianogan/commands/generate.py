@@ -87,7 +87,10 @@ def load(path: str | Path, device: str):
 
     try:
         return load_generator(path, device=device)
-    except PianoGANError:
+    except PianoGANError as e:
+        if "\n" in str(e):  # e.g. torch.load's multi-line unpickler message: keep to one line
+            raise PianoGANError(f"{path}: cannot load a generator (not a PianoGAN checkpoint, "
+                                f"or a damaged one)") from None
         raise
     except Exception as e:  # a corrupt or foreign file: say so in one line
         raise PianoGANError(f"{path}: cannot load a generator ({type(e).__name__}: {e})") from None
