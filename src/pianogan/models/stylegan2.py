@@ -67,6 +67,7 @@ class Config:
     n_critic: int = 1
     grad_clip: float = 0.0  # 0 = no clipping (StyleGAN2 does not clip)
     ema_half_life_kimg: float = 20.0  # EMA of G: half-life in thousands of images
+    ema_rampup: float = 0.0  # half-life <= ema_rampup * images seen (0 = off, as paper256)
     # --- loss
     r1_gamma: float = 1.0
     r1_interval: int = 16  # lazy R1: every this many D steps, scaled by the interval
@@ -118,12 +119,6 @@ class Config:
         c = k / (k + 1) if (k and self.lazy_adam_correction) else 1.0
         return {"lr": lr * c, "betas": (self.betas[0] ** c, self.betas[1] ** c), "eps": self.adam_eps}
 
-    def ema_decay(self) -> float:
-        """Per-step EMA decay of G's weights for this batch size (half-life in images)."""
-        if self.ema_half_life_kimg <= 0:
-            return 0.0
-        return 0.5 ** (self.batch_size / (self.ema_half_life_kimg * 1000.0))
-
 
 CONFIGS: dict[str, Config] = {
     # StyleGAN2-ADA "paper256" settings; use for the 256² and 512² presets.
@@ -133,7 +128,7 @@ CONFIGS: dict[str, Config] = {
     # Small enough to train on a CPU in minutes at 64×128 (tiny preset).
     "tiny": Config(z_dim=64, w_dim=64, mapping_layers=2, channel_base=512, channel_max=64,
                    batch_size=16, lr_g=0.002, lr_d=0.002, r1_gamma=0.1, pl_weight=0.0,
-                   ema_half_life_kimg=2.0, ada_kimg=20.0),
+                   ema_half_life_kimg=2.0, ema_rampup=0.05, ada_kimg=20.0),
 }
 
 
