@@ -266,3 +266,28 @@ def test_cli_bad_index_and_missing_checkpoint(tiny_run, tmp_path, capsys):
                  "--out", str(tmp_path / "o")]) == 0
     rc = main(["generate", "--from", str(tmp_path / "o"), "--index", "3", "--out", str(tmp_path / "p")])
     assert rc == 2 and "--index 3" in capsys.readouterr().err
+
+
+def test_truncation_reaches_stylegan2_and_is_recorded(model):
+    from pianogan.models import get_model
+
+    family = get_model("stylegan2")
+    torch.manual_seed(0)
+    G, _ = family.build(family.CONFIGS["tiny"], PRESET.image_shape)
+    info = {**model[1], "model": "stylegan2"}
+    full = generate(G, info, n=2, settings=GenerateSettings(n_iter=4), progress=False)
+    flat = generate(G, info, n=2, settings=GenerateSettings(n_iter=4, truncation=0.0), progress=False)
+    assert not np.allclose(full[0].images, full[1].images)
+    np.testing.assert_allclose(flat[0].images, flat[1].images, atol=1e-6)  # psi=0: every z -> w_avg
+    assert flat[1].record["settings"]["truncation"] == 0.0
+    again = regenerate(flat[1].record, G, info)
+    np.testing.assert_allclose(again.audio, flat[1].audio, atol=1e-5)
+
+
+def test_denoise_keeps_rate_and_length(model):
+    G, info = model
+    [clip] = generate(G, info, n=1, settings=GenerateSettings(n_iter=8, denoise=True, sample_rate=16000),
+                      progress=False)
+    assert clip.audio.shape == (int(PRESET.clip_seconds * 16000),) and clip.sample_rate == 16000
+    assert np.all(np.isfinite(clip.audio)) and np.sqrt(np.mean(clip.audio ** 2)) > 1e-4
+    assert clip.record["settings"]["denoise"] is True

@@ -212,13 +212,8 @@ def join_magnitudes(mags: torch.Tensor, overlap: int, trim: int) -> tuple[torch.
 # --------------------------------------------------------------------------- audio
 
 def _denoise(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    try:
-        from .denoise import denoise
-    except ImportError:  # the project's denoise module is optional here: same library, defaults
-        import noisereduce
+    from .denoise import denoise
 
-        def denoise(a, sr):
-            return noisereduce.reduce_noise(y=a, sr=sr, stationary=True)
     return np.asarray(denoise(audio, sample_rate), dtype=np.float32)
 
 
