@@ -1,7 +1,7 @@
 """Data preparation speed: `pianogan prepare` vs the paper's per-clip pipeline, same input, one run.
 
 Input: MAESTRO-like 44.1 kHz stereo 16-bit WAV files made from pianogan.synth.piano_piece
-segments (no download), --minutes of audio in total (default 60; --quick: 12).
+segments (no download), --minutes of audio in total (default 120; --quick: 12).
 
   paper    the paper's pipeline, one process (its code was sequential): for every clip
            librosa.load(file, sr=preset rate, offset, duration) (soxr_hq, mono) -> librosa.stft
