@@ -97,6 +97,10 @@ def test_select_split_and_max_hours_is_deterministic():
     assert [i.key for i in one] == sorted(i.key for i in one)
     assert len({i.split for i in select(items, max_hours=3.0)}) == 3  # a spread, not the first files
     assert len(select(items, max_hours=0.01)) == 1
+    long = [Item("audio:long.wav", "audio", "/x/long.wav", "long.wav", seconds=36_000.0)]
+    picked = select(items + long, max_hours=2.0)
+    assert "audio:long.wav" not in {i.key for i in picked} or len(picked) == 1  # 10 h never tops up 2 h
+    assert 2.0 <= sum(i.seconds for i in picked) / 3600 <= 2.2
 
 
 def test_item_names_are_safe_stable_and_distinct():

@@ -260,7 +260,8 @@ def list_items(spec: SourceSpec) -> tuple[list[Item], list[Skip]]:
 def select(items: list[Item], split: str | list[str] | None = None,
            max_hours: float | None = None) -> list[Item]:
     """Items of the given split(s); with ``max_hours``, a deterministic pseudo-random subset of about
-    that many hours (taken in a fixed hash order until the total reaches it), in key order."""
+    that many hours (taken in a fixed hash order until the total reaches it, skipping files that
+    would overshoot it by more than 10 %, unless it is the first), in key order."""
     if split is not None:
         splits = {split} if isinstance(split, str) else set(split)
         items = [i for i in items if i.split in splits]
@@ -270,6 +271,8 @@ def select(items: list[Item], split: str | list[str] | None = None,
         for item in sorted(items, key=lambda i: stable_unit("order:" + i.key)):
             if total >= budget:
                 break
+            if chosen and total + item.seconds > 1.1 * budget:  # a long piece would overshoot
+                continue
             chosen.append(item)
             total += item.seconds
         items = sorted(chosen, key=lambda i: i.key)
