@@ -114,7 +114,6 @@ def _tempo_curve(score, grid: np.ndarray, kind: str, rng: np.random.Generator) -
 def perform(score, seed: int, kind: str = "keyboard"):
     """A music21 score -> ``pretty_midi.PrettyMIDI`` (one piano track with CC64 pedal), humanised."""
     import pretty_midi
-    from music21 import articulations, expressions
 
     rng = np.random.default_rng(seed)
     parts = list(score.parts) or [score]
@@ -123,7 +122,7 @@ def perform(score, seed: int, kind: str = "keyboard"):
     beat_q = float(ts.beatDuration.quarterLength) if ts is not None else 1.0
     raw = []
     for pi, part in enumerate(parts):
-        raw += _part_notes(part, pi, bar_q, beat_q, articulations, expressions)
+        raw += _part_notes(part, pi, bar_q, beat_q)
     if not raw:
         raise PianoGANError("score has no notes")
     raw.sort(key=lambda r: (r[0], r[3], r[2]))
@@ -146,7 +145,7 @@ def perform(score, seed: int, kind: str = "keyboard"):
     def t(qs):
         return np.interp(qs, grid, t_grid)
 
-    # Dynamics: marks in the score per part, else a base level; phrase swells; accents; voicing.
+    # Dynamics: the score's marks (any part), else a base level; phrase swells; accents; voicing.
     base = rng.uniform(56, 78)
     dyn_marks = sorted((float(d.getOffsetInHierarchy(score)), float(d.volumeScalar))
                        for d in score.recurse().getElementsByClass("Dynamic") if d.volumeScalar)
@@ -195,10 +194,12 @@ def perform(score, seed: int, kind: str = "keyboard"):
     return pm
 
 
-def _part_notes(part, pi: int, bar_q: float, beat_q: float, articulations, expressions) -> list:
+def _part_notes(part, pi: int, bar_q: float, beat_q: float) -> list:
     """One part's notes, ties joined, one entry per key: (onset q, duration q, midi key, part index,
     metric weight 0..1, staccato, fermata, top key of its chord or None). Ties are joined here
     rather than with music21's stripTies, which is ~50x slower on a long quartet movement."""
+    from music21 import articulations, expressions
+
     flat = part.flatten()
     bars = np.array(sorted({float(m.getOffsetBySite(part)) for m in part.getElementsByClass("Measure")}))
     out: list[list] = []
