@@ -104,3 +104,47 @@ def test_bce_loss_values():
     assert 0 < st["D/real"] < 1 and 0 < st["D/fake"] < 1
     g, st = loss.g_loss(G.sample_z(4), step=0)
     assert st["loss/G"] == pytest.approx(g.item()) and g.requires_grad
+
+
+def _plain(module: nn.Module) -> nn.Module:
+    """The same network from stock torch.nn layers."""
+    from pianogan.models import layers
+
+    for parent in list(module.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, layers.Conv2d):
+                child.__class__ = nn.Conv2d
+            elif isinstance(child, layers.ConvTranspose2d):
+                child.__class__ = nn.ConvTranspose2d
+            elif isinstance(child, layers.LeakyReLU):
+                setattr(parent, name, nn.LeakyReLU(child.slope))
+    return module
+
+
+def test_fast_layers_give_the_same_critic_gradients():
+    """SpecGAN's drop-in layers (GEMM convolutions on small maps, a LeakyReLU without the
+    wasted double-backward pass) change speed only: same penalty, same weight gradients."""
+    import copy
+
+    torch.manual_seed(0)
+    m = get_model("specgan")
+    G, D = m.build(m.Config(d=4, max_channels=16), (32, 32))
+    G, D = G.double(), D.double()
+    # The GEMM path is taken: G's first layer reads and D's last layer writes a 4x4 map.
+    assert G.seed == (4, 4) and 16 <= type(G.body[0]).gemm_max_pixels
+    D_plain = _plain(copy.deepcopy(D))
+    assert not any(type(x).__module__.startswith("pianogan") for x in D_plain.modules()
+                   if x is not D_plain and not isinstance(x, nn.Sequential))
+    real = torch.rand(3, 1, 32, 32, dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        fake = G(G.sample_z(3).double())
+        z = G.sample_z(3).double()
+        assert torch.allclose(_plain(copy.deepcopy(G))(z), G(z), atol=1e-12)
+    eps = torch.rand(3, dtype=torch.float64)
+    grads = []
+    for net in (D, D_plain):
+        gp, _ = gradient_penalty(net, real, fake, 10.0, eps=eps)
+        loss = net(fake).mean() - net(real).mean() + gp
+        grads.append(torch.autograd.grad(loss, list(net.parameters())))
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)

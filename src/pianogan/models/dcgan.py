@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from ..errors import PianoGANError
-from .layers import GeneratorBase, conv_out, dcgan_init, num_stages, seed_shape, width
+from .layers import (Conv2d, ConvTranspose2d, GeneratorBase, conv_out, dcgan_init, num_stages,
+                     seed_shape, width)
 
 
 @dataclass
@@ -92,10 +93,10 @@ class Generator(GeneratorBase):
         layers: list[nn.Module] = []
         for stage in range(k - 1, 0, -1):
             c_in, c_out = width(stage, cfg.d, cfg.max_channels), width(stage - 1, cfg.d, cfg.max_channels)
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=not bn),
+            layers += [ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=not bn),
                        nn.BatchNorm2d(c_out) if bn else nn.Identity(), nn.ReLU(inplace=True)]
         # The last transposed convolution feeds tanh directly (the paper's code had a LeakyReLU here).
-        layers += [nn.ConvTranspose2d(width(0, cfg.d, cfg.max_channels), 1, 4, 2, 1), nn.Tanh()]
+        layers += [ConvTranspose2d(width(0, cfg.d, cfg.max_channels), 1, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
         self.c0 = c0
         dcgan_init(self)
@@ -117,7 +118,7 @@ class Discriminator(nn.Module):
         for stage in range(k):
             c_out = width(stage, cfg.d, cfg.max_channels)
             bn = cfg.d_norm == "batch" and stage > 0  # Radford et al.: none on the input layer
-            layers += [nn.Conv2d(c, c_out, 4, 2, 1, bias=not bn), nn.BatchNorm2d(c_out) if bn else nn.Identity(),
+            layers += [Conv2d(c, c_out, 4, 2, 1, bias=not bn), nn.BatchNorm2d(c_out) if bn else nn.Identity(),
                        nn.LeakyReLU(0.2, inplace=True)]
             h, w, c = conv_out(h, 4, 2, 1), conv_out(w, 4, 2, 1), c_out
         self.body = nn.Sequential(*layers)

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from ..errors import PianoGANError
-from .layers import GeneratorBase, conv_out, num_stages, seed_shape, width
+from .layers import (Conv2d, ConvTranspose2d, GeneratorBase, LeakyReLU, conv_out, num_stages,
+                     seed_shape, width)
 
 
 @dataclass
@@ -83,7 +84,7 @@ class Generator(GeneratorBase):
             c_in = width(stage, cfg.d, cfg.max_channels)
             c_out = width(stage - 1, cfg.d, cfg.max_channels) if stage else 1
             # "same"-padded stride-2 transposed convolution: exactly doubles each side.
-            layers.append(nn.ConvTranspose2d(c_in, c_out, ks, 2, pad, output_padding=1))
+            layers.append(ConvTranspose2d(c_in, c_out, ks, 2, pad, output_padding=1))
             layers.append(nn.ReLU(inplace=True) if stage else nn.Tanh())
         self.body = nn.Sequential(*layers)
 
@@ -103,7 +104,7 @@ class Discriminator(nn.Module):
         h, w, c = int(image_shape[0]), int(image_shape[1]), 1
         for stage in range(k):
             c_out = width(stage, cfg.d, cfg.max_channels)
-            layers += [nn.Conv2d(c, c_out, ks, 2, pad), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [Conv2d(c, c_out, ks, 2, pad), LeakyReLU(0.2)]  # see LeakyReLU: no wasted pass
             h, w, c = conv_out(h, ks, 2, pad), conv_out(w, ks, 2, pad), c_out
         self.body = nn.Sequential(*layers)
         self.fc = nn.Linear(c * h * w, 1)

@@ -201,28 +201,35 @@ class Trainer:
         opt.step()
         return norm_v
 
+    def d_step(self, step: int, i: int) -> dict:
+        """Discriminator update ``i`` (0..n_critic-1) of G step ``step``; returns its statistics."""
+        real = self.real_batch(step * int(self.loss.n_critic) + i)
+        z = self.G.sample_z(self.batch, device=self.device)
+        with autocast(self.device, self.amp_dtype):
+            d_loss, stats = self.loss.d_loss(real, z, step)
+        stats["grad/D_norm"] = self._update(self.D, self.opt_D, d_loss, "discriminator", step)
+        return stats
+
+    def g_step(self, step: int) -> dict:
+        """The generator update of G step ``step``; returns its statistics."""
+        z = self.G.sample_z(self.batch, device=self.device)
+        with autocast(self.device, self.amp_dtype):
+            g_loss, stats = self.loss.g_loss(z, step)
+        stats["grad/G_norm"] = self._update(self.G, self.opt_G, g_loss, "generator", step)
+        return stats
+
     def train_step(self, step: int) -> dict:
         """One generator step (after n_critic discriminator steps); returns its statistics."""
-        G, D, loss = self.G, self.D, self.loss
-        n_critic = int(loss.n_critic)
-        stats: dict[str, float] = {}
+        G, D = self.G, self.D
+        # Each network is frozen while the other trains: no weight gradients are computed for it.
         G.requires_grad_(False)
         D.requires_grad_(True)
-        for i in range(n_critic):
-            real = self.real_batch(step * n_critic + i)
-            z = G.sample_z(self.batch, device=self.device)
-            with autocast(self.device, self.amp_dtype):
-                d_loss, d_stats = loss.d_loss(real, z, step)
-            stats["grad/D_norm"] = self._update(D, self.opt_D, d_loss, "discriminator", step)
-        stats.update(d_stats)
+        for i in range(int(self.loss.n_critic)):
+            stats = self.d_step(step, i)
         G.requires_grad_(True)
         D.requires_grad_(False)
-        z = G.sample_z(self.batch, device=self.device)
-        with autocast(self.device, self.amp_dtype):
-            g_loss, g_stats = loss.g_loss(z, step)
-        stats["grad/G_norm"] = self._update(G, self.opt_G, g_loss, "generator", step)
+        stats.update(self.g_step(step))
         D.requires_grad_(True)
-        stats.update(g_stats)
         dd.average_buffers(G, self.env)  # batch-norm statistics: the same on every process
         dd.average_buffers(D, self.env)
         beta = ema_beta(self.model_cfg, step, self.batch_global)

@@ -1,0 +1,241 @@
+"""Training-step speed: the paper's method written straight in PyTorch (fp32, eager) against
+PianoGAN's trainer, with the same layer shapes, in one run.
+
+* SpecGAN at 256x256, batch 64 (the paper's best system): one critic step and one 5 + 1 update
+  (five critic steps, one generator step).
+* DCGAN at 512x512, batch 32: one iteration (one D step + one G step).
+
+Baseline = what a straightforward port does: fp32 NCHW tensors, separate discriminator passes
+for real, fake and interpolated images, the generator's loss back-propagated through a
+discriminator whose weight gradients are computed (and thrown away), torch.optim.Adam with its
+default (per-tensor) implementation. Trainer = pianogan.train.trainer.Trainer.train_step as
+`pianogan train` runs it: bf16 autocast where the CPU has native bf16 (AVX-512 BF16 / AMX),
+fp32 elsewhere; one discriminator pass over [real; fake]; the frozen network's weight
+gradients skipped; fused Adam; plus everything the trainer does per step (data loading,
+gradient-norm guard, EMA). Both compute the same losses (WGAN-GP with the per-sample penalty).
+
+Steps take tens of seconds on a 2-core CPU, so each method runs ONE 5 + 1 update (critic
+time = median of its five critic steps); the first step of each pays one-off set-up costs.
+`--quick` uses 128x128 / 256x256 and smaller batches. Writes benchmarks/results/train.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ARGS = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ARGS.add_argument("--quick", action="store_true", help="smaller shapes and batches (minutes)")
+ARGS.add_argument("--only", choices=["specgan", "dcgan"], help="one model only")
+ARGS.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+ARGS.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+OPTS = ARGS.parse_args()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from pianogan.config import Preset  # noqa: E402
+from pianogan.data.dataset import write_dataset  # noqa: E402
+from pianogan.models import get_model  # noqa: E402
+from pianogan.spectrogram import Stats  # noqa: E402
+from pianogan.train.precision import cpu_flags, cpu_name  # noqa: E402
+from pianogan.train.trainer import Trainer  # noqa: E402
+
+
+def sync() -> None:
+    if OPTS.device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+CPU_TIMES: list[float] = []  # process CPU seconds of each timed call (robust on a busy machine)
+
+
+def timed(fn) -> float:
+    """Wall seconds of fn(); its process CPU seconds go to CPU_TIMES."""
+    sync()
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    sync()
+    CPU_TIMES.append(time.process_time() - c)
+    return time.perf_counter() - t
+
+
+# --------------------------------------------------------------------------- the baseline
+
+def plain(module: torch.nn.Module) -> torch.nn.Module:
+    """The same network built from stock torch.nn layers (PianoGAN's drop-in Conv2d,
+    ConvTranspose2d and LeakyReLU compute the same function, faster)."""
+    from pianogan.models import layers
+
+    for parent in list(module.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, layers.Conv2d):
+                child.__class__ = torch.nn.Conv2d  # same parameters and attributes
+            elif isinstance(child, layers.ConvTranspose2d):
+                child.__class__ = torch.nn.ConvTranspose2d
+            elif isinstance(child, layers.LeakyReLU):
+                setattr(parent, name, torch.nn.LeakyReLU(child.slope))
+    return module
+
+
+class Baseline:
+    """The paper's method written straight in PyTorch, fp32 eager, same layer shapes."""
+
+    def __init__(self, model: str, cfg, shape, batch: int, data: np.ndarray, device):
+        torch.manual_seed(0)
+        self.model, self.cfg, self.batch, self.device = model, cfg, batch, device
+        self.G, self.D = (plain(m).to(device) for m in get_model(model).build(cfg, shape))
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=cfg.betas, foreach=False)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas, foreach=False)
+        self.data, self.k = data, 0
+
+    def real(self) -> torch.Tensor:
+        idx = np.arange(self.k * self.batch, (self.k + 1) * self.batch) % len(self.data)
+        self.k += 1
+        return torch.from_numpy(self.data[idx].astype(np.float32)).unsqueeze(1).to(self.device)
+
+    def critic_step(self) -> None:
+        G, D, B = self.G, self.D, self.batch
+        real = self.real()
+        with torch.no_grad():
+            fake = G(G.sample_z(B))
+        if self.model == "specgan":
+            d_real, d_fake = D(real).mean(), D(fake).mean()
+            eps = torch.rand(B, 1, 1, 1, device=self.device)
+            x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+            gp = self.cfg.gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+            loss = d_fake - d_real + gp
+        else:
+            bce = torch.nn.functional.binary_cross_entropy_with_logits
+            lr, lf = D(real), D(fake)
+            loss = bce(lr, torch.ones_like(lr)) + bce(lf, torch.zeros_like(lf))
+        self.opt_D.zero_grad()
+        loss.backward()
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(D.parameters(), self.cfg.grad_clip)
+        self.opt_D.step()
+
+    def g_step(self) -> None:
+        G, D = self.G, self.D
+        out = D(G(G.sample_z(self.batch)))
+        if self.model == "specgan":
+            loss = -out.mean()
+        else:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+        self.opt_G.zero_grad()
+        loss.backward()  # D's weight gradients are computed too, and never used
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(G.parameters(), self.cfg.grad_clip)
+        self.opt_G.step()
+
+    def update(self, n_critic: int) -> tuple[list[float], float]:
+        crit = [timed(self.critic_step) for _ in range(n_critic)]
+        return crit, timed(self.g_step)
+
+
+# --------------------------------------------------------------------------- the trainer
+
+class TrainerStep:
+    def __init__(self, model: str, data_dir: Path, out: Path, batch: int):
+        self.t = Trainer(model, data_dir, out, config="default",
+                         overrides={"batch_size": batch, "device": OPTS.device, "sample_images": 0},
+                         progress=False)
+        self.t._setup()
+        self.step = 0
+
+    def update(self, n_critic: int) -> tuple[list[float], float]:
+        """train_step, timed piece by piece (the same calls train_step makes)."""
+        t, s = self.t, self.step
+        crit = []
+        t.G.requires_grad_(False)
+        for i in range(n_critic):
+            crit.append(timed(lambda: t.d_step(s, i)))
+
+        def rest():
+            t.G.requires_grad_(True)
+            t.D.requires_grad_(False)
+            t.g_step(s)
+            t.D.requires_grad_(True)
+            from pianogan.train.ema import ema_beta, update_ema
+            update_ema(t.G_ema, t.G, ema_beta(t.model_cfg, s, t.batch_global))
+
+        g = timed(rest)
+        self.step += 1
+        return crit, g
+
+
+def bench_model(model: str, shape, batch: int, tmp: Path, result: dict) -> None:
+    preset = Preset(f"bench-{shape[0]}x{shape[1]}", 8000, 256, 128, 2.0, shape[0], shape[1])
+    rng = np.random.default_rng(0)
+    images = np.tanh(rng.normal(-0.5, 0.6, (max(2 * batch, 16), *shape))).astype(np.float32)
+    data_dir = write_dataset(tmp / f"{model}-data", images, preset, Stats(-4.0, 2.0, 1))
+    cfg = get_model(model).CONFIGS["default"]
+    n_critic = cfg.n_critic
+    print(f"\n{model} at {shape[0]}x{shape[1]}, batch {batch}, {n_critic} critic step(s) per G step",
+          flush=True)
+    rows = {}
+    for name in ("baseline", "trainer"):
+        if name == "baseline":
+            runner = Baseline(model, cfg, shape, batch, images, torch.device(OPTS.device))
+            label = "baseline (fp32 eager, straight)"
+        else:
+            runner = TrainerStep(model, data_dir, tmp / f"{model}-run", batch)
+            amp = runner.t.amp_dtype
+            label = f"trainer ({str(amp).replace('torch.', '') if amp else 'fp32'})"
+        CPU_TIMES.clear()
+        crit, g = runner.update(n_critic)
+        cpu = list(CPU_TIMES)
+        update = sum(crit) + g
+        rows[name] = {"label": label, "critic_s": statistics.median(crit), "critic_all_s": crit,
+                      "g_step_s": g, "update_s": update,
+                      "images_per_s": batch * n_critic / update,
+                      "cpu_critic_s": statistics.median(cpu[:-1]), "cpu_update_s": sum(cpu)}
+        print(f"  {label:34s} critic step {rows[name]['critic_s']:7.2f} s   G step {g:6.2f} s   "
+              f"{n_critic}+1 update {update:7.2f} s   ({rows[name]['images_per_s']:.1f} real img/s; "
+              f"CPU time: critic {rows[name]['cpu_critic_s']:.2f} s, update {rows[name]['cpu_update_s']:.2f} s)",
+              flush=True)
+        del runner
+    b, t = rows["baseline"], rows["trainer"]
+    speed = {"critic": b["critic_s"] / t["critic_s"], "update": b["update_s"] / t["update_s"],
+             "critic_cpu_time": b["cpu_critic_s"] / t["cpu_critic_s"],
+             "update_cpu_time": b["cpu_update_s"] / t["cpu_update_s"]}
+    print(f"  speed-up: critic step {speed['critic']:.2f}x, {n_critic}+1 update {speed['update']:.2f}x "
+          f"(by CPU time: {speed['critic_cpu_time']:.2f}x, {speed['update_cpu_time']:.2f}x)")
+    result[model] = {"shape": list(shape), "batch": batch, "n_critic": n_critic, **rows, "speedup": speed}
+
+
+def main() -> int:
+    if OPTS.threads:
+        torch.set_num_threads(OPTS.threads)
+    flags = cpu_flags()
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+    print(f"Training-step benchmark on {cpu_name()} ({', '.join(isa) or 'no AVX flags'}), "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, device {OPTS.device}")
+    quick = OPTS.quick
+    plan = {"specgan": ((128, 128), 16) if quick else ((256, 256), 64),
+            "dcgan": ((256, 256), 8) if quick else ((512, 512), 32)}
+    result = {"cpu": cpu_name(), "isa": isa, "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "device": OPTS.device, "quick": quick}
+    if OPTS.device.startswith("cuda"):
+        result["gpu"] = torch.cuda.get_device_name()
+    with tempfile.TemporaryDirectory() as tmp:
+        for model, (shape, batch) in plan.items():
+            if OPTS.only and model != OPTS.only:
+                continue
+            bench_model(model, shape, batch, Path(tmp), result)
+    out = HERE / "results" / ("train-quick.json" if quick else "train.json")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
