@@ -471,11 +471,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, help="at most this many generator steps (default 3000)")
     p.add_argument("--max-hours", type=float, help="hours of built-in corpus to prepare")
     p.add_argument("--seed", type=int, help="seed of training and generation")
+    p.add_argument("--model", choices=["dcgan", "specgan", "stylegan2"],
+                   help="model family to train (default specgan)")
     args = p.parse_args(argv)
     cfg = QUICK if args.quick else DemoConfig()
     over = {k: v for k, v in (("train_minutes", args.minutes), ("train_steps", args.steps),
                               ("max_hours", args.max_hours),
-                              ("seed", args.seed)) if v is not None}
+                              ("seed", args.seed), ("model", args.model)) if v is not None}
     cfg = replace(cfg, **over)
     try:
         run_demo(args.out, cfg, quick=args.quick, force=args.force)
