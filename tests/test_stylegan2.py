@@ -464,3 +464,41 @@ def test_tiny_run_moves_generated_images_towards_real(tmp_path):
     fd0, fd1 = frechet(real, generated(G0)), frechet(real, generated(G))
     print(f"stylegan2 tiny ({summary['amp']}): FD untrained {fd0:.3f} -> trained {fd1:.3f}")
     assert fd1 < fd0 / 5
+
+
+def _ddp_worker(rank: int, port: int, data: str, tmp: str) -> None:
+    import os
+
+    torch.set_num_threads(1)
+    from pianogan.train.trainer import Trainer
+
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
+                       "LOCAL_RANK": str(rank), "WORLD_SIZE": "2"})
+    t = Trainer("stylegan2", data, f"{tmp}/run",
+                config={"base": "tiny", "model": {"r1_interval": 2, "pl_weight": 2.0, "pl_interval": 2,
+                                                   "ada_interval": 2, "ada_kimg": 0.1}},
+                overrides={"steps": 4, "batch_size": 8, "ckpt_every": 4, "sample_every": 0,
+                           "sample_images": 0, "device": "cpu"}, progress=False)
+    t.run()
+    torch.save({"G": t.G.state_dict(), "D": t.D.state_dict(), "loss": t.loss.state_dict()},
+               f"{tmp}/rank{rank}.pt")
+
+
+def test_two_process_run_keeps_ranks_identical(tmp_path):
+    """DDP (gloo, as torchrun starts it): ADA's r_t and the path-length mean are averaged over
+    the processes, so p, pl_mean, w_avg and all weights stay identical on both ranks."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    td = _train_data()
+    data = td.write_synthetic_dataset(tmp_path / "ds", n=32, preset=td.SMALL)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(port, str(data), str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
+    assert r0["loss"] == r1["loss"] and r0["loss"]["ada"]["p"] > 0 and r0["loss"]["pl_mean"] > 0
+    for part in ("G", "D"):
+        for k in r0[part]:
+            assert torch.equal(r0[part][k], r1[part][k]), (part, k)

@@ -97,8 +97,12 @@ class Config:
                                 f"got {self.augment!r}")
         if self.n_critic != 1:
             raise PianoGANError("stylegan2: n_critic must be 1 (one D step per G step)")
-        if min(self.r1_interval, self.pl_interval, self.ada_interval) < 1:
-            raise PianoGANError("stylegan2: r1/pl/ada intervals must be >= 1")
+        if min(self.r1_interval, self.pl_interval, self.ada_interval, self.batch_size,
+               self.mapping_layers, self.z_dim, self.w_dim) < 1:
+            raise PianoGANError("stylegan2: batch_size, z_dim, w_dim, mapping_layers and the "
+                                "r1/pl/ada intervals must be >= 1")
+        if not (0 <= self.aug_p <= 1 and 0 <= self.style_mixing_prob <= 1):
+            raise PianoGANError("stylegan2: aug_p and style_mixing_prob must be in [0, 1]")
 
     def adam(self, net: str) -> dict:
         """Adam keyword arguments for ``net`` in {"G", "D"}.
