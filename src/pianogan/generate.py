@@ -42,6 +42,8 @@ class GenerateSettings:
     momentum: float = 0.99  # fast Griffin-Lim momentum
     seconds: float | None = None  # clip length (s); None = the model's clip length
     truncation: float = 1.0  # truncation psi (used by StyleGAN2; other generators ignore it)
+    mix_seed: int | None = None  # style mixing (StyleGAN2): clip i takes fine styles from seed mix_seed+i
+    mixing_cutoff: int = 4  # style mixing: layers before this take the clip's own latent
     sample_rate: int | None = None  # output rate (Hz), soxr-resampled; None = the preset's rate
     denoise: bool = False  # spectral-gating noise reduction after phase retrieval
     overlap_seconds: float | None = None  # long pieces: crossfade length; None = min(1, clip/4)
@@ -131,15 +133,21 @@ def chain_latents(G, seed: int, n_clips: int, walk_steps: int) -> torch.Tensor:
 
 @torch.no_grad()
 def render_images(G, z: torch.Tensor, truncation: float = 1.0, batch_size: int = 16,
-                  device: str | torch.device = "cpu", progress=None) -> np.ndarray:
+                  device: str | torch.device = "cpu", progress=None, mix_z: torch.Tensor | None = None,
+                  mixing_cutoff: int = 4) -> np.ndarray:
     """Latents (n, z_dim) -> images (n, H, W) float32 in [-1, 1] on the CPU, in batches.
 
-    ``progress`` is an optional tqdm bar, advanced by the batch size.
+    ``mix_z`` (n, z_dim), optional: style mixing (StyleGAN2) - layers from ``mixing_cutoff`` on
+    take their styles from ``mix_z``. ``progress`` is an optional tqdm bar, advanced by the batch size.
     """
     out = []
     for start in range(0, len(z), max(1, batch_size)):
         zb = z[start:start + batch_size].to(device)
-        x = G(zb, truncation_psi=float(truncation))
+        kwargs = {}
+        if mix_z is not None:
+            kwargs = {"mix_z": mix_z[start:start + batch_size].to(device),
+                      "mixing_cutoff": int(mixing_cutoff)}
+        x = G(zb, truncation_psi=float(truncation), **kwargs)
         out.append(x.float().clamp(-1, 1)[:, 0].cpu().numpy())
         if progress is not None:
             progress.update(len(zb))
@@ -350,9 +358,14 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
     G = G.to(device)
     G.eval()
     all_z = torch.cat(latents)
+    mix = None
+    if settings.mix_seed is not None:
+        mix = [draw_latents(G, settings.mix_seed + i, len(latents[i])) for i in range(n)]
     bar = tqdm(total=len(all_z) + n, desc="generate", unit="img", disable=not progress)
     bar.set_postfix_str("generator")
-    images = render_images(G, all_z, settings.truncation, batch_size, device, progress=bar)
+    images = render_images(G, all_z, settings.truncation, batch_size, device, progress=bar,
+                           mix_z=torch.cat(mix) if mix is not None else None,
+                           mixing_cutoff=settings.mixing_cutoff)
     bar.set_postfix_str("griffin-lim")
     rows = np.cumsum([0] + [len(z) for z in latents])
     groups = [images[rows[i]:rows[i + 1]] for i in range(n)]
@@ -361,7 +374,9 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
     for i, clip in enumerate(clips):
         clip.record = {"format_version": RECORD_VERSION, "index": i, **extra[i], "gl_seed": seed + i,
                        "seconds": seconds, "image_rows": [int(rows[i]), int(rows[i + 1])],
-                       "latents": latents[i].tolist(), **clip.record, **_model_record(info),
+                       "latents": latents[i].tolist(),
+                       **({"mix_latents": mix[i].tolist()} if mix is not None else {}),
+                       **clip.record, **_model_record(info),
                        "settings": settings.to_dict(), "device": str(device)}
     bar.close()
     return clips
@@ -394,7 +409,10 @@ def regenerate(record: dict, G=None, info: dict | None = None, checkpoint: str |
                             f"{record.get('step')}; pass the checkpoint file of that step")
     G = G.to(device)
     G.eval()
-    images = render_images(G, latents, settings.truncation, batch_size=len(latents), device=device)
+    mix = record.get("mix_latents")
+    images = render_images(G, latents, settings.truncation, batch_size=len(latents), device=device,
+                           mix_z=torch.tensor(mix, dtype=torch.float32) if mix is not None else None,
+                           mixing_cutoff=settings.mixing_cutoff)
     [clip] = images_to_clips([images], info["preset"], info["stats"], seconds, settings, [gl_seed],
                              device, overlap=record.get("overlap_frames"),
                              trim=record.get("trim_frames"))

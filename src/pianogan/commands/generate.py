@@ -52,6 +52,11 @@ def register(subparsers) -> None:
                    help="end seed of --interpolate (default seed+1)")
     p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
                    help="truncation psi, StyleGAN2 only (default 1 = off)")
+    p.add_argument("--mix-seed", type=int, metavar="S",
+                   help="style mixing, StyleGAN2 only: clip i takes its fine styles (layers from "
+                        "--mixing-cutoff on) from the latent of seed S+i")
+    p.add_argument("--mixing-cutoff", type=int, default=4, metavar="K",
+                   help="style mixing: first layer that takes the --mix-seed latent (default 4)")
     p.add_argument("--overlap", type=float, metavar="SECONDS",
                    help="crossfade length between chained clips of a long piece "
                         "(default min(1, clip/4))")
@@ -126,10 +131,11 @@ def run(args) -> int:
             raise PianoGANError("--batch must be >= 1")
         G, info = load(args.checkpoint, device)
         settings = GenerateSettings(n_iter=args.n_iter, momentum=args.momentum, seconds=args.seconds,
-                                    truncation=args.truncation, sample_rate=args.sr,
+                                    truncation=args.truncation, mix_seed=args.mix_seed,
+                                    mixing_cutoff=args.mixing_cutoff, sample_rate=args.sr,
                                     denoise=args.denoise, overlap_seconds=args.overlap)
-        if args.truncation != 1.0 and info.get("model") != "stylegan2":
-            print(f"note: --truncation is ignored by the {info.get('model')} generator",
+        if (args.truncation != 1.0 or args.mix_seed is not None) and info.get("model") != "stylegan2":
+            print(f"note: --truncation / --mix-seed are ignored by the {info.get('model')} generator",
                   file=sys.stderr)
         clips = generate(G, info, n=args.n, seed=args.seed, settings=settings,
                          interpolate=args.interpolate, to_seed=args.to_seed,
