@@ -43,14 +43,7 @@ SR, N_FFT, HOP, SECONDS = 10_000, 1024, 256, 20.0
 HERE = Path(__file__).resolve().parent
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from pianogan.train.precision import cpu_name  # noqa: E402
 
 
 def best_of(fn, repeats: int) -> float:

@@ -40,14 +40,7 @@ from pianogan.spectrogram import audio_to_logmag, stats_of  # noqa: E402
 from pianogan.synth import piano_piece  # noqa: E402
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
+from pianogan.train.precision import cpu_name  # noqa: E402
 
 
 def main() -> int:

@@ -9,17 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from pianogan.train.precision import cpu_name  # bench scripts import it from here too
+
 HERE = Path(__file__).resolve().parent
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> int:
