@@ -26,7 +26,7 @@ class TrainConfig:
     seed: int = 0  # model init, latents, data order
     device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda"
     amp: str = "auto"  # "auto": bf16 on CUDA and on CPUs with native bf16 (AVX-512 BF16 / AMX); "bf16"; "off"
-    channels_last: str = "auto"  # "auto" (on for CUDA), "on", "off"
+    channels_last: str = "auto"  # "auto" (CUDA, or CPU with images >= 256x256), "on", "off"
     log_every: int = 10  # TensorBoard scalars / metrics.jsonl every this many steps
     sample_every: int = 1000  # sample grid PNG + WAVs every this many steps (0 = only at the end)
     ckpt_every: int = 1000  # checkpoint every this many steps (and always at the end)

@@ -94,7 +94,8 @@ class Trainer:
                                 f"processes")
         self.batch_global, self.batch = batch, batch // self.env.world_size
         self.amp_dtype = autocast_dtype(self.train_cfg.amp, self.device)
-        self.channels_last = use_channels_last(self.train_cfg.channels_last, self.device)
+        self.channels_last = use_channels_last(self.train_cfg.channels_last, self.device,
+                                               self.preset.image_shape)
 
     # ------------------------------------------------------------------ configuration
     def _resumed_config(self, config, overrides: dict):
