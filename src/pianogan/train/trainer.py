@@ -67,10 +67,10 @@ class Trainer:
 
     def __init__(self, model: str, data: str | Path, out: str | Path,
                  config: str | Path | dict | None = "default", resume: bool = False,
-                 overrides: dict | None = None, progress: bool = True, log=print):
+                 overrides: dict | None = None, progress: bool = True):
         from ..models import get_model
 
-        self.model_name, self.out, self.progress, self.log = model, Path(out), progress, log
+        self.model_name, self.out, self.progress = model, Path(out), progress
         self.family = get_model(model)
         overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
         self.dataset = load_training_data(data)
@@ -105,6 +105,12 @@ class Trainer:
         if dict(ckpt["preset"]) != self.preset.to_dict():
             raise PianoGANError(f"{self.resume_from} was trained on preset "
                                 f"{ckpt['preset'].get('name')!r}, the dataset is {self.preset.name!r}")
+        old = ckpt["stats"]
+        if not (math.isclose(old["mean"], self.stats.mean, rel_tol=1e-6, abs_tol=1e-9)
+                and math.isclose(old["std"], self.stats.std, rel_tol=1e-6)):
+            raise PianoGANError(f"{self.resume_from} was trained with normalisation statistics "
+                                f"mean {old['mean']:.4g}, std {old['std']:.4g}; the dataset now has "
+                                f"{self.stats.mean:.4g}, {self.stats.std:.4g} (was it prepared again?)")
         model_cfg = self.family.Config(**dict(ckpt["model_config"]))
         train_cfg = TrainConfig(**dict(ckpt["train_config"]))
         if config is not None:
