@@ -232,6 +232,12 @@ def main() -> int:
             bench_model(model, shape, batch, Path(tmp), result)
     out = HERE / "results" / ("train-quick.json" if quick else "train.json")
     out.parent.mkdir(exist_ok=True)
+    if OPTS.only and out.exists():  # keep the other model's figures from an earlier run
+        try:
+            old = json.loads(out.read_text())
+            result = {**{k: v for k, v in old.items() if k in ("specgan", "dcgan")}, **result}
+        except (OSError, json.JSONDecodeError):
+            pass
     out.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {out}")
     return 0

@@ -132,6 +132,18 @@ def test_cli_outputs_resume_and_load_generator(data, tmp_path, capsys):
     assert "--resume keeps the run's model configuration" in capsys.readouterr().err
 
 
+def test_resume_refuses_a_dataset_prepared_again(tmp_path):
+    from pianogan.errors import PianoGANError
+    from pianogan.spectrogram import Stats
+
+    data = write_synthetic_dataset(tmp_path / "ds", n=16)
+    cfg = {"base": "tiny", "model": SMALL_NETS}
+    train("dcgan", data, tmp_path / "run", config=cfg, steps=1, progress=False, **QUIET)
+    Stats(mean=-3.0, std=2.0, count=1).save(data / "stats.json")
+    with pytest.raises(PianoGANError, match="normalisation statistics"):
+        train("dcgan", data, tmp_path / "run", config=None, resume=True, steps=2, progress=False)
+
+
 def test_cli_bad_input(tmp_path, capsys):
     assert cli_main(["train", "--model", "dcgan", "--data", str(tmp_path), "--out",
                      str(tmp_path / "r")]) == 2
