@@ -110,6 +110,17 @@ def register_preset(preset: Preset) -> Preset:
     return preset
 
 
+def read_json_file(path: Path, what: str):
+    """The parsed content of a JSON file; a missing or unreadable file is a one-line error
+    naming ``what`` (e.g. "preset file")."""
+    if not path.is_file():
+        raise PianoGANError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise PianoGANError(f"cannot read {what} {path}: {e}") from None
+
+
 def get_preset(name_or_path: str | Path | Preset) -> Preset:
     """A preset by registered name, or from a JSON file of its fields."""
     if isinstance(name_or_path, Preset):
@@ -119,12 +130,9 @@ def get_preset(name_or_path: str | Path | Preset) -> Preset:
         return PRESETS[key]
     path = Path(key)
     if path.suffix == ".json":
-        if not path.is_file():
-            raise PianoGANError(f"preset file not found: {path}")
-        try:
-            d = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise PianoGANError(f"cannot read preset file {path}: {e}") from None
+        d = read_json_file(path, "preset file")
+        if not isinstance(d, dict):
+            raise PianoGANError(f"preset file {path}: expected a JSON object")
         d.setdefault("name", path.stem)
         return Preset.from_dict(d)
     raise PianoGANError(f"unknown preset {key!r}; choose from {', '.join(PRESETS)} or a .json file")

@@ -11,10 +11,10 @@ whichever of the two dataclasses has it). Command-line options override single f
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import read_json_file
 from ..errors import PianoGANError
 
 
@@ -87,12 +87,7 @@ def resolve_config(model: str, config: str | Path | dict | None = "default",
         spec = dict(config)
     elif str(config).endswith(".json"):
         path = Path(config)
-        if not path.is_file():
-            raise PianoGANError(f"config file not found: {path}")
-        try:
-            spec = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise PianoGANError(f"cannot read config file {path}: {e}") from None
+        spec = read_json_file(path, "config file")
         if not isinstance(spec, dict):
             raise PianoGANError(f"config file {path}: expected a JSON object")
     else:
