@@ -131,8 +131,6 @@ class Discriminator(nn.Module):
 
 def build(cfg: Config, image_shape: tuple[int, int]) -> tuple[Generator, Discriminator]:
     """(G, D) for images of ``image_shape`` = (freq rows H, time columns W), 8..4096 each."""
-    if isinstance(cfg, dict):
-        cfg = Config(**cfg)
     return Generator(cfg, image_shape), Discriminator(cfg, image_shape)
 
 
@@ -140,8 +138,6 @@ def make_loss(cfg: Config, G: nn.Module, D: nn.Module):
     """Binary cross-entropy (non-saturating G loss) with the paper's tricks."""
     from ..losses.bce import BCELoss
 
-    if isinstance(cfg, dict):
-        cfg = Config(**cfg)
     return BCELoss(G, D, n_critic=cfg.n_critic, label_flip_prob=cfg.label_flip_prob,
                    label_smoothing=cfg.label_smoothing, instance_noise=cfg.instance_noise,
                    instance_noise_steps=cfg.instance_noise_steps)

@@ -115,8 +115,6 @@ class Discriminator(nn.Module):
 
 def build(cfg: Config, image_shape: tuple[int, int]) -> tuple[Generator, Discriminator]:
     """(G, D) for images of ``image_shape`` = (freq rows H, time columns W), 8..4096 each."""
-    if isinstance(cfg, dict):
-        cfg = Config(**cfg)
     return Generator(cfg, image_shape), Discriminator(cfg, image_shape)
 
 
@@ -124,6 +122,4 @@ def make_loss(cfg: Config, G: nn.Module, D: nn.Module):
     """WGAN-GP with the per-sample gradient penalty."""
     from ..losses.wgan_gp import WGANGPLoss
 
-    if isinstance(cfg, dict):
-        cfg = Config(**cfg)
     return WGANGPLoss(G, D, n_critic=cfg.n_critic, gp_weight=cfg.gp_weight)

@@ -283,8 +283,6 @@ class Discriminator(nn.Module):
 
 def build(cfg: Config, image_shape: tuple[int, int]) -> tuple[Generator, Discriminator]:
     """(G, D) for images of ``image_shape`` = (freq rows H, time columns W)."""
-    if isinstance(cfg, dict):
-        cfg = Config(**cfg)
     return Generator(cfg, image_shape), Discriminator(cfg, image_shape)
 
 
@@ -292,6 +290,4 @@ def make_loss(cfg: Config, G: nn.Module, D: nn.Module):
     """The StyleGAN2-ADA loss object (holds the ADA pipeline and its p)."""
     from ..losses.stylegan2 import StyleGAN2Loss
 
-    if isinstance(cfg, dict):
-        cfg = Config(**cfg)
     return StyleGAN2Loss(cfg, G, D)
