@@ -8,7 +8,7 @@ from torch import nn
 
 from pianogan.losses.bce import BCELoss
 from pianogan.losses.wgan_gp import WGANGPLoss, gradient_penalty
-from pianogan.models import get_model
+from pianogan.models import get_model, layers
 
 
 class LinearCritic(nn.Module):
@@ -106,10 +106,19 @@ def test_bce_loss_values():
     assert st["loss/G"] == pytest.approx(g.item()) and g.requires_grad
 
 
+class _AutogradOnly(nn.Module):
+    """``net`` without its ``input_gradient``: the penalty then takes autograd's double backward."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+
+
 def _plain(module: nn.Module) -> nn.Module:
     """The same network from stock torch.nn layers."""
-    from pianogan.models import layers
-
     for parent in list(module.modules()):
         for name, child in parent.named_children():
             if isinstance(child, layers.Conv2d):
@@ -122,8 +131,9 @@ def _plain(module: nn.Module) -> nn.Module:
 
 
 def test_fast_layers_give_the_same_critic_gradients():
-    """SpecGAN's drop-in layers (GEMM convolutions on small maps, a LeakyReLU without the
-    wasted double-backward pass) change speed only: same penalty, same weight gradients."""
+    """SpecGAN's speed-ups (GEMM convolutions on small maps, a LeakyReLU without the wasted
+    double-backward pass, the written-out critic gradient) change speed only: the same loss
+    and weight gradients as stock layers under autograd's double backward."""
     import copy
 
     torch.manual_seed(0)
@@ -131,10 +141,10 @@ def test_fast_layers_give_the_same_critic_gradients():
     G, D = m.build(m.Config(d=4, max_channels=16), (32, 32))
     G, D = G.double(), D.double()
     # The GEMM path is taken: G's first layer reads and D's last layer writes a 4x4 map.
-    assert G.seed == (4, 4) and 16 <= type(G.body[0]).gemm_max_pixels
-    D_plain = _plain(copy.deepcopy(D))
-    assert not any(type(x).__module__.startswith("pianogan") for x in D_plain.modules()
-                   if x is not D_plain and not isinstance(x, nn.Sequential))
+    assert G.seed == (4, 4) and 16 <= layers.GEMM_MAX_PIXELS
+    D_plain = _AutogradOnly(_plain(copy.deepcopy(D)))
+    assert not any(type(x).__module__.startswith("pianogan") for x in D_plain.net.modules()
+                   if x is not D_plain.net and not isinstance(x, nn.Sequential))
     real = torch.rand(3, 1, 32, 32, dtype=torch.float64) * 2 - 1
     with torch.no_grad():
         fake = G(G.sample_z(3).double())
@@ -148,3 +158,39 @@ def test_fast_layers_give_the_same_critic_gradients():
         grads.append(torch.autograd.grad(loss, list(net.parameters())))
     for a, b in zip(*grads):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, channels_last", [((40, 72), False), ((33, 50), False),
+                                                   ((64, 64), True)])
+def test_written_out_critic_gradient_equals_double_backward(shape, channels_last):
+    """SpecGAN's critic computes ∇x D(x) by hand for the penalty: the same gradient, the same
+    penalty and the same weight gradients as autograd's double backward, on shapes whose
+    layers need output padding (odd sides) and in channels-last memory."""
+    torch.manual_seed(1)
+    m = get_model("specgan")
+    _, D = m.build(m.Config(d=4, max_channels=16), shape)
+    D = D.double()
+    real = torch.rand(3, 1, *shape, dtype=torch.float64) * 2 - 1
+    fake = torch.rand(3, 1, *shape, dtype=torch.float64) * 2 - 1
+    if channels_last:
+        D = D.to(memory_format=torch.channels_last)
+        real, fake = (t.contiguous(memory_format=torch.channels_last) for t in (real, fake))
+    eps = torch.rand(3, dtype=torch.float64)
+    x = (real + fake) / 2
+    g_hand = D.input_gradient(x)
+    (g_auto,) = torch.autograd.grad(D(x.requires_grad_(True)).sum(), x)
+    assert g_hand.shape == x.shape and torch.allclose(g_hand, g_auto, rtol=1e-10, atol=1e-14)
+    results = []
+    for net in (D, _AutogradOnly(D)):
+        gp, norms = gradient_penalty(net, real, fake, 10.0, eps=eps)
+        grads = torch.autograd.grad(gp, list(D.parameters()), allow_unused=True)
+        results.append((gp, norms, grads))
+    (gp_a, n_a, g_a), (gp_b, n_b, g_b) = results
+    assert gp_a.item() == pytest.approx(gp_b.item(), rel=1e-10)
+    assert torch.allclose(n_a, n_b, rtol=1e-10)
+    for a, b in zip(g_a, g_b):
+        # The conv biases only move the slope masks: no penalty gradient either way.
+        a = torch.zeros((), dtype=torch.float64) if a is None else a
+        b = torch.zeros((), dtype=torch.float64) if b is None else b
+        assert torch.allclose(a, b, rtol=1e-8, atol=1e-14)
+    assert g_a[-2].abs().sum() > 0  # fc.weight: the penalty does train D

@@ -12,6 +12,19 @@ import torch
 from torch import nn
 
 
+def input_gradient(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """∇_x Σ_i D(x)_i (B, C, H, W), differentiable with respect to D's weights.
+
+    D's own ``input_gradient(x)`` where it has one (SpecGAN's critic writes the backward chain
+    out, see pianogan.models.specgan), else autograd's double backward.
+    """
+    if callable(getattr(D, "input_gradient", None)):
+        return D.input_gradient(x)
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).float().sum(), x, create_graph=True)
+    return grad
+
+
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0,
                      eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """λ · mean_i (‖∇ D(x̂_i)‖ - 1)² and the per-sample norms ‖∇ D(x̂_i)‖ (B,).
@@ -24,10 +37,8 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, weigh
     if eps is None:
         eps = torch.rand(n, device=real.device)
     eps = eps.to(real.dtype).view(n, *([1] * (real.ndim - 1)))
-    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    scores = D(x_hat)
-    (grad,) = torch.autograd.grad(scores.float().sum(), x_hat, create_graph=True)
-    norms = grad.float().flatten(1).norm(dim=1)
+    x_hat = eps * real.detach() + (1 - eps) * fake.detach()
+    norms = input_gradient(D, x_hat).float().flatten(1).norm(dim=1)
     return weight * (norms - 1).square().mean(), norms
 
 

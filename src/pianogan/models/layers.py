@@ -112,51 +112,87 @@ class LeakyReLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _LeakyReLUFn.apply(x, self.slope)
 
+    def backward_of(self, grad: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The gradient with respect to this layer's input, given the gradient ``grad`` with
+        respect to its output ``y`` (same shape): ``grad`` scaled by 1 where y > 0, else by
+        the slope. Differentiable in ``grad``; ``y`` is a constant."""
+        return torch.ops.aten.leaky_relu_backward(grad.to(y.dtype), y.detach(), self.slope, True)
+
     def extra_repr(self) -> str:
         return f"slope={self.slope}"
 
 
+GEMM_MAX_PIXELS = 16  # small maps: a convolution runs as one matrix product (see Conv2d)
+
+
+def _use_gemm(x: torch.Tensor, pixels: int, module: nn.Module | None = None) -> bool:
+    if x.device.type != "cpu" or pixels > GEMM_MAX_PIXELS:
+        return False
+    return module is None or (module.groups == 1 and module.dilation == (1, 1)
+                              and module.padding_mode == "zeros")
+
+
+def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                     stride: tuple[int, int], padding: tuple[int, int],
+                     output_padding: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """``F.conv_transpose2d`` (groups 1, dilation 1), as one matrix product + fold when the
+    input (n, C_in, h, w) has at most GEMM_MAX_PIXELS pixels on a CPU (see :class:`Conv2d`).
+    weight: (C_in, C_out, kh, kw)."""
+    n, c, h, w = x.shape
+    if not _use_gemm(x, h * w):
+        return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
+    (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
+    kh, kw = weight.shape[-2:]
+    ho, wo = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw
+    cols = F.linear(x.flatten(2).transpose(1, 2).reshape(n * h * w, c),  # (n*L, C_in)
+                    weight.reshape(c, -1).t())                            # (n*L, C_out*k*k)
+    cols = cols.reshape(n, h * w, -1).transpose(1, 2)                     # (n, C_out*k*k, L)
+    y = F.fold(cols, (ho, wo), (kh, kw), padding=(ph, pw), stride=(sh, sw))
+    return y if bias is None else y + bias.view(1, -1, 1, 1)
+
+
 class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (same parameters, same function) that runs as unfold + one matrix product
-    when its output is at most ``gemm_max_pixels`` pixels: oneDNN's direct convolution
+    when its output is at most GEMM_MAX_PIXELS pixels: oneDNN's direct convolution
     kernels use a CPU poorly on 4x4 / 8x8 maps with many channels, while the same work as a
     single (N*L) x (C*k*k) x C_out GEMM runs near peak (measured 1.5-2x faster on the last
     SpecGAN layers, forward and backward, fp32 and bf16)."""
-
-    gemm_max_pixels = 16
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         ho, wo = conv_out(h, kh, sh, ph), conv_out(w, kw, sw, pw)
-        if (x.device.type != "cpu" or ho * wo > self.gemm_max_pixels or self.groups != 1
-                or self.dilation != (1, 1) or self.padding_mode != "zeros"):
+        if not _use_gemm(x, ho * wo, self):
             return super().forward(x)
         cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (n, C*k*k, L)
         cols = cols.transpose(1, 2).reshape(n * ho * wo, -1)  # 2-D, so every product is one GEMM
         y = F.linear(cols, self.weight.reshape(self.out_channels, -1), self.bias)  # (n*L, C_out)
         return y.reshape(n, ho * wo, self.out_channels).transpose(1, 2).reshape(n, -1, ho, wo)
 
+    def adjoint(self, grad: torch.Tensor, input_size: tuple[int, int]) -> torch.Tensor:
+        """The gradient with respect to this layer's input (n, C_in, *input_size), given the
+        gradient ``grad`` (n, C_out, ho, wo) with respect to its output: the transposed
+        convolution with the same weight. Differentiable in ``grad`` and the weight."""
+        if self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros":
+            raise NotImplementedError("adjoint: groups 1, dilation 1, zero padding only")
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        ho, wo = grad.shape[-2:]
+        out_pad = (int(input_size[0]) - ((ho - 1) * sh - 2 * ph + kh),
+                   int(input_size[1]) - ((wo - 1) * sw - 2 * pw + kw))
+        return conv_transpose2d(grad, self.weight.to(grad.dtype), None, self.stride, self.padding,
+                                out_pad)
+
 
 class ConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (same parameters, same function) that runs as one matrix product
-    + fold when its input is at most ``gemm_max_pixels`` pixels (see :class:`Conv2d`)."""
-
-    gemm_max_pixels = 16
+    + fold when its input is at most GEMM_MAX_PIXELS pixels (see :class:`Conv2d`)."""
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        n, c, h, w = x.shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        oph, opw = self.output_padding
-        if (output_size is not None or x.device.type != "cpu" or h * w > self.gemm_max_pixels
-                or self.groups != 1 or self.dilation != (1, 1)):
+        h, w = x.shape[-2:]
+        if output_size is not None or not _use_gemm(x, h * w, self):
             return super().forward(x, output_size)
-        ho, wo = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw
-        cols = F.linear(x.flatten(2).transpose(1, 2).reshape(n * h * w, c),  # (n*L, C_in)
-                        self.weight.reshape(c, -1).t())                      # (n*L, C_out*k*k)
-        cols = cols.reshape(n, h * w, -1).transpose(1, 2)                     # (n, C_out*k*k, L)
-        y = F.fold(cols, (ho, wo), (kh, kw), padding=(ph, pw), stride=(sh, sw))
-        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                self.output_padding)
 
 
 def dcgan_init(module: nn.Module) -> None:

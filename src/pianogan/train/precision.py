@@ -9,6 +9,9 @@ Weights, optimiser state and losses stay fp32 either way (autocast only changes 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import sys
 from pathlib import Path
 
 import torch
@@ -73,3 +76,28 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse instead of returning it to the system.
+
+    A training step allocates and frees the same few-hundred-MB activation tensors every time.
+    glibc serves blocks that large with mmap and unmaps them on free, so every step the kernel
+    maps and zero-fills them afresh: 1.7 million page faults and 2 of 19.7 s per SpecGAN 256²
+    critic step (batch 64) on a 2-core AVX-512 BF16 CPU. With mmap off for malloc and the heap
+    never trimmed, the blocks are reused: no faults, same results. The process keeps its peak
+    memory, which a training process needs again at the next step anyway. Process-wide and
+    irreversible in effect, so only the trainer calls it, on CPU. Returns False where there is no
+    glibc (macOS, musl, Windows), and nothing changes there.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's <malloc.h>
+    # A threshold of -1 converts to SIZE_MAX inside glibc: never trim.
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, -1))

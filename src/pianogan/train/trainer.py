@@ -25,7 +25,7 @@ from . import checkpoint as ck
 from . import distributed as dd
 from .config import TrainConfig, resolve_config
 from .ema import ema_beta, make_ema, update_ema
-from .precision import autocast, autocast_dtype, use_channels_last
+from .precision import autocast, autocast_dtype, keep_freed_memory, use_channels_last
 from .sampler import BatchStream
 
 # TrainConfig fields a resumed run may change (the rest must stay as the run started).
@@ -96,6 +96,8 @@ class Trainer:
         self.amp_dtype = autocast_dtype(self.train_cfg.amp, self.device)
         self.channels_last = use_channels_last(self.train_cfg.channels_last, self.device,
                                                self.preset.image_shape)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no page faults on every step's activations (see there)
 
     # ------------------------------------------------------------------ configuration
     def _resumed_config(self, config, overrides: dict):
