@@ -10,9 +10,11 @@ for real, fake and interpolated images, the generator's loss back-propagated thr
 discriminator whose weight gradients are computed (and thrown away), torch.optim.Adam with its
 default (per-tensor) implementation. Trainer = pianogan.train.trainer.Trainer.train_step as
 `pianogan train` runs it: bf16 autocast where the CPU has native bf16 (AVX-512 BF16 / AMX),
-fp32 elsewhere; one discriminator pass over [real; fake]; the frozen network's weight
-gradients skipped; fused Adam; plus everything the trainer does per step (data loading,
-gradient-norm guard, EMA). Both compute the same losses (WGAN-GP with the per-sample penalty).
+fp32 elsewhere; one discriminator pass over [real; fake]; the penalty's critic gradient
+written out instead of the generic double backward (SpecGAN); the frozen network's weight
+gradients skipped; fused Adam; freed memory kept for reuse (no page faults each step); plus
+everything the trainer does per step (data loading, gradient-norm guard, EMA). Both compute
+the same losses (WGAN-GP with the per-sample penalty). Every baseline runs before any trainer.
 
 Steps take tens of seconds on a 2-core CPU, so each method runs ONE 5 + 1 update (critic
 time = median of its five critic steps); the first step of each pays one-off set-up costs.
@@ -35,6 +37,9 @@ ARGS.add_argument("--quick", action="store_true", help="smaller shapes and batch
 ARGS.add_argument("--only", choices=["specgan", "dcgan"], help="one model only")
 ARGS.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
 ARGS.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+ARGS.add_argument("--amp", default="auto", choices=["auto", "bf16", "off"],
+                  help="the trainer's mixed precision (default auto; 'off' shows the fp32 path "
+                       "that CPUs without native bf16 take)")
 OPTS = ARGS.parse_args()
 
 import numpy as np  # noqa: E402
@@ -145,7 +150,8 @@ class Baseline:
 class TrainerStep:
     def __init__(self, model: str, data_dir: Path, out: Path, batch: int):
         self.t = Trainer(model, data_dir, out, config="default",
-                         overrides={"batch_size": batch, "device": OPTS.device, "sample_images": 0},
+                         overrides={"batch_size": batch, "device": OPTS.device, "sample_images": 0,
+                                    "amp": OPTS.amp},
                          progress=False)
         self.t._setup()
         self.step = 0
@@ -171,44 +177,49 @@ class TrainerStep:
         return crit, g
 
 
-def bench_model(model: str, shape, batch: int, tmp: Path, result: dict) -> None:
+def make_data(model: str, shape, batch: int, tmp: Path):
+    """Random images of ``shape`` in [-1, 1], in memory and as a prepared dataset in ``tmp``."""
     preset = Preset(f"bench-{shape[0]}x{shape[1]}", 8000, 256, 128, 2.0, shape[0], shape[1])
     rng = np.random.default_rng(0)
     images = np.tanh(rng.normal(-0.5, 0.6, (max(2 * batch, 16), *shape))).astype(np.float32)
-    data_dir = write_dataset(tmp / f"{model}-data", images, preset, Stats(-4.0, 2.0, 1))
+    return images, write_dataset(tmp / f"{model}-{time.monotonic_ns()}", images, preset,
+                                 Stats(-4.0, 2.0, 1))
+
+
+def bench_one(model: str, method: str, shape, batch: int, tmp: Path) -> dict:
+    """Time one 5 + 1 update (1 + 1 for DCGAN) of ``method`` ("baseline" or "trainer")."""
+    images, data_dir = make_data(model, shape, batch, tmp)
     cfg = get_model(model).CONFIGS["default"]
     n_critic = cfg.n_critic
-    print(f"\n{model} at {shape[0]}x{shape[1]}, batch {batch}, {n_critic} critic step(s) per G step",
-          flush=True)
-    rows = {}
-    for name in ("baseline", "trainer"):
-        if name == "baseline":
-            runner = Baseline(model, cfg, shape, batch, images, torch.device(OPTS.device))
-            label = "baseline (fp32 eager, straight)"
-        else:
-            runner = TrainerStep(model, data_dir, tmp / f"{model}-run", batch)
-            amp = runner.t.amp_dtype
-            label = f"trainer ({str(amp).replace('torch.', '') if amp else 'fp32'})"
-        CPU_TIMES.clear()
-        crit, g = runner.update(n_critic)
-        cpu = list(CPU_TIMES)
-        update = sum(crit) + g
-        rows[name] = {"label": label, "critic_s": statistics.median(crit), "critic_all_s": crit,
-                      "g_step_s": g, "update_s": update,
-                      "images_per_s": batch * n_critic / update,
-                      "cpu_critic_s": statistics.median(cpu[:-1]), "cpu_update_s": sum(cpu)}
-        print(f"  {label:34s} critic step {rows[name]['critic_s']:7.2f} s   G step {g:6.2f} s   "
-              f"{n_critic}+1 update {update:7.2f} s   ({rows[name]['images_per_s']:.1f} real img/s; "
-              f"CPU time: critic {rows[name]['cpu_critic_s']:.2f} s, update {rows[name]['cpu_update_s']:.2f} s)",
-              flush=True)
-        del runner
-    b, t = rows["baseline"], rows["trainer"]
+    if method == "baseline":
+        runner = Baseline(model, cfg, shape, batch, images, torch.device(OPTS.device))
+        label = "baseline (fp32 eager, straight)"
+    else:
+        runner = TrainerStep(model, data_dir, tmp / f"{model}-run", batch)
+        amp = runner.t.amp_dtype
+        label = f"trainer ({str(amp).replace('torch.', '') if amp else 'fp32'})"
+    CPU_TIMES.clear()
+    crit, g = runner.update(n_critic)
+    cpu = list(CPU_TIMES)
+    update = sum(crit) + g
+    row = {"label": label, "critic_s": statistics.median(crit), "critic_all_s": crit,
+           "g_step_s": g, "update_s": update, "images_per_s": batch * n_critic / update,
+           "cpu_critic_s": statistics.median(cpu[:-1]), "cpu_update_s": sum(cpu)}
+    print(f"  {model} {shape[0]}x{shape[1]} batch {batch}, {label:34s} critic step "
+          f"{row['critic_s']:7.2f} s   G step {g:6.2f} s   {n_critic}+1 update {update:7.2f} s   "
+          f"({row['images_per_s']:.1f} real img/s; CPU time: critic {row['cpu_critic_s']:.2f} s, "
+          f"update {row['cpu_update_s']:.2f} s)", flush=True)
+    return row
+
+
+def speedups(model: str, b: dict, t: dict, n_critic: int) -> dict:
     speed = {"critic": b["critic_s"] / t["critic_s"], "update": b["update_s"] / t["update_s"],
              "critic_cpu_time": b["cpu_critic_s"] / t["cpu_critic_s"],
              "update_cpu_time": b["cpu_update_s"] / t["cpu_update_s"]}
-    print(f"  speed-up: critic step {speed['critic']:.2f}x, {n_critic}+1 update {speed['update']:.2f}x "
-          f"(by CPU time: {speed['critic_cpu_time']:.2f}x, {speed['update_cpu_time']:.2f}x)")
-    result[model] = {"shape": list(shape), "batch": batch, "n_critic": n_critic, **rows, "speedup": speed}
+    print(f"  {model} speed-up: critic step {speed['critic']:.2f}x, {n_critic}+1 update "
+          f"{speed['update']:.2f}x (by CPU time: {speed['critic_cpu_time']:.2f}x, "
+          f"{speed['update_cpu_time']:.2f}x)")
+    return speed
 
 
 def main() -> int:
@@ -222,15 +233,27 @@ def main() -> int:
     plan = {"specgan": ((128, 128), 16) if quick else ((256, 256), 64),
             "dcgan": ((256, 256), 8) if quick else ((512, 512), 32)}
     result = {"cpu": cpu_name(), "isa": isa, "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "device": OPTS.device, "quick": quick}
+              "device": OPTS.device, "quick": quick, "amp": OPTS.amp}
     if OPTS.device.startswith("cuda"):
         result["gpu"] = torch.cuda.get_device_name()
+    models = [m for m in plan if not OPTS.only or m == OPTS.only]
+    rows: dict[str, dict] = {m: {} for m in models}
     with tempfile.TemporaryDirectory() as tmp:
-        for model, (shape, batch) in plan.items():
-            if OPTS.only and model != OPTS.only:
-                continue
-            bench_model(model, shape, batch, Path(tmp), result)
-    out = HERE / "results" / ("train-quick.json" if quick else "train.json")
+        # Every baseline runs before any trainer: the trainer changes process-wide settings
+        # (glibc's allocator, see pianogan.train.precision.keep_freed_memory) that a straight
+        # port would not have.
+        for method in ("baseline", "trainer"):
+            for model in models:
+                shape, batch = plan[model]
+                rows[model][method] = bench_one(model, method, shape, batch, Path(tmp))
+    for model in models:
+        shape, batch = plan[model]
+        n_critic = get_model(model).CONFIGS["default"].n_critic
+        b, t = rows[model]["baseline"], rows[model]["trainer"]
+        result[model] = {"shape": list(shape), "batch": batch, "n_critic": n_critic, **rows[model],
+                         "speedup": speedups(model, b, t, n_critic)}
+    out = HERE / "results" / (("train-quick" if quick else "train")
+                              + ("" if OPTS.amp == "auto" else f"-amp-{OPTS.amp}") + ".json")
     out.parent.mkdir(exist_ok=True)
     if OPTS.only and out.exists():  # keep the other model's figures from an earlier run
         try:
