@@ -44,7 +44,7 @@ class DemoConfig:
     preset: str = "tiny"
     train_minutes: float = 7.0  # training time budget (wall clock, including start-up)
     train_steps: int = 3000  # at most this many generator steps
-    calibration_steps: int = 5  # first steps, timed to size the rest to the budget
+    calibration_steps: int = 10  # first steps, timed to size the rest to the budget
     n_listen: int = 8  # clips with spectrograms and players in the report
     n_eval: int = 256  # generated clips for the metrics
     n_real: int = 4  # real clips shown for comparison
@@ -151,13 +151,27 @@ def _run_step(run: Path) -> int:
     return int(ckpt.stem.split("-")[-1]) if ckpt is not None else 0
 
 
+def _logged_step_seconds(run: Path, after: int) -> float | None:
+    """Median time of one training step (s) that the trainer logged in metrics.jsonl for steps
+    after ``after``: the step itself, without start-up, sampling or checkpoints."""
+    try:
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+    except OSError:
+        return None
+    times = sorted(rec["speed/step_s"] for rec in map(json.loads, filter(str.strip, lines))
+                   if rec.get("step", 0) > after and "speed/step_s" in rec)
+    return times[len(times) // 2] if times else None
+
+
 def stage_train(cfg: DemoConfig, out: Path, resume: bool) -> None:
     """Train for about ``train_minutes``: time the first steps, then size the rest to the budget.
 
     The trainer counts steps, not minutes, and resumes exactly (``--resume`` continues to
     ``--steps`` as if it had never stopped), so the demo trains in two calls: a few timed steps,
-    then up to the step count that fits the remaining time (at most ``train_steps``). Faster
-    machines train longer; every machine finishes in about the same time.
+    then up to the step count that fits the remaining time (at most ``train_steps``). The step
+    time comes from the trainer's own log; the first call's remaining time (start-up, the
+    sample grid, the checkpoint) is counted once more for the second call. Faster machines
+    train longer; every machine finishes in about the same time.
     """
     run = out / "run" if resume else _fresh(out / "run")
     base = ["train", "--model", cfg.model, "--config", cfg.model_config, "--data", str(out / "data"),
@@ -167,11 +181,13 @@ def stage_train(cfg: DemoConfig, out: Path, resume: bool) -> None:
     first = min(cfg.train_steps, start + cfg.calibration_steps)
     if first > start:
         cli([*base, "--steps", str(first)])
-    per_step = (time.perf_counter() - t0) / max(first - start, 1)
-    left = cfg.train_minutes * 60 - (time.perf_counter() - t0)
+    spent = time.perf_counter() - t0
+    per_step = _logged_step_seconds(run, start) or spent / max(first - start, 1)
+    overhead = max(0.0, spent - per_step * (first - start))  # paid again by the second call
+    left = cfg.train_minutes * 60 - spent - overhead
     target = min(cfg.train_steps, first + int(0.95 * left / per_step))
     if target > first:
-        print(f"    {per_step:.1f} s/step so far: training on to step {target} to fill "
+        print(f"    {per_step:.2f} s/step: training on to step {target} to fill "
               f"{cfg.train_minutes:g} min", file=sys.stderr, flush=True)
         cli([*base, "--steps", str(target)])
 
