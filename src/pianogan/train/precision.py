@@ -1,9 +1,10 @@
-"""Mixed precision and memory-format choices for a device.
+"""Per-device speed settings: mixed precision, memory format, and (CPU) the allocator.
 
 bf16 autocast is used where the hardware multiplies bf16 natively: CUDA GPUs that support it,
 and CPUs with AVX-512 BF16 or AMX (oneDNN then runs convolutions in bf16, about twice the
 fp32 rate). On other CPUs bf16 would be emulated and slower, so ``"auto"`` keeps fp32 there.
 Weights, optimiser state and losses stay fp32 either way (autocast only changes op inputs).
+On CPUs the trainer also keeps freed memory for reuse (:func:`keep_freed_memory`).
 """
 
 from __future__ import annotations
