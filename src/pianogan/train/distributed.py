@@ -69,6 +69,18 @@ def shutdown(env: DistEnv) -> None:
         dist.destroy_process_group()
 
 
+@torch.no_grad()
+def _average_in_place(tensors: list[torch.Tensor], env: DistEnv) -> None:
+    """Replace each tensor by its mean over processes: one all-reduce of a flat buffer."""
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat /= env.world_size
+    offset = 0
+    for t in tensors:
+        t.copy_(flat[offset:offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
 def average_gradients(params: list[torch.Tensor], env: DistEnv,
                       extra: torch.Tensor | None = None) -> torch.Tensor | None:
     """Average ``p.grad`` over processes in place; ``extra`` (a small 1-D tensor, e.g. the
@@ -76,33 +88,17 @@ def average_gradients(params: list[torch.Tensor], env: DistEnv,
     if not env.enabled:
         return extra
     grads = [p.grad for p in params if p.grad is not None]
-    parts = [g.reshape(-1) for g in grads]
     if extra is not None:
-        parts.append(extra.reshape(-1).to(dtype=grads[0].dtype if grads else torch.float32))
-    flat = torch.cat(parts)
-    dist.all_reduce(flat)
-    flat /= env.world_size
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
-    return flat[offset:] if extra is not None else None
+        extra = extra.reshape(-1).to(dtype=grads[0].dtype if grads else torch.float32, copy=True)
+    _average_in_place(grads + ([extra] if extra is not None else []), env)
+    return extra
 
 
-@torch.no_grad()
 def average_buffers(module: torch.nn.Module, env: DistEnv) -> None:
     """Average floating-point buffers (batch-norm statistics) so every process holds the same."""
-    if not env.enabled:
-        return
     bufs = [b for b in module.buffers() if b.is_floating_point()]
-    if bufs:
-        flat = torch.cat([b.reshape(-1) for b in bufs])
-        dist.all_reduce(flat)
-        flat /= env.world_size
-        offset = 0
-        for b in bufs:
-            b.copy_(flat[offset:offset + b.numel()].view_as(b))
-            offset += b.numel()
+    if env.enabled and bufs:
+        _average_in_place(bufs, env)
 
 
 @torch.no_grad()
