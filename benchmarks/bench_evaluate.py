@@ -16,7 +16,6 @@ Then the feature extraction throughput (clips/s, one thread) per preset.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -30,7 +29,7 @@ import torch  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run_all import cpu_name  # noqa: E402
+from run_all import cpu_name, write_result  # noqa: E402
 
 from pianogan.config import get_preset  # noqa: E402
 from pianogan.evaluate import image_descriptors, run_evaluation, sample_generator  # noqa: E402
@@ -130,10 +129,8 @@ def main() -> int:
               "speed": speed(["tiny", "10s-256"] if args.quick else ["tiny", "10s-256", "20s-512"],
                              8 if args.quick else 32)}
     result["seconds"] = time.perf_counter() - t0
-    out = HERE / "results" / "evaluate.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {out} ({result['seconds']:.0f} s)")
+    print(f"\ntook {result['seconds']:.0f} s")
+    write_result("evaluate", result)
     return 0
 
 

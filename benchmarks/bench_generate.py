@@ -12,7 +12,6 @@ share of time spent in the generator. One thread, like a busy 2-core machine's f
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -25,7 +24,7 @@ import torch  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run_all import cpu_name  # noqa: E402
+from run_all import cpu_name, write_result  # noqa: E402
 
 from pianogan.config import get_preset  # noqa: E402
 from pianogan.generate import GenerateSettings, draw_latents, generate, render_images  # noqa: E402
@@ -83,10 +82,7 @@ def main() -> int:
     results = [bench(p, n, s, 64) for p, n, s in cases]
     out = {"cpu": cpu_name(), "machine": platform.machine(), "torch": torch.__version__,
            "threads": 1, "quick": args.quick, "results": results}
-    path = HERE / "results" / "generate.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(out, indent=2))
-    print(f"wrote {path}")
+    write_result("generate", out)
     return 0
 
 

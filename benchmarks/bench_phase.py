@@ -26,7 +26,6 @@ OPTS = ARGS.parse_args()
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[var] = str(OPTS.threads)  # before numpy/torch load their thread pools
 
-import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -42,7 +41,7 @@ SR, N_FFT, HOP, SECONDS = 10_000, 1024, 256, 20.0
 HERE = Path(__file__).resolve().parent
 
 
-from pianogan.train.precision import cpu_name  # noqa: E402
+from run_all import cpu_name, write_result  # noqa: E402
 
 
 def best_of(fn, repeats: int) -> float:
@@ -155,10 +154,7 @@ def main() -> int:
         print(f"{'pianogan on ' + c['device'][:16]:28s} {c['ms_per_clip']:8.2f} {c['sc_db']:7.2f}")
     print(f"speed-up vs librosa: {result['speedup_vs_librosa']:.1f}x (target >= 3x); "
           f"SC difference {result['sc_gap_db']:+.2f} dB (target within 0.5 dB)")
-    out = HERE / "results" / "phase.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_result("phase", result)
     return 0
 
 

@@ -37,7 +37,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run_all import cpu_name  # noqa: E402
+from run_all import cpu_name, write_result  # noqa: E402
 
 SR = 44_100
 SEGMENT_SECONDS = 30.0
@@ -253,9 +253,7 @@ def main() -> int:
             "fixed_startup_seconds": fixed, "estimated_200h_minutes": t200 / 60,
             "estimated_200h_paper_hours": t200_paper / 3600, "workers": args.workers,
         }
-        (HERE / "results").mkdir(exist_ok=True)
-        (HERE / "results" / "prepare.json").write_text(json.dumps(report, indent=2))
-        print(f"-> {HERE / 'results' / 'prepare.json'}")
+        write_result("prepare", report)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -20,7 +20,6 @@ Writes benchmarks/results/roundtrip.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -40,7 +39,7 @@ from pianogan.spectrogram import audio_to_logmag, stats_of  # noqa: E402
 from pianogan.synth import piano_piece  # noqa: E402
 
 
-from pianogan.train.precision import cpu_name  # noqa: E402
+from run_all import cpu_name, write_result  # noqa: E402
 
 
 def main() -> int:
@@ -106,12 +105,9 @@ def main() -> int:
           f"(target >= 4), LSD {rows[best]['lsd_db']:.2f} vs {paper['lsd_db']:.2f} dB (target: no worse)")
     for k, ok in verdicts.items():
         print(f"  {'PASS' if ok else 'fail'}  {k}: {rows[k]['sc_gain_db']:+.2f} dB")
-    out = HERE / "results" / "roundtrip.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"cpu": cpu_name(), "pieces": n, "reference_stft": [ref.sample_rate, ref.n_fft,
-                                                                                   ref.hop_length],
-                               "rows": rows, "best": best}, indent=2))
-    print(f"wrote {out}")
+    write_result("roundtrip", {"cpu": cpu_name(), "pieces": n,
+                               "reference_stft": [ref.sample_rate, ref.n_fft, ref.hop_length],
+                               "rows": rows, "best": best})
     return 0
 
 

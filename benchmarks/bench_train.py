@@ -49,7 +49,8 @@ from pianogan.config import Preset  # noqa: E402
 from pianogan.data.dataset import write_dataset  # noqa: E402
 from pianogan.models import get_model  # noqa: E402
 from pianogan.spectrogram import Stats  # noqa: E402
-from pianogan.train.precision import cpu_flags, cpu_name  # noqa: E402
+from pianogan.train.precision import cpu_flags  # noqa: E402
+from run_all import cpu_name, write_result  # noqa: E402
 from pianogan.train.trainer import Trainer  # noqa: E402
 
 
@@ -252,17 +253,15 @@ def main() -> int:
         b, t = rows[model]["baseline"], rows[model]["trainer"]
         result[model] = {"shape": list(shape), "batch": batch, "n_critic": n_critic, **rows[model],
                          "speedup": speedups(model, b, t, n_critic)}
-    out = HERE / "results" / (("train-quick" if quick else "train")
-                              + ("" if OPTS.amp == "auto" else f"-amp-{OPTS.amp}") + ".json")
-    out.parent.mkdir(exist_ok=True)
+    name = ("train-quick" if quick else "train") + ("" if OPTS.amp == "auto" else f"-amp-{OPTS.amp}")
+    out = HERE / "results" / f"{name}.json"
     if OPTS.only and out.exists():  # keep the other model's figures from an earlier run
         try:
             old = json.loads(out.read_text())
             result = {**{k: v for k, v in old.items() if k in ("specgan", "dcgan")}, **result}
         except (OSError, json.JSONDecodeError):
             pass
-    out.write_text(json.dumps(result, indent=2))
-    print(f"\nwrote {out}")
+    write_result(name, result)
     return 0
 
 

@@ -3,6 +3,7 @@ so one's threads and memory never skew the next. Extra arguments (e.g. --quick) 
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import sys
@@ -12,6 +13,15 @@ from pathlib import Path
 from pianogan.train.precision import cpu_name  # bench scripts import it from here too
 
 HERE = Path(__file__).resolve().parent
+
+
+def write_result(name: str, data: dict) -> Path:
+    """Write a benchmark's figures to benchmarks/results/NAME.json and say so."""
+    path = HERE / "results" / f"{name}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path
 
 
 def main() -> int:
