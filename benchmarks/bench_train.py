@@ -48,6 +48,7 @@ import torch  # noqa: E402
 from pianogan.config import Preset  # noqa: E402
 from pianogan.data.dataset import write_dataset  # noqa: E402
 from pianogan.models import get_model  # noqa: E402
+from pianogan.models.layers import to_stock  # noqa: E402
 from pianogan.spectrogram import Stats  # noqa: E402
 from pianogan.train.precision import cpu_flags  # noqa: E402
 from run_all import cpu_name, write_result  # noqa: E402
@@ -74,29 +75,13 @@ def timed(fn) -> float:
 
 # --------------------------------------------------------------------------- the baseline
 
-def plain(module: torch.nn.Module) -> torch.nn.Module:
-    """The same network built from stock torch.nn layers (PianoGAN's drop-in Conv2d,
-    ConvTranspose2d and LeakyReLU compute the same function, faster)."""
-    from pianogan.models import layers
-
-    for parent in list(module.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, layers.Conv2d):
-                child.__class__ = torch.nn.Conv2d  # same parameters and attributes
-            elif isinstance(child, layers.ConvTranspose2d):
-                child.__class__ = torch.nn.ConvTranspose2d
-            elif isinstance(child, layers.LeakyReLU):
-                setattr(parent, name, torch.nn.LeakyReLU(child.slope))
-    return module
-
-
 class Baseline:
     """The paper's method written straight in PyTorch, fp32 eager, same layer shapes."""
 
     def __init__(self, model: str, cfg, shape, batch: int, data: np.ndarray, device):
         torch.manual_seed(0)
         self.model, self.cfg, self.batch, self.device = model, cfg, batch, device
-        self.G, self.D = (plain(m).to(device) for m in get_model(model).build(cfg, shape))
+        self.G, self.D = (to_stock(m).to(device) for m in get_model(model).build(cfg, shape))
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=cfg.betas, foreach=False)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas, foreach=False)
         self.data, self.k = data, 0

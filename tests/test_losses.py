@@ -117,19 +117,6 @@ class _AutogradOnly(nn.Module):
         return self.net(x)
 
 
-def _plain(module: nn.Module) -> nn.Module:
-    """The same network from stock torch.nn layers."""
-    for parent in list(module.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, layers.Conv2d):
-                child.__class__ = nn.Conv2d
-            elif isinstance(child, layers.ConvTranspose2d):
-                child.__class__ = nn.ConvTranspose2d
-            elif isinstance(child, layers.LeakyReLU):
-                setattr(parent, name, nn.LeakyReLU(child.slope))
-    return module
-
-
 def test_fast_layers_give_the_same_critic_gradients():
     """SpecGAN's speed-ups (GEMM convolutions on small maps, a LeakyReLU without the wasted
     double-backward pass, the written-out critic gradient) change speed only: the same loss
@@ -142,14 +129,14 @@ def test_fast_layers_give_the_same_critic_gradients():
     G, D = G.double(), D.double()
     # The GEMM path is taken: G's first layer reads and D's last layer writes a 4x4 map.
     assert G.seed == (4, 4) and 16 <= layers.GEMM_MAX_PIXELS
-    D_plain = _AutogradOnly(_plain(copy.deepcopy(D)))
+    D_plain = _AutogradOnly(layers.to_stock(copy.deepcopy(D)))
     assert not any(type(x).__module__.startswith("pianogan") for x in D_plain.net.modules()
                    if x is not D_plain.net and not isinstance(x, nn.Sequential))
     real = torch.rand(3, 1, 32, 32, dtype=torch.float64) * 2 - 1
     with torch.no_grad():
         fake = G(G.sample_z(3).double())
         z = G.sample_z(3).double()
-        assert torch.allclose(_plain(copy.deepcopy(G))(z), G(z), atol=1e-12)
+        assert torch.allclose(layers.to_stock(copy.deepcopy(G))(z), G(z), atol=1e-12)
     eps = torch.rand(3, dtype=torch.float64)
     grads = []
     for net in (D, D_plain):

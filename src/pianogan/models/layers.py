@@ -195,6 +195,21 @@ class ConvTranspose2d(nn.ConvTranspose2d):
                                 self.output_padding)
 
 
+def to_stock(module: nn.Module) -> nn.Module:
+    """``module`` with this file's drop-in layers swapped, in place, for the stock torch.nn
+    layers that compute the same function (Conv2d, ConvTranspose2d, LeakyReLU): the reference
+    that tests and the training benchmark compare the fast layers with."""
+    for parent in list(module.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, Conv2d):
+                child.__class__ = nn.Conv2d  # same parameters and attributes
+            elif isinstance(child, ConvTranspose2d):
+                child.__class__ = nn.ConvTranspose2d
+            elif isinstance(child, LeakyReLU):
+                setattr(parent, name, nn.LeakyReLU(child.slope))
+    return module
+
+
 def dcgan_init(module: nn.Module) -> None:
     """Radford et al.'s initialisation: weights N(0, 0.02), batch-norm scales N(1, 0.02)."""
     for m in module.modules():
