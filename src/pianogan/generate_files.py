@@ -57,24 +57,50 @@ def save_spectrogram_png(path: str | Path, magnitude: np.ndarray, preset: Preset
 
 
 def save_grid_png(path: str | Path, images: np.ndarray, titles: list[str] | None = None,
-                  max_images: int = 64) -> None:
-    """Generator images (n, H, W) in [-1, 1] as a grid; row 0 (lowest frequency) at the bottom."""
+                  max_images: int = 64, preset: Preset | None = None, title: str = "",
+                  cols: int | None = None) -> Path:
+    """Generator images (n, H, W) in [-1, 1] as a grid; row 0 (lowest frequency) at the bottom.
+
+    Each image is titled ``titles[i]`` (default its index); with ``preset`` the images get time
+    (s) and frequency (Hz) axes instead (the trainer's sample grids). ``title`` goes over the
+    grid; ``cols`` defaults to a near-square layout.
+    """
     images = np.asarray(images)[:max_images]
     n = max(len(images), 1)
     h, w = images.shape[1:] if images.ndim == 3 else (1, 1)
-    cols = min(n, max(1, round(math.sqrt(n * h / w * 1.5))))
+    if cols is None:
+        cols = max(1, round(math.sqrt(n * h / w * 1.5)))
+    cols = min(n, cols)
     rows = math.ceil(n / cols)
     cell_w = 2.4
-    fig = _figure(cols * cell_w, rows * cell_w * h / w + 0.4 * rows)
+    fig = _figure(cols * cell_w, rows * cell_w * h / w + 0.4 * rows + (0.3 if title else 0.0))
     for i, img in enumerate(images):
         ax = fig.add_subplot(rows, cols, i + 1)
+        if preset is None:
+            ax.imshow(img, origin="lower", aspect="auto", cmap="magma", vmin=-1, vmax=1,
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(titles[i] if titles else f"{i}", fontsize=8)
+            continue
+        from .spectrogram import row_to_hz
+
         ax.imshow(img, origin="lower", aspect="auto", cmap="magma", vmin=-1, vmax=1,
-                  interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(titles[i] if titles else f"{i}", fontsize=8)
+                  extent=(0, preset.clip_seconds, -0.5, h - 0.5), interpolation="nearest")
+        ticks = np.linspace(0, h - 1, 5)
+        ax.set_yticks(ticks)
+        ax.set_yticklabels([f"{f / 1000:.1f}k" if f >= 1000 else f"{f:.0f}"
+                            for f in row_to_hz(ticks, preset)], fontsize=6)
+        ax.tick_params(axis="x", labelsize=6)
+        if i % cols == 0:
+            ax.set_ylabel("frequency (Hz)", fontsize=7)
+        if i // cols == rows - 1:
+            ax.set_xlabel("time (s)", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     _save(fig, path)
+    return Path(path)
 
 
 def _save(fig, path: str | Path) -> None:

@@ -158,6 +158,16 @@ def log_frequency_matrices(preset: Preset, device=None) -> tuple[torch.Tensor, t
     return as_t(fwd), as_t(inv)
 
 
+def row_to_hz(rows: np.ndarray, preset: Preset) -> np.ndarray:
+    """Frequency (Hz) at image row positions (row 0 = lowest frequency; the last row = Nyquist):
+    linear, or fmin * (nyquist / fmin) ** (row / (H - 1)) for ``freq_scale="log"``."""
+    nyquist = preset.sample_rate / 2
+    frac = np.asarray(rows, dtype=float) / max(preset.image_height - 1, 1)
+    if preset.freq_scale == "log":
+        return preset.fmin * (nyquist / preset.fmin) ** frac
+    return frac * nyquist
+
+
 def to_image(norm: torch.Tensor, preset: Preset) -> torch.Tensor:
     """Normalised (batch, freq, frames) on the STFT grid -> (batch, H, W) image.
 

@@ -274,15 +274,17 @@ class Trainer:
 
     @torch.no_grad()
     def sample(self, step: int, writer) -> None:
-        from .samples import save_audio, save_grid
+        from ..generate_files import save_grid_png
+        from .samples import save_audio
 
         tc = self.train_cfg
         if not self.env.is_main or self.fixed_z is None:
             return
         images = self.G_ema(self.fixed_z).float().squeeze(1).cpu().numpy()
         folder = self.out / "samples"
-        png = save_grid(images, self.preset, folder / f"step-{step:07d}.png",
-                        title=f"{self.model_name}, step {step} (EMA generator)")
+        folder.mkdir(parents=True, exist_ok=True)
+        png = save_grid_png(folder / f"step-{step:07d}.png", images, preset=self.preset, cols=4,
+                            title=f"{self.model_name}, step {step} (EMA generator)")
         save_audio(images[:tc.sample_audio], self.preset, self.stats, folder, f"step-{step:07d}",
                    n_iter=tc.sample_gl_iters)
         if writer is not None:
