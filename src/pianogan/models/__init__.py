@@ -2,7 +2,10 @@
 
 Each family is a module ``pianogan.models.<name>`` providing ``Config`` (every model and
 optimisation hyperparameter), ``CONFIGS`` (named presets, at least "default" and "tiny"),
-``build(cfg, image_shape) -> (G, D)`` and ``make_loss(cfg, G, D)``; see docs/training.md.
+``build(cfg, image_shape) -> (G, D)`` and ``make_loss(cfg, G, D)``; see docs/training.md. The
+trainer reads these ``Config`` fields of every family: ``batch_size``, ``lr_g``, ``lr_d``,
+``betas``, ``adam_eps`` (or an ``adam(net)`` method giving Adam's arguments), ``grad_clip``,
+``ema_half_life_kimg`` and ``ema_rampup``.
 Families are imported only when asked for, so importing this package stays cheap.
 """
 

@@ -15,14 +15,10 @@ from torch import nn
 
 def ema_beta(cfg, step: int, batch: int) -> float:
     """Per-step decay after G step ``step`` (0-based) with a global batch of ``batch`` images."""
-    half_life = getattr(cfg, "ema_half_life_kimg", None)
-    if half_life is None:
-        decay = getattr(cfg, "ema_decay", None)
-        return float(decay() if callable(decay) else (decay if decay is not None else 0.999))
-    half_life = float(half_life) * 1000.0
+    half_life = float(cfg.ema_half_life_kimg) * 1000.0
     if half_life <= 0:
         return 0.0
-    rampup = float(getattr(cfg, "ema_rampup", 0.0) or 0.0)
+    rampup = float(cfg.ema_rampup)
     if rampup > 0:
         half_life = min(half_life, (step + 1) * batch * rampup)
     return 0.5 ** (batch / max(half_life, 1e-8))

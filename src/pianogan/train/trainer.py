@@ -171,7 +171,7 @@ class Trainer:
             kw = dict(cfg.adam(which))
         else:
             kw = {"lr": cfg.lr_g if which == "G" else cfg.lr_d, "betas": tuple(cfg.betas),
-                  "eps": getattr(cfg, "adam_eps", 1e-8)}
+                  "eps": cfg.adam_eps}
         # Fused Adam (one kernel over all tensors) exists for CUDA and, since torch 2.4, CPU.
         try:
             return torch.optim.Adam(net.parameters(), fused=True, **kw)
@@ -194,7 +194,7 @@ class Trainer:
         loss.backward()
         params = [p for p in net.parameters() if p.grad is not None]
         mean_loss = dd.average_gradients(params, self.env, loss.detach().float().reshape(1))
-        clip = float(getattr(self.model_cfg, "grad_clip", 0.0) or 0.0)
+        clip = float(self.model_cfg.grad_clip)
         if clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
         else:
