@@ -7,3 +7,10 @@ Anything raised as :class:`PianoGANError` is printed by the CLI as one line
 
 class PianoGANError(Exception):
     """A problem with the user's input or environment, not a bug."""
+
+
+def describe(e: BaseException) -> str:
+    """``"TypeName: first line of the message"``: a foreign exception inside a one-line error
+    (some libraries' messages run over several lines)."""
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import PianoGANError
+from ..errors import PianoGANError, describe
 
 HELP = "make piano audio from a trained generator (EMA weights)"
 DESCRIPTION = """\
@@ -92,13 +92,10 @@ def load(path: str | Path, device: str):
 
     try:
         return load_generator(path, device=device)
-    except PianoGANError as e:
-        if "\n" in str(e):  # e.g. torch.load's multi-line unpickler message: keep to one line
-            raise PianoGANError(f"{path}: cannot load a generator (not a PianoGAN checkpoint, "
-                                f"or a damaged one)") from None
+    except PianoGANError:
         raise
     except Exception as e:  # a corrupt or foreign file: say so in one line
-        raise PianoGANError(f"{path}: cannot load a generator ({type(e).__name__}: {e})") from None
+        raise PianoGANError(f"{path}: cannot load a generator ({describe(e)})") from None
 
 
 def run(args) -> int:

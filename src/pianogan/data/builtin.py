@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import PianoGANError
+from ..errors import PianoGANError, describe
 from .render import fold_to_piano
 from .sources import stable_unit
 
@@ -78,7 +78,7 @@ def load_score(ref: str):
     try:
         return corpus.parse(ref)
     except Exception as e:
-        raise PianoGANError(f"music21 corpus: cannot parse {ref} ({type(e).__name__}: {e})") from None
+        raise PianoGANError(f"music21 corpus: cannot parse {ref} ({describe(e)})") from None
 
 
 DEFAULT_TEMPO = {"chorale": (58.0, 72.0), "quartet": (80.0, 112.0), "keyboard": (84.0, 112.0),

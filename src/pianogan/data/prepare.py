@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..config import Preset
-from ..errors import PianoGANError
+from ..errors import PianoGANError, describe
 from .dataset import MANIFEST_COLUMNS, save_array, write_manifest
 from .sources import SPLITS, Item, Skip, list_items, parse_source, select
 
@@ -163,7 +163,7 @@ class Worker:
         except PianoGANError as e:
             result.update(status="skipped", reason=str(e))
         except Exception as e:  # a strange file must not end a long run: skip it, say why
-            result.update(status="skipped", reason=f"{type(e).__name__}: {e}".splitlines()[0])
+            result.update(status="skipped", reason=describe(e))
         _write_json(self.out / "items" / f"{name}.json", result)
         return result
 

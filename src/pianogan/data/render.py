@@ -20,7 +20,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..errors import PianoGANError
+from ..errors import PianoGANError, describe
 
 # Well-known install locations of good free GM SoundFonts, best piano first. FluidR3 (Debian:
 # fluid-soundfont-gm) loads in under a second; MuseScore_General.sf3 (musescore-general-soundfont)
@@ -157,7 +157,7 @@ def load_midi(path: str | Path):
             warnings.simplefilter("ignore")
             return pretty_midi.PrettyMIDI(str(path))
     except Exception as e:  # mido/pretty_midi raise many types for corrupt files
-        raise PianoGANError(f"not a readable MIDI file ({type(e).__name__}: {e})") from None
+        raise PianoGANError(f"not a readable MIDI file ({describe(e)})") from None
 
 
 class PianoRenderer:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import re
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from ..config import Preset
-from ..errors import PianoGANError
+from ..errors import PianoGANError, describe
 from ..spectrogram import Stats
 
 FORMAT_VERSION = 1
@@ -95,8 +96,10 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise PianoGANError(f"{path}: no such checkpoint") from None
+    except pickle.UnpicklingError:  # torch's message would advise weights_only=False: not here
+        raise PianoGANError(f"{path}: not a PianoGAN checkpoint, or a damaged one") from None
     except Exception as e:  # a torn or foreign file
-        raise PianoGANError(f"{path}: not a readable PianoGAN checkpoint ({type(e).__name__}: {e})") from None
+        raise PianoGANError(f"{path}: not a readable PianoGAN checkpoint ({describe(e)})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "G" not in ckpt:
         raise PianoGANError(f"{path}: not a PianoGAN checkpoint")
     if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
@@ -174,7 +177,7 @@ def _from_safetensors(path: Path, device) -> tuple[torch.nn.Module, dict]:
     except PianoGANError:
         raise
     except Exception as e:
-        raise PianoGANError(f"{path}: not a PianoGAN generator file ({type(e).__name__}: {e})") from None
+        raise PianoGANError(f"{path}: not a PianoGAN generator file ({describe(e)})") from None
     G = _build_generator(model, model_config, preset)
     G.load_state_dict(state)
     info = {"model": model, "model_config": model_config, "preset": preset, "stats": stats,
