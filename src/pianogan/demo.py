@@ -145,20 +145,25 @@ def stage_prepare(cfg: DemoConfig, out: Path, resume: bool) -> None:
 
 
 def _run_step(run: Path) -> int:
-    from .train.checkpoint import latest_checkpoint
+    from .train.checkpoint import checkpoint_step, latest_checkpoint
 
     ckpt = latest_checkpoint(run) if run.is_dir() else None
-    return int(ckpt.stem.split("-")[-1]) if ckpt is not None else 0
+    return checkpoint_step(ckpt) if ckpt is not None else 0
+
+
+def _metrics(run: Path) -> list[dict]:
+    """The records of RUN/metrics.jsonl ([] while there is none or it cannot be read)."""
+    try:
+        return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
+                if line.strip()]
+    except (OSError, json.JSONDecodeError):
+        return []
 
 
 def _logged_step_seconds(run: Path, after: int) -> float | None:
     """Median time of one training step (s) that the trainer logged in metrics.jsonl for steps
     after ``after``: the step itself, without start-up, sampling or checkpoints."""
-    try:
-        lines = (run / "metrics.jsonl").read_text().splitlines()
-    except OSError:
-        return None
-    times = sorted(rec["speed/step_s"] for rec in map(json.loads, filter(str.strip, lines))
+    times = sorted(rec["speed/step_s"] for rec in _metrics(run)
                    if rec.get("step", 0) > after and "speed/step_s" in rec)
     return times[len(times) // 2] if times else None
 
@@ -313,12 +318,7 @@ def metric_rows(metrics: dict, untrained: dict | None = None):
 
 def plot_training(run: Path, path: Path) -> Path | None:
     """Loss curves from RUN/metrics.jsonl (loss/*, and the Wasserstein estimate) as a PNG."""
-    rows = []
-    try:
-        for line in (run / "metrics.jsonl").read_text().splitlines():
-            rows.append(json.loads(line))
-    except (OSError, json.JSONDecodeError):
-        return None
+    rows = _metrics(run)
     keys = [k for k in ("loss/D", "loss/G", "loss/wdist", "loss/gp") if any(k in r for r in rows)]
     if len(rows) < 2 or not keys:
         return None

@@ -38,6 +38,14 @@ def checkpoint_name(step: int) -> str:
     return f"step-{step:07d}.pt"
 
 
+def checkpoint_step(path: str | Path) -> int:
+    """The step a step-N.pt checkpoint file holds, from its name."""
+    m = _STEP_FILE.match(Path(path).name)
+    if m is None:
+        raise ValueError(f"{path} is not named step-N.pt")
+    return int(m.group(1))
+
+
 def _atomic(path: Path, write) -> None:
     """Call write(tmp_path), fsync it, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -74,7 +82,7 @@ def list_checkpoints(run: str | Path) -> list[Path]:
     if not folder.is_dir():
         return []
     files = [p for p in folder.iterdir() if _STEP_FILE.match(p.name)]
-    return sorted(files, key=lambda p: int(_STEP_FILE.match(p.name).group(1)))
+    return sorted(files, key=checkpoint_step)
 
 
 def latest_checkpoint(run: str | Path) -> Path | None:
