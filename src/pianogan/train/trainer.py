@@ -96,8 +96,6 @@ class Trainer:
         self.amp_dtype = autocast_dtype(self.train_cfg.amp, self.device)
         self.channels_last = use_channels_last(self.train_cfg.channels_last, self.device,
                                                self.preset.image_shape)
-        if self.device.type == "cpu":
-            keep_freed_memory()  # no page faults on every step's activations (see there)
 
     # ------------------------------------------------------------------ configuration
     def _resumed_config(self, config, overrides: dict):
@@ -132,6 +130,8 @@ class Trainer:
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
         cfg, tc, dev = self.model_cfg, self.train_cfg, self.device
+        if dev.type == "cpu":
+            keep_freed_memory()  # no page faults on every step's activations (see there)
         _seed_all(tc.seed)  # identical initial weights on every process
         G, D = self.family.build(cfg, self.preset.image_shape)
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
