@@ -3,10 +3,10 @@
 import dataclasses
 import math
 
-import numpy as np
 import pytest
 import torch
 
+import _train_data as td
 from pianogan.errors import PianoGANError
 from pianogan.models import stylegan2 as sg
 from pianogan.models.stylegan2_layers import (EqualConv2d, EqualLinear, ModulatedConv2d,
@@ -392,22 +392,11 @@ def _roundtrip(obj):
 
 # ---------------------------------------------------------------- with the trainer
 
-def _train_data():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    import _train_data
-
-    return _train_data
-
-
 def test_trainer_resume_is_exact(tmp_path):
     """Interrupted + resumed = uninterrupted: weights, EMA, losses, ADA p and path-length mean."""
     from pianogan.train.checkpoint import latest_checkpoint
     from pianogan.train.trainer import train
 
-    td = _train_data()
     data = td.write_synthetic_dataset(tmp_path / "ds", n=64, preset=td.SMALL)
     config = {"base": "tiny", "model": {"batch_size": 8, "r1_interval": 3, "pl_weight": 2.0,
                                          "pl_interval": 2, "ada_interval": 2, "ada_kimg": 0.2}}
@@ -429,39 +418,20 @@ def test_trainer_resume_is_exact(tmp_path):
 def test_tiny_run_moves_generated_images_towards_real(tmp_path):
     """A real learning test (as the trainer's for dcgan/specgan): a short CPU run of the tiny
     configuration brings the EMA generator's images far closer to unseen real ones."""
-    from scipy import linalg
-
     from pianogan.train.checkpoint import load_generator
     from pianogan.train.config import resolve_config
     from pianogan.train.trainer import train
-
-    td = _train_data()
-
-    def features(images):  # frequency profile (row means) and time profile (column means)
-        x = torch.as_tensor(images, dtype=torch.float64)
-        return torch.cat([x.mean(2), x.mean(1)[:, ::4]], 1).numpy()
-
-    def frechet(a, b):
-        s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-        return float(((a.mean(0) - b.mean(0)) ** 2).sum()
-                     + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real))
-
-    def generated(G, n=512):
-        z = G.sample_z(n, generator=torch.Generator().manual_seed(7))
-        with torch.no_grad():
-            return features(G(z).squeeze(1).float())
 
     steps = 150
     data = td.write_synthetic_dataset(tmp_path / "ds", n=512, preset=td.SMALL)
     summary = train("stylegan2", data, tmp_path / "run", config="tiny", steps=steps, ckpt_every=steps,
                     sample_every=0, sample_images=0, progress=False)
-    real = features(td.harmonic_images(512, td.SMALL.image_shape, seed=99))  # unseen clips
     G, info = load_generator(tmp_path / "run")
     assert info["step"] == steps and info["model"] == "stylegan2"
     torch.manual_seed(0)
     G0, _ = sg.build(resolve_config("stylegan2", "tiny")[0], td.SMALL.image_shape)
     G0.eval()
-    fd0, fd1 = frechet(real, generated(G0)), frechet(real, generated(G))
+    fd0, fd1 = td.distance_to_real(G0), td.distance_to_real(G)  # unseen clips
     print(f"stylegan2 tiny ({summary['amp']}): FD untrained {fd0:.3f} -> trained {fd1:.3f}")
     assert fd1 < fd0 / 5
 
@@ -487,16 +457,10 @@ def _ddp_worker(rank: int, port: int, data: str, tmp: str) -> None:
 def test_two_process_run_keeps_ranks_identical(tmp_path):
     """DDP (gloo, as torchrun starts it): ADA's r_t and the path-length mean are averaged over
     the processes, so p, pl_mean, w_avg and all weights stay identical on both ranks."""
-    import socket
-
     import torch.multiprocessing as mp
 
-    td = _train_data()
     data = td.write_synthetic_dataset(tmp_path / "ds", n=32, preset=td.SMALL)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(port, str(data), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(td.free_port(), str(data), str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
     assert r0["loss"] == r1["loss"] and r0["loss"]["ada"]["p"] > 0 and r0["loss"]["pl_mean"] > 0
     for part in ("G", "D"):

@@ -4,22 +4,15 @@ and end with identical weights; only rank 0 writes the run directory."""
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 
-from _train_data import write_synthetic_dataset
+from _train_data import free_port, write_synthetic_dataset
 from pianogan.train import checkpoint as ck
 
 WORLD = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 MODELS = ("dcgan", "specgan")
@@ -48,7 +41,7 @@ def _worker(rank: int, ports: list[int], data: str, tmp: str) -> None:
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
     data = write_synthetic_dataset(tmp / "ds", n=32)
-    mp.spawn(_worker, args=([_free_port() for _ in MODELS], str(data), str(tmp)), nprocs=WORLD,
+    mp.spawn(_worker, args=([free_port() for _ in MODELS], str(data), str(tmp)), nprocs=WORLD,
              join=True)
     return tmp
 
