@@ -24,6 +24,7 @@ time = median of its five critic steps); the first step of each pays one-off set
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -63,14 +64,23 @@ def sync() -> None:
 CPU_TIMES: list[float] = []  # process CPU seconds of each timed call (robust on a busy machine)
 
 
-def timed(fn) -> float:
-    """Wall seconds of fn(); its process CPU seconds go to CPU_TIMES."""
+@contextlib.contextmanager
+def _clock(out: list):
+    """Appends the wall seconds of the block to ``out``; its process CPU seconds go to CPU_TIMES."""
     sync()
     t, c = time.perf_counter(), time.process_time()
-    fn()
+    yield
     sync()
     CPU_TIMES.append(time.process_time() - c)
-    return time.perf_counter() - t
+    out.append(time.perf_counter() - t)
+
+
+def timed(fn) -> float:
+    """Wall seconds of fn(); its process CPU seconds go to CPU_TIMES."""
+    out: list[float] = []
+    with _clock(out):
+        fn()
+    return out[0]
 
 
 # --------------------------------------------------------------------------- the baseline
@@ -143,24 +153,11 @@ class TrainerStep:
         self.step = 0
 
     def update(self, n_critic: int) -> tuple[list[float], float]:
-        """train_step, timed piece by piece (the same calls train_step makes)."""
-        t, s = self.t, self.step
-        crit = []
-        t.G.requires_grad_(False)
-        for i in range(n_critic):
-            crit.append(timed(lambda: t.d_step(s, i)))
-
-        def rest():
-            t.G.requires_grad_(True)
-            t.D.requires_grad_(False)
-            t.g_step(s)
-            t.D.requires_grad_(True)
-            from pianogan.train.ema import ema_beta, update_ema
-            update_ema(t.G_ema, t.G, ema_beta(t.model_cfg, s, t.batch_global))
-
-        g = timed(rest)
+        """One Trainer.train_step, its critic steps and generator phase timed apart."""
+        times: dict[str, list[float]] = {"critic": [], "generator": []}
+        self.t.train_step(self.step, phase=lambda name: _clock(times[name]))
         self.step += 1
-        return crit, g
+        return times["critic"], times["generator"][0]
 
 
 def make_data(model: str, shape, batch: int, tmp: Path):

@@ -11,6 +11,7 @@ latents, same losses) — see docs/training.md.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -227,22 +228,30 @@ class Trainer:
         stats["grad/G_norm"] = self._update(self.G, self.opt_G, g_loss, "generator", step)
         return stats
 
-    def train_step(self, step: int) -> dict:
-        """One generator step (after n_critic discriminator steps); returns its statistics."""
+    def train_step(self, step: int, phase=None) -> dict:
+        """One generator step (after n_critic discriminator steps); returns its statistics.
+
+        ``phase(name)``, optional, gives a context manager put around each discriminator step
+        ("critic") and around the rest ("generator": G's update, buffers, EMA); the training
+        benchmark times the two with it.
+        """
+        phase = phase or (lambda name: contextlib.nullcontext())
         G, D = self.G, self.D
         # Each network is frozen while the other trains: no weight gradients are computed for it.
         G.requires_grad_(False)
         D.requires_grad_(True)
         for i in range(int(self.loss.n_critic)):
-            stats = self.d_step(step, i)
-        G.requires_grad_(True)
-        D.requires_grad_(False)
-        stats.update(self.g_step(step))
-        D.requires_grad_(True)
-        dd.average_buffers(G, self.env)  # batch-norm statistics: the same on every process
-        dd.average_buffers(D, self.env)
-        beta = ema_beta(self.model_cfg, step, self.batch_global)
-        update_ema(self.G_ema, G, beta)
+            with phase("critic"):
+                stats = self.d_step(step, i)
+        with phase("generator"):
+            G.requires_grad_(True)
+            D.requires_grad_(False)
+            stats.update(self.g_step(step))
+            D.requires_grad_(True)
+            dd.average_buffers(G, self.env)  # batch-norm statistics: the same on every process
+            dd.average_buffers(D, self.env)
+            beta = ema_beta(self.model_cfg, step, self.batch_global)
+            update_ema(self.G_ema, G, beta)
         stats["ema/beta"] = beta
         return stats
 
