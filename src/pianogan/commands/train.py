@@ -1,4 +1,4 @@
-"""`pianogan train`: train DCGAN, SpecGAN or StyleGAN2-ADA on a prepared dataset."""
+"""`pianogan train`: train DCGAN, SpecGAN, StyleGAN2-ADA or the long-form model on a prepared dataset."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import argparse
 import json
 import sys
 
-HELP = "train a GAN (dcgan, specgan, stylegan2) on a prepared dataset"
+from ..models import MODELS
+
+HELP = f"train a GAN ({', '.join(MODELS)}) on a prepared dataset"
 DESCRIPTION = """\
 Train a generator of spectrogram images on a dataset made by `pianogan prepare` (its "train"
 split, or every clip if it has none). The spectrogram preset and normalisation statistics come
@@ -30,7 +32,7 @@ EPILOG = """examples:
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, choices=["dcgan", "specgan", "stylegan2"],
+    p.add_argument("--model", required=True, choices=list(MODELS),
                    help="model family")
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset directory")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory (created)")

@@ -5,7 +5,10 @@ optimisation hyperparameter), ``CONFIGS`` (named presets, at least "default" and
 ``build(cfg, image_shape) -> (G, D)`` and ``make_loss(cfg, G, D)``; see docs/training.md. The
 trainer reads these ``Config`` fields of every family: ``batch_size``, ``lr_g``, ``lr_d``,
 ``betas``, ``adam_eps`` (or an ``adam(net)`` method giving Adam's arguments), ``grad_clip``,
-``ema_half_life_kimg`` and ``ema_rampup``.
+``ema_half_life_kimg`` and ``ema_rampup``. Optional: ``configure(cfg, preset, stats, styles)``
+completes a config from the dataset (the trainer calls it before ``build``); a config with a
+non-empty ``styles`` makes a conditional model, whose ``G(z, labels)``, ``D(x, labels)`` and
+loss methods take ``labels`` (n,) int64 style indices.
 Families are imported only when asked for, so importing this package stays cheap.
 """
 
@@ -16,11 +19,11 @@ from types import ModuleType
 
 from ..errors import PianoGANError
 
-MODELS = ("dcgan", "specgan", "stylegan2")
+MODELS = ("dcgan", "specgan", "stylegan2", "longform")
 
 
 def get_model(name: str) -> ModuleType:
-    """The module of model family ``name`` ("dcgan", "specgan" or "stylegan2")."""
+    """The module of model family ``name`` (one of :data:`MODELS`)."""
     if name not in MODELS:
         raise PianoGANError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     return importlib.import_module(f"{__name__}.{name}")

@@ -86,6 +86,8 @@ class Trainer:
             self.model_cfg, self.train_cfg = self._resumed_config(config, overrides)
         else:
             self.model_cfg, self.train_cfg = resolve_config(model, config, overrides)
+            self.model_cfg = self._configure(self.model_cfg)
+        self.labels = self._labels()
 
         self.env = dd.init(self.train_cfg.device)
         self.device = self.env.device
@@ -116,6 +118,7 @@ class Trainer:
         train_cfg = TrainConfig(**dict(ckpt["train_config"]))
         if config is not None:
             want_model, want_train = resolve_config(self.model_name, config, overrides)
+            want_model = self._configure(want_model)
             if want_model != model_cfg:
                 diff = sorted(k for k, v in dataclasses.asdict(want_model).items()
                               if dataclasses.asdict(model_cfg).get(k) != v)
@@ -127,6 +130,40 @@ class Trainer:
             raise PianoGANError(f"--resume cannot change {', '.join(sorted(bad))}")
         changes = {k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES}
         return model_cfg, dataclasses.replace(train_cfg, **changes)
+
+    def _configure(self, cfg):
+        """A family with ``configure`` completes its config from the dataset (preset, statistics,
+        style labels); the others are returned as they are."""
+        if not callable(getattr(self.family, "configure", None)):
+            return cfg
+        from ..data.labels import dataset_labels
+
+        found = dataset_labels(self.dataset)
+        return self.family.configure(cfg, self.preset, self.stats, found[0] if found else ())
+
+    def _labels(self) -> torch.Tensor | None:
+        """Style label per training clip (n,) for a conditional model, else None."""
+        styles = tuple(getattr(self.model_cfg, "styles", ()) or ())
+        if not styles:
+            return None
+        from ..data.labels import dataset_labels
+
+        found = dataset_labels(self.dataset)
+        if found is None or found[0] != styles:
+            raise PianoGANError(f"the model is conditioned on styles {list(styles)}, but the dataset's "
+                                f"labels are {list(found[0]) if found else 'none'}")
+        return torch.from_numpy(found[1])
+
+    def cond(self, k: int | None = None) -> dict:
+        """Conditioning kwargs of the losses: the labels of real batch ``k``, or (k None) labels
+        drawn from the training clips' distribution; {} for an unconditional model."""
+        if self.labels is None:
+            return {}
+        if k is None:
+            idx = torch.randint(len(self.labels), (self.batch,))
+        else:
+            idx = torch.from_numpy(self.stream.indices(k))
+        return {"labels": self.labels[idx].to(self.device)}
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
@@ -165,6 +202,8 @@ class Trainer:
                                   tc.seed)
         gen = torch.Generator().manual_seed(tc.sample_seed)
         self.fixed_z = self.G.sample_z(tc.sample_images, generator=gen).to(dev) if tc.sample_images else None
+        self.fixed_cond = ({"labels": torch.arange(tc.sample_images, device=dev) % len(self.model_cfg.styles)}
+                           if self.labels is not None else {})
 
     def _optimizer(self, net: torch.nn.Module, which: str) -> torch.optim.Optimizer:
         cfg = self.model_cfg
@@ -213,10 +252,11 @@ class Trainer:
 
     def d_step(self, step: int, i: int) -> dict:
         """Discriminator update ``i`` (0..n_critic-1) of G step ``step``; returns its statistics."""
-        real = self.real_batch(step * int(self.loss.n_critic) + i)
+        k = step * int(self.loss.n_critic) + i
+        real = self.real_batch(k)
         z = self.G.sample_z(self.batch, device=self.device)
         with autocast(self.device, self.amp_dtype):
-            d_loss, stats = self.loss.d_loss(real, z, step)
+            d_loss, stats = self.loss.d_loss(real, z, step, **self.cond(k))
         stats["grad/D_norm"] = self._update(self.D, self.opt_D, d_loss, "discriminator", step)
         return stats
 
@@ -224,7 +264,7 @@ class Trainer:
         """The generator update of G step ``step``; returns its statistics."""
         z = self.G.sample_z(self.batch, device=self.device)
         with autocast(self.device, self.amp_dtype):
-            g_loss, stats = self.loss.g_loss(z, step)
+            g_loss, stats = self.loss.g_loss(z, step, **self.cond())
         stats["grad/G_norm"] = self._update(self.G, self.opt_G, g_loss, "generator", step)
         return stats
 
@@ -289,7 +329,7 @@ class Trainer:
         tc = self.train_cfg
         if not self.env.is_main or self.fixed_z is None:
             return
-        images = self.G_ema(self.fixed_z).float().squeeze(1).cpu().numpy()
+        images = self.G_ema(self.fixed_z, **self.fixed_cond).float().squeeze(1).cpu().numpy()
         folder = self.out / "samples"
         folder.mkdir(parents=True, exist_ok=True)
         png = save_grid_png(folder / f"step-{step:07d}.png", images, preset=self.preset, cols=4,

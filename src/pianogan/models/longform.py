@@ -1,0 +1,330 @@
+"""``longform``: a time-convolutional, style-conditioned GAN for piano pieces of any length.
+
+Written for issue 10 from the ideas of its anchors (never their code): Musika's split of a
+global latent (held for the whole piece) from local latents (one per second of music), UNAGAN's
+generator that is convolutional along time so one model makes any length, StyleGAN2's style
+path (a mapping network whose output modulates every layer), and projection discriminators for
+the labels.
+
+Generator, for a piece of L local steps (``frames_per_latent`` STFT frames each):
+    z = [z_global (n, g) | z_local (n, L * l)] ~ N(0, 1), flattened, so ``sample_z(n)`` and
+    ``G(z)`` keep the interface of every family; a longer z is a longer piece.
+    style label -> embedding, added to z_global -> mapping MLP -> w (n, w_dim)
+    z_local (n, l, L) -> conv -> dilated residual blocks at the coarse rate (phrases) ->
+    ``n_up`` times [upsample x2, two convs] -> features (n, C, T = L * 2^n_up)
+    every conv is FiLM-modulated by w (scale and shift per channel: no statistics over time,
+    so a 10 s clip and a 10 min piece are made by the same function)
+    head "notes": key onsets and damper gates -> :class:`~.piano_render.PianoRenderer`
+    head "direct": a 1x1 conv to the F frequency rows, tanh (the ablation without note bias)
+
+Discriminator: sees the image twice, as log-frequency rows (a fixed triangular projection of
+the STFT bins, ~2 rows per semitone; 2-D convolutions there are translation-equivariant in
+pitch, i.e. they judge harmony and key wherever it lies) and as full-resolution bins (a 1-D
+patch conv, for the fine partial structure). Both feed a 1-D trunk along time with a *local*
+head (a logit per ~0.5 s, averaged: texture) and a *global* head (pooled over the whole clip,
+minibatch standard deviation, projection on the style embedding: structure and style).
+
+Loss (``pianogan.losses.longform``): non-saturating logistic with lazy R1, conditional on the
+labels when the dataset has them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import PianoGANError
+from .piano_render import N_KEYS, PianoRenderer
+
+
+@dataclass
+class Config:
+    """Every hyperparameter of the ``longform`` family."""
+
+    # --- latents and style
+    z_global: int = 128
+    z_local: int = 32
+    w_dim: int = 256
+    frames_per_latent: int = 32  # STFT frames per local latent (2^n_up; ~1 s at 31.25 fps)
+    styles: tuple[str, ...] = ()  # label names, filled from the dataset (empty = unconditional)
+    # --- generator
+    head: str = "notes"  # "notes" (harmonic-template renderer) or "direct"
+    g_channels: tuple[int, ...] = (256, 256, 192, 160, 128, 128)  # coarse level, then per x2
+    coarse_dilations: tuple[int, ...] = (1, 2, 4)
+    n_partials: int = 24
+    decay_seconds: float = 3.0
+    # --- discriminator
+    log_rows: int = 160  # log-frequency rows of D's pitch view
+    d_channels: tuple[int, ...] = (32, 64, 96)  # 2-D stages on the log rows (stride 2 each)
+    d_width: int = 256  # 1-D trunk width
+    mbstd_group: int = 4
+    # --- the dataset, filled by ``configure`` (the renderer works in its units)
+    sample_rate: int = 8000
+    n_fft: int = 1024
+    hop_length: int = 256
+    clip_sigma: float = 3.0
+    eps: float = 1e-4
+    stats_mean: float = -3.6
+    stats_std: float = 2.4
+    # --- optimisation and loss
+    batch_size: int = 16
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.0, 0.99)
+    adam_eps: float = 1e-8
+    grad_clip: float = 0.0
+    ema_half_life_kimg: float = 2.0
+    ema_rampup: float = 0.05
+    r1_gamma: float = 1.0
+    r1_interval: int = 4
+    n_critic: int = 1
+
+    def __post_init__(self) -> None:
+        self.styles = tuple(str(s) for s in self.styles)
+        self.g_channels = tuple(int(c) for c in self.g_channels)
+        self.d_channels = tuple(int(c) for c in self.d_channels)
+        self.coarse_dilations = tuple(int(d) for d in self.coarse_dilations)
+        self.betas = tuple(float(b) for b in self.betas)
+        if self.head not in ("notes", "direct"):
+            raise PianoGANError(f"longform: head must be 'notes' or 'direct', got {self.head!r}")
+        n_up = len(self.g_channels) - 1
+        if self.frames_per_latent != 2 ** n_up:
+            raise PianoGANError(f"longform: frames_per_latent ({self.frames_per_latent}) must be "
+                                f"2^(len(g_channels) - 1) = {2 ** n_up}")
+        if min(self.z_global, self.z_local, self.w_dim, self.batch_size, self.log_rows) < 1:
+            raise PianoGANError("longform: sizes must be >= 1")
+
+
+CONFIGS: dict[str, Config] = {
+    "default": Config(),
+    # Half the widths: the design study's and tests' size (a few times faster on a CPU).
+    "tiny": Config(z_global=64, z_local=16, w_dim=128, g_channels=(128, 128, 96, 80, 64, 64),
+                   d_channels=(16, 32, 48), d_width=128, batch_size=8, ema_half_life_kimg=0.5),
+    "direct": Config(head="direct"),
+}
+
+
+def configure(cfg: Config, preset, stats, styles: tuple[str, ...]) -> Config:
+    """The model config completed with what it needs from the dataset: the preset's STFT, the
+    normalisation statistics (the renderer draws in log-magnitude units) and the labels."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, sample_rate=int(preset.sample_rate), n_fft=int(preset.n_fft),
+                               hop_length=int(preset.hop_length), clip_sigma=float(preset.clip_sigma),
+                               eps=float(preset.eps), stats_mean=float(stats.mean),
+                               stats_std=float(stats.std), styles=tuple(styles))
+
+
+# ---------------------------------------------------------------------------------- layers
+def _act(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2)
+
+
+class FiLMConv(nn.Module):
+    """Conv1d ("same" padding) whose output is scaled and shifted per channel by w."""
+
+    def __init__(self, c_in: int, c_out: int, w_dim: int, kernel: int = 3, dilation: int = 1):
+        super().__init__()
+        self.conv = nn.Conv1d(c_in, c_out, kernel, padding=dilation * (kernel // 2), dilation=dilation)
+        self.film = nn.Linear(w_dim, 2 * c_out)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.film(w).unsqueeze(-1).chunk(2, dim=1)
+        return self.conv(x) * (1 + scale) + shift
+
+
+class Block(nn.Module):
+    """Two FiLM convs with a residual path; optional x2 nearest upsampling first."""
+
+    def __init__(self, c_in: int, c_out: int, w_dim: int, up: bool, dilation: int = 1):
+        super().__init__()
+        self.up = up
+        self.c1 = FiLMConv(c_in, c_out, w_dim, 3, dilation)
+        self.c2 = FiLMConv(c_out, c_out, w_dim, 3, 1)
+        self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.up:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        h = self.c2(_act(self.c1(_act(x), w)), w)
+        return (self.skip(x) + h) / math.sqrt(2)
+
+
+class Generator(nn.Module):
+    """z (n, z_global + L * z_local) [+ labels (n,)] -> image (n, 1, F, L * frames_per_latent)."""
+
+    def __init__(self, cfg: Config, image_shape: tuple[int, int]):
+        super().__init__()
+        self.cfg = cfg
+        self.image_shape = (int(image_shape[0]), int(image_shape[1]))
+        self.latent = "normal"
+        fpl = cfg.frames_per_latent
+        if self.image_shape[1] % fpl:
+            raise PianoGANError(f"longform: the image width ({self.image_shape[1]}) must be a multiple "
+                                f"of frames_per_latent ({fpl})")
+        self.n_local = self.image_shape[1] // fpl  # local latents of a training clip
+        self.z_dim = cfg.z_global + cfg.z_local * self.n_local
+        self.n_styles = len(cfg.styles)
+        self.embed = nn.Embedding(self.n_styles, cfg.z_global) if self.n_styles else None
+        self.mapping = nn.Sequential(nn.Linear(cfg.z_global, cfg.w_dim), nn.LeakyReLU(0.2),
+                                     nn.Linear(cfg.w_dim, cfg.w_dim), nn.LeakyReLU(0.2))
+        ch = cfg.g_channels
+        self.inp = nn.Conv1d(cfg.z_local, ch[0], 1)
+        self.coarse = nn.ModuleList(Block(ch[0], ch[0], cfg.w_dim, False, d) for d in cfg.coarse_dilations)
+        self.ups = nn.ModuleList(Block(ch[i], ch[i + 1], cfg.w_dim, True) for i in range(len(ch) - 1))
+        n_bins = self.image_shape[0]
+        if cfg.head == "notes":
+            self.to_notes = nn.Conv1d(ch[-1], 2 * N_KEYS, 1)
+            with torch.no_grad():
+                self.to_notes.weight.mul_(0.1)
+                self.to_notes.bias[:N_KEYS].fill_(-4.0)  # few notes at the start
+                self.to_notes.bias[N_KEYS:].fill_(3.0)  # dampers open
+            self.render = PianoRenderer(n_bins, cfg.sample_rate, cfg.n_fft, cfg.hop_length,
+                                        cfg.stats_mean, cfg.stats_std, cfg.clip_sigma, cfg.eps,
+                                        cfg.n_partials, cfg.decay_seconds)
+        else:
+            self.to_rows = nn.Conv1d(ch[-1], n_bins, 1)
+
+    # -- latents
+    def sample_z(self, n: int, generator: torch.Generator | None = None, device=None,
+                 n_local: int | None = None) -> torch.Tensor:
+        """(n, z_global + n_local * z_local) N(0, 1) latents; ``n_local`` local steps (default:
+        a training clip's) — each adds ``frames_per_latent`` frames to the piece."""
+        if device is None:
+            device = generator.device if generator is not None else next(self.parameters()).device
+        k = self.n_local if n_local is None else int(n_local)
+        return torch.randn(n, self.cfg.z_global + k * self.cfg.z_local, generator=generator, device=device)
+
+    def frames_for(self, n_local: int) -> int:
+        return int(n_local) * self.cfg.frames_per_latent
+
+    def default_labels(self, z: torch.Tensor) -> torch.Tensor:
+        """A style for each latent when none is asked for: a deterministic function of z."""
+        u = 0.5 * (1 + torch.erf(z[:, 0].float() / math.sqrt(2)))  # N(0,1) -> U(0,1)
+        return (u * self.n_styles).long().clamp_(0, self.n_styles - 1)
+
+    # -- forward
+    def w_of(self, z_global: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.embed is not None:
+            z_global = z_global + self.embed(labels)
+        return self.mapping(z_global)
+
+    def features(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        cfg = self.cfg
+        extra = z.shape[1] - cfg.z_global
+        if extra <= 0 or extra % cfg.z_local:
+            raise PianoGANError(f"longform: latent width {z.shape[1]} is not z_global + k * z_local")
+        if self.n_styles and labels is None:
+            labels = self.default_labels(z)
+        w = self.w_of(z[:, :cfg.z_global], labels)
+        x = self.inp(z[:, cfg.z_global:].reshape(z.shape[0], -1, cfg.z_local).transpose(1, 2))
+        for blk in self.coarse:
+            x = blk(x, w)
+        for blk in self.ups:
+            x = blk(x, w)
+        return _act(x)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
+        h = self.features(z, labels)
+        if self.cfg.head == "notes":
+            onset_logit, gate_logit = self.to_notes(h).float().chunk(2, dim=1)
+            img = self.render(F.softplus(onset_logit), torch.sigmoid(gate_logit))
+        else:
+            img = torch.tanh(self.to_rows(h))
+        return img.unsqueeze(1)
+
+    def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Key onsets (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
+        onset_logit, _ = self.to_notes(self.features(z, labels)).float().chunk(2, dim=1)
+        return F.softplus(onset_logit)
+
+
+# ---------------------------------------------------------------------------- discriminator
+def log_projection(n_bins: int, rows: int, sample_rate: int, n_fft: int, fmin: float = 27.5) -> torch.Tensor:
+    """(rows, n_bins) triangular weights from linear STFT bins to log-spaced rows (fmin ..
+    Nyquist), each row summing to 1 — the same mapping as the log-frequency presets use."""
+    from ..config import Preset
+    from ..spectrogram import log_frequency_matrices
+
+    p = Preset("_dview", sample_rate, n_fft, max(1, n_fft // 4), 1.0, rows, 8, freq_scale="log", fmin=fmin)
+    if p.n_freq != n_bins:
+        raise PianoGANError(f"longform: {n_bins} image rows do not match n_fft {n_fft}")
+    fwd, _ = log_frequency_matrices(p)
+    return fwd
+
+
+def minibatch_stddev(x: torch.Tensor, group: int) -> torch.Tensor:
+    """(n, C) -> (n, C + 1): the mean over features of the std across a group of samples."""
+    n = x.shape[0]
+    g = min(group, n)
+    while n % g:
+        g -= 1
+    y = x.float().reshape(g, -1, x.shape[1])
+    s = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=1)  # (n/g,)
+    return torch.cat([x, s.repeat(g).reshape(n, 1).to(x.dtype)], dim=1)
+
+
+class Discriminator(nn.Module):
+    """image (n, 1, F, T) [+ labels (n,)] -> logits (n,); any T that is a multiple of 32."""
+
+    def __init__(self, cfg: Config, image_shape: tuple[int, int]):
+        super().__init__()
+        self.cfg = cfg
+        n_bins = int(image_shape[0])
+        self.register_buffer("proj", log_projection(n_bins, cfg.log_rows, cfg.sample_rate, cfg.n_fft),
+                             persistent=False)
+        convs, c, h = [], cfg.d_channels[0], cfg.log_rows
+        for c_out in cfg.d_channels:
+            convs += [nn.Conv2d(c, c_out, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            c, h = c_out, (h + 1) // 2
+        self.pitch = nn.Sequential(nn.Conv2d(1, cfg.d_channels[0], 3, padding=1), nn.LeakyReLU(0.2), *convs)
+        self.t_down = 2 ** len(cfg.d_channels)
+        self.fine = nn.Conv1d(n_bins, cfg.d_width // 2, self.t_down, stride=self.t_down)
+        wd = cfg.d_width
+        self.trunk = nn.Sequential(
+            nn.Conv1d(c * h + wd // 2, wd, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv1d(wd, wd, 3, stride=2, padding=1), nn.LeakyReLU(0.2))
+        self.local = nn.Conv1d(wd, 1, 1)
+        self.context = nn.Sequential(
+            nn.Conv1d(wd, wd, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv1d(wd, wd, 3, padding=2, dilation=2), nn.LeakyReLU(0.2))
+        self.glob = nn.Sequential(nn.Linear(wd + 1, wd), nn.LeakyReLU(0.2))
+        self.out = nn.Linear(wd, 1)
+        self.embed = nn.Embedding(len(cfg.styles), wd) if cfg.styles else None
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = x[:, 0]  # (n, F, T)
+        t = x.shape[-1] - x.shape[-1] % self.t_down
+        x = x[..., :t]
+        rows = torch.matmul(self.proj.to(x.dtype), x).unsqueeze(1)  # (n, 1, R, T)
+        p = self.pitch(rows)  # (n, C, R', T')
+        h = torch.cat([p.flatten(1, 2), self.fine(x)], dim=1)
+        h = self.trunk(h)
+        local = self.local(h).mean(dim=(1, 2))
+        g = self.context(h).mean(dim=2)
+        g = self.glob(minibatch_stddev(g, self.cfg.mbstd_group))
+        out = self.out(g).squeeze(1) + local
+        if self.embed is not None and labels is not None:
+            out = out + (self.embed(labels) * g).sum(dim=1) / math.sqrt(g.shape[1])
+        return out
+
+
+def build(cfg: Config, image_shape: tuple[int, int]) -> tuple[Generator, Discriminator]:
+    """(G, D) for (F frequency bins, T frames) images, T a multiple of ``frames_per_latent``."""
+    return Generator(cfg, image_shape), Discriminator(cfg, image_shape)
+
+
+def make_loss(cfg: Config, G: nn.Module, D: nn.Module):
+    """Non-saturating logistic with lazy R1, conditional on labels when the config has styles."""
+    from ..losses.longform import LongformLoss
+
+    return LongformLoss(cfg, G, D)
+
+
+__all__ = ["CONFIGS", "Config", "Discriminator", "Generator", "build", "configure", "make_loss"]

@@ -1,0 +1,116 @@
+"""The piano-aware output stage of the ``longform`` generator: note activations -> spectrogram.
+
+A generator that paints every STFT bin freely must discover, from a discriminator's gradient
+alone, that piano sound is made of notes with harmonic partials that start together and decay.
+This stage builds that in (the project's own idea, so it is written here):
+
+    onsets (n, 88, T) >= 0           one value per piano key and frame: how hard it is struck
+      -> two decaying traces per key  causal exponential filters with learned time constants
+         (slow: the body of the note, fast: the bright attack), times a learned damper gate
+      -> partial templates (F, 88)    learned, initialised with each key's harmonic series
+         (inharmonic partials f_k = k f0 sqrt(1 + B k^2), each with a Hann window's main lobe)
+      -> magnitude (n, F, T) + a learned noise floor per bin
+      -> log, normalised with the dataset statistics -> image rows on the preset's STFT bins
+
+Shapes: T frames at the preset's hop, F = n_fft // 2 + 1 linear-frequency bins. Everything
+here is differentiable and length-agnostic along time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PIANO_LOW, N_KEYS = 21, 88  # MIDI note of A0; keys of a piano
+
+
+def key_frequencies(n_keys: int = N_KEYS, low: int = PIANO_LOW) -> np.ndarray:
+    """Equal-tempered fundamental (Hz) of each key, A4 = 440 Hz: (n_keys,)."""
+    return 440.0 * 2.0 ** ((np.arange(n_keys) + low - 69) / 12.0)
+
+
+def hann_lobe(offset_bins: np.ndarray) -> np.ndarray:
+    """|DTFT| of a Hann window at ``offset_bins`` from a sinusoid's frequency, peak 1."""
+    d = np.asarray(offset_bins, dtype=np.float64)
+    num = np.sinc(d)
+    den = 1.0 - d ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(np.abs(den) < 1e-9, 0.5, num / den)
+    return np.abs(out)
+
+
+def harmonic_templates(n_bins: int, sample_rate: int, n_fft: int, n_partials: int = 24,
+                       inharmonicity: float = 1e-4, rolloff: float = 1.1) -> np.ndarray:
+    """(n_bins, 88) magnitude templates: key j's partials k = 1..n_partials below Nyquist at
+    k f0 sqrt(1 + B k^2) Hz, amplitude k^-rolloff, each spread over the bins by a Hann window's
+    main lobe (±3 bins). Columns are scaled to a peak of 1."""
+    bin_hz = sample_rate / n_fft
+    out = np.zeros((n_bins, N_KEYS))
+    bins = np.arange(n_bins)
+    for j, f0 in enumerate(key_frequencies()):
+        for k in range(1, n_partials + 1):
+            f = k * f0 * math.sqrt(1.0 + inharmonicity * k * k)
+            if f >= sample_rate / 2:
+                break
+            c = f / bin_hz
+            near = np.abs(bins - c) <= 3
+            out[near, j] += k ** -rolloff * hann_lobe(bins[near] - c)
+        out[:, j] /= max(out[:, j].max(), 1e-12)
+    return out
+
+
+def decay_filter(x: torch.Tensor, tau: torch.Tensor, length: int) -> torch.Tensor:
+    """Causal exponential decay per channel: y[c, t] = Σ_{j<length} x[c, t - j] exp(-j / tau[c]).
+
+    x (n, C, T); tau (C,) in frames, > 0. A depthwise convolution with a kernel built from
+    ``tau`` (differentiable in both), left-padded so the output has T frames.
+    """
+    j = torch.arange(length, device=x.device, dtype=x.dtype)
+    kernel = torch.exp(-j.flip(0)[None, :] / tau.to(x.dtype)[:, None])  # (C, length), newest last
+    return F.conv1d(F.pad(x, (length - 1, 0)), kernel.unsqueeze(1), groups=x.shape[1])
+
+
+class PianoRenderer(nn.Module):
+    """Note activations -> normalised log-magnitude image rows (see the module docstring).
+
+    ``forward(onsets, gate)``: onsets (n, 88, T) >= 0, gate (n, 88, T) in [0, 1] ->
+    (n, F, T) values in [-1, 1], normalised like the dataset (``stats_mean``/``stats_std``
+    are the dataset's log-magnitude statistics, ``clip_sigma`` the preset's).
+    """
+
+    def __init__(self, n_bins: int, sample_rate: int, n_fft: int, hop_length: int,
+                 stats_mean: float, stats_std: float, clip_sigma: float, eps: float,
+                 n_partials: int = 24, decay_seconds: float = 3.0):
+        super().__init__()
+        frame_s = hop_length / sample_rate
+        self.decay_len = max(2, int(round(decay_seconds / frame_s)))
+        tmpl = harmonic_templates(n_bins, sample_rate, n_fft, n_partials)
+        # Log-parameterised, so templates stay >= 0; the floor keeps every bin trainable.
+        init = torch.log(torch.as_tensor(tmpl, dtype=torch.float32) + 1e-3)
+        self.log_body = nn.Parameter(init.clone())
+        self.log_attack = nn.Parameter(init.clone())
+        # Time constants (frames): low keys ring longer (~1.5 s) than high ones (~0.3 s).
+        secs = np.geomspace(1.5, 0.3, N_KEYS)
+        self.log_tau_body = nn.Parameter(torch.log(torch.as_tensor(secs / frame_s, dtype=torch.float32)))
+        self.log_tau_attack = nn.Parameter(self.log_tau_body.detach().clone() - math.log(6.0))
+        self.log_floor = nn.Parameter(torch.full((n_bins,), float(stats_mean - 1.5 * stats_std)))
+        self.log_gain = nn.Parameter(torch.tensor(float(stats_mean + 2.0 * stats_std)))
+        self.mean, self.scale = float(stats_mean), 1.0 / (float(stats_std) * float(clip_sigma))
+        self.eps = float(eps)
+
+    def magnitude(self, onsets: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        """Linear magnitude (n, F, T) of the notes, noise floor included."""
+        dt = torch.float32  # the decay sums many small terms: keep them in fp32
+        onsets, gate = onsets.to(dt), gate.to(dt)
+        body = decay_filter(onsets, self.log_tau_body.exp(), self.decay_len) * gate
+        attack = decay_filter(onsets, self.log_tau_attack.exp(), self.decay_len) * gate
+        mag = torch.matmul(self.log_body.exp(), body) + torch.matmul(self.log_attack.exp(), attack)
+        return mag * self.log_gain.exp() + self.log_floor.exp()[:, None]
+
+    def forward(self, onsets: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        logmag = torch.log(self.magnitude(onsets, gate) + self.eps)
+        return ((logmag - self.mean) * self.scale).clamp(-1.0, 1.0)

@@ -1,0 +1,170 @@
+"""The ``longform`` family: any length from one model, conditioning, the piano renderer, the
+trainer's conditional path (exact resume) and learning on a small synthetic piano set."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pianogan.config import Preset
+from pianogan.data.dataset import write_dataset
+from pianogan.data.labels import style_labels
+from pianogan.models import get_model
+from pianogan.models.piano_render import decay_filter, harmonic_templates, key_frequencies
+from pianogan.spectrogram import Stats
+from pianogan.train.trainer import train
+
+LF = get_model("longform")
+# 1.008 s at 8 kHz: 129 bins x 64 frames (n_fft 256, hop 128), 8 frames per local latent.
+PRESET = Preset("test-lf", 8_000, 256, 128, 1.008, 129, 64)
+SMALL = dict(z_global=16, z_local=8, w_dim=32, g_channels=(32, 32, 24, 16), d_channels=(8, 16),
+             d_width=32, log_rows=48, batch_size=8, sample_rate=8000, n_fft=256, hop_length=128,
+             frames_per_latent=8)
+QUIET = dict(sample_every=0, log_every=1, sample_images=0)
+
+
+def small_cfg(**kw) -> "LF.Config":
+    return LF.Config(**{**SMALL, **kw})
+
+
+def test_any_length_from_one_model():
+    G, D = LF.build(small_cfg(), PRESET.image_shape)
+    assert G.sample_z(2).shape == (2, G.z_dim)
+    for n_local, frames in ((8, 64), (3, 24), (40, 320)):  # the training length, shorter, longer
+        z = G.sample_z(2, n_local=n_local)
+        with torch.no_grad():
+            x = G(z)
+            assert x.shape == (2, 1, 129, frames) and x.abs().max() <= 1
+            assert D(x).shape == (2,)
+
+
+def test_conditioning_changes_the_output_and_is_used_by_D():
+    cfg = small_cfg(styles=("chorale", "keyboard", "quartet"))
+    torch.manual_seed(0)
+    G, D = LF.build(cfg, PRESET.image_shape)
+    with torch.no_grad():
+        # FiLM starts at zero (the style enters gradually); give it weights as training does.
+        for m in G.modules():
+            if isinstance(m, LF.FiLMConv):
+                m.film.weight.normal_(0, 0.1)
+        z = G.sample_z(1).repeat(3, 1)
+        x = G(z, torch.tensor([0, 1, 2]))
+        assert (x[0] - x[1]).abs().max() > 1e-5 and (x[1] - x[2]).abs().max() > 1e-5
+        assert torch.allclose(G(z[:1], torch.tensor([1])), x[1:2], atol=1e-6)  # per-sample
+        # No labels: a deterministic style from z.
+        assert torch.equal(G(z[:1]), G(z[:1]))
+        D.embed.weight.normal_()
+        scores = D(x[:1].repeat(3, 1, 1, 1), torch.tensor([0, 1, 2]))
+        assert scores.unique().numel() == 3
+
+
+def test_harmonic_templates_put_partials_at_the_keys_frequencies():
+    t = harmonic_templates(513, 8000, 1024)
+    f0 = key_frequencies()
+    a4 = 69 - 21
+    peak = int(np.argmax(t[:, a4]))
+    assert abs(peak * 8000 / 1024 - f0[a4]) < 8000 / 1024  # the fundamental's bin
+    assert t[round(2 * 440 / 7.8125), a4] > 0.3  # the octave partial
+    assert t[:, 86].max() == pytest.approx(1.0) and t[:, 86].sum() < t[:, 0].sum()  # B7: one partial
+    assert t[:, 87].max() == 0  # C8 (4186 Hz) lies above the 4 kHz Nyquist: silent
+
+
+def test_decay_filter_is_causal_exponential():
+    x = torch.zeros(1, 2, 10)
+    x[0, :, 2] = 1.0
+    y = decay_filter(x, torch.tensor([1.0, 4.0]), length=6)
+    assert torch.all(y[0, :, :2] == 0)  # nothing before the onset
+    assert torch.allclose(y[0, 0, 2:8], torch.exp(-torch.arange(6.0)), atol=1e-6)
+    assert y[0, 1, 5] > y[0, 0, 5]  # the slower key rings longer
+
+
+def test_style_labels_policy():
+    rows = [{"source": "bach/bwv1.mxl"}, {"source": "beethoven/opus18no1/movement1.mxl"},
+            {"source": "joplin/maple_leaf_rag.mxl"}, {"source": "handel/rinaldo/x.mxl"}]
+    names, idx = style_labels(rows, "builtin")
+    assert names == ("chorale", "keyboard", "quartet")
+    assert [names[i] for i in idx] == ["chorale", "quartet", "keyboard", "keyboard"]
+    assert style_labels(rows, "audio:/x") is None
+    comp = [{"composer": "A"}] * 60 + [{"composer": "B"}] * 39 + [{"composer": "C"}]
+    names, idx = style_labels(comp, "maestro")
+    assert names == ("A", "B", "other") and int((idx == 2).sum()) == 1
+
+
+def _dataset(tmp_path, n: int = 48, labelled: bool = True):
+    """Synthetic piano-like clips of ``PRESET``: notes of one of two 'styles' (low or high
+    register) struck on a grid, rendered with the model's own templates."""
+    rng = np.random.default_rng(0)
+    tmpl = harmonic_templates(129, 8000, 256)
+    imgs = np.empty((n, 129, 64), np.float32)
+    for i in range(n):
+        low = i % 2 == 0
+        mag = np.full((129, 64), 1e-3)
+        for t0 in range(0, 64, 16):
+            key = rng.integers(20, 40) if low else rng.integers(50, 70)
+            env = np.exp(-np.arange(64 - t0) / 10.0)
+            mag[:, t0:] += tmpl[:, key][:, None] * env[None, :]
+        imgs[i] = np.clip((np.log(mag) + 3.0) / 3.0, -1, 1)
+    rows = [{"source": "bach/x.mxl" if i % 2 == 0 else "joplin/y.mxl"} for i in range(n)]
+    out = write_dataset(tmp_path / "data", imgs, PRESET, Stats(-3.0, 1.0), rows=rows)
+    if labelled:
+        info = json.loads((out / "dataset.json").read_text())
+        (out / "dataset.json").write_text(json.dumps({**info, "source": "builtin"}))
+    return out
+
+
+def test_trainer_conditions_on_labels_and_resumes_exactly(tmp_path):
+    data = _dataset(tmp_path)
+    cfg = {"base": "tiny", "model": SMALL}
+    a = train("longform", data, tmp_path / "a", config=cfg, steps=6, ckpt_every=3, progress=False, **QUIET)
+    from pianogan.train.checkpoint import load_checkpoint, load_generator
+
+    G, meta = load_generator(tmp_path / "a")
+    assert tuple(G.cfg.styles) == ("chorale", "keyboard") and G.n_styles == 2
+    train("longform", data, tmp_path / "b", config=cfg, steps=3, ckpt_every=3, progress=False, **QUIET)
+    b = train("longform", data, tmp_path / "b", config=None, resume=True, steps=6, ckpt_every=3,
+              progress=False, **QUIET)
+    assert a["final"] == b["final"]
+    wa = load_checkpoint(tmp_path / "a" / "checkpoints" / "step-0000006.pt")["G"]
+    wb = load_checkpoint(tmp_path / "b" / "checkpoints" / "step-0000006.pt")["G"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_unlabelled_dataset_trains_unconditionally(tmp_path):
+    data = _dataset(tmp_path, n=16, labelled=False)
+    train("longform", data, tmp_path / "r", config={"base": "tiny", "model": SMALL}, steps=1,
+          progress=False, **QUIET)
+    from pianogan.train.checkpoint import load_generator
+
+    G, _ = load_generator(tmp_path / "r")
+    assert G.n_styles == 0 and G.embed is None
+
+
+@pytest.mark.slow
+def test_training_moves_generated_images_towards_real(tmp_path):
+    """Row (frequency) and column (time) profiles of generated clips get far closer to the
+    real ones' than the untrained generator's are."""
+    from tests._train_data import image_features  # noqa: E402  (the trainer tests' features)
+    from pianogan.evaluate.frechet import frechet_distance
+    from pianogan.train.checkpoint import load_generator
+
+    data = _dataset(tmp_path, n=128)
+    from pianogan.data.dataset import PianoDataset
+
+    real = image_features(PianoDataset(data).images())
+
+    def distance(G) -> float:
+        z = G.sample_z(128, generator=torch.Generator().manual_seed(3))
+        with torch.no_grad():
+            fake = image_features(G(z).squeeze(1).float())
+        return frechet_distance(real, fake)
+
+    cfg = {"base": "tiny", "model": {**SMALL, "lr_g": 1e-3, "lr_d": 1e-3}}
+    train("longform", data, tmp_path / "r", config=cfg, steps=1, progress=False, **QUIET)
+    before = distance(load_generator(tmp_path / "r")[0])
+    train("longform", data, tmp_path / "r", config=None, resume=True, steps=250, ckpt_every=250,
+          progress=False, **QUIET)
+    after = distance(load_generator(tmp_path / "r")[0])
+    assert after < before / 5, (before, after)
