@@ -33,12 +33,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import PianoGANError
 from .piano_render import N_KEYS, PianoRenderer
+
+
+# Key onsets are softplus(NOTE_SHARPNESS * logit): a logit range of about [-1, 0.5] spans silence
+# (3e-4) to a loud strike (~4), so the head needs no large weights or biases to play sparse notes.
+NOTE_SHARPNESS = 8.0
 
 
 @dataclass
@@ -55,7 +61,8 @@ class Config:
     head: str = "notes"  # "notes" (harmonic-template renderer) or "direct"
     g_channels: tuple[int, ...] = (256, 256, 192, 160, 128, 128)  # coarse level, then per x2
     coarse_dilations: tuple[int, ...] = (1, 2, 4)
-    n_partials: int = 24
+    n_partials: int = 48
+    fit_templates: bool = True  # start the key templates from an NMF fit to the training data
     decay_seconds: float = 3.0
     # --- discriminator
     log_rows: int = 160  # log-frequency rows of D's pitch view
@@ -79,7 +86,7 @@ class Config:
     grad_clip: float = 0.0
     ema_half_life_kimg: float = 2.0
     ema_rampup: float = 0.05
-    r1_gamma: float = 1.0
+    r1_gamma: float = 2.0  # StyleGAN2 heuristic 0.0002 * H * W / batch for 513x320, batch 16
     r1_interval: int = 4
     n_critic: int = 1
 
@@ -124,6 +131,17 @@ def _act(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2)
 
 
+def he_init(module: nn.Module) -> None:
+    """He initialisation for LeakyReLU(0.2) on every conv and linear layer (torch's default
+    shrinks the variance ~3x per layer: after the ~15 layers of G its output hardly depended on
+    z, measured 0.004 std), zero biases. Layers that need other starts are set after this."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 class FiLMConv(nn.Module):
     """Conv1d ("same" padding) whose output is scaled and shifted per channel by w."""
 
@@ -131,6 +149,9 @@ class FiLMConv(nn.Module):
         super().__init__()
         self.conv = nn.Conv1d(c_in, c_out, kernel, padding=dilation * (kernel // 2), dilation=dilation)
         self.film = nn.Linear(w_dim, 2 * c_out)
+
+    def start(self) -> None:
+        """FiLM starts as the identity; the style path grows in during training."""
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
 
@@ -154,6 +175,12 @@ class Block(nn.Module):
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         h = self.c2(_act(self.c1(_act(x), w)), w)
         return (self.skip(x) + h) / math.sqrt(2)
+
+
+def noise_seeds(z: torch.Tensor) -> list[int]:
+    """A seed per sample, from its global latent: deterministic, different for different z."""
+    key = (z[:, :8].double().cpu() * 1e6).round().long()
+    return [int(hash(tuple(row.tolist())) % (2 ** 31)) for row in key]
 
 
 class Generator(nn.Module):
@@ -181,15 +208,22 @@ class Generator(nn.Module):
         n_bins = self.image_shape[0]
         if cfg.head == "notes":
             self.to_notes = nn.Conv1d(ch[-1], 2 * N_KEYS, 1)
-            with torch.no_grad():
-                self.to_notes.weight.mul_(0.1)
-                self.to_notes.bias[:N_KEYS].fill_(-4.0)  # few notes at the start
-                self.to_notes.bias[N_KEYS:].fill_(3.0)  # dampers open
             self.render = PianoRenderer(n_bins, cfg.sample_rate, cfg.n_fft, cfg.hop_length,
                                         cfg.stats_mean, cfg.stats_std, cfg.clip_sigma, cfg.eps,
                                         cfg.n_partials, cfg.decay_seconds)
         else:
             self.to_rows = nn.Conv1d(ch[-1], n_bins, 1)
+        he_init(self)
+        for m in self.modules():
+            if isinstance(m, FiLMConv):
+                m.start()
+        with torch.no_grad():
+            if cfg.head == "notes":
+                self.to_notes.weight.mul_(0.15)
+                self.to_notes.bias[:N_KEYS].fill_(-1.4)  # x NOTE_SHARPNESS: a few strikes per second
+                self.to_notes.bias[N_KEYS:].fill_(0.5)  # dampers open: sigmoid(4) = 0.98
+            else:
+                self.to_rows.weight.mul_(0.25)
 
     # -- latents
     def sample_z(self, n: int, generator: torch.Generator | None = None, device=None,
@@ -233,15 +267,17 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
         h = self.features(z, labels)
         if self.cfg.head == "notes":
-            onset_logit, gate_logit = self.to_notes(h).float().chunk(2, dim=1)
-            img = self.render(F.softplus(onset_logit), torch.sigmoid(gate_logit))
+            onset_logit, gate_logit = (NOTE_SHARPNESS * self.to_notes(h).float()).chunk(2, dim=1)
+            # Texture noise: random while training, a function of z otherwise (same z, same take).
+            seeds = None if self.training else noise_seeds(z)
+            img = self.render(F.softplus(onset_logit), torch.sigmoid(gate_logit), seeds)
         else:
             img = torch.tanh(self.to_rows(h))
         return img.unsqueeze(1)
 
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Key onsets (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
-        onset_logit, _ = self.to_notes(self.features(z, labels)).float().chunk(2, dim=1)
+        onset_logit, _ = (NOTE_SHARPNESS * self.to_notes(self.features(z, labels)).float()).chunk(2, dim=1)
         return F.softplus(onset_logit)
 
 
@@ -297,6 +333,7 @@ class Discriminator(nn.Module):
         self.glob = nn.Sequential(nn.Linear(wd + 1, wd), nn.LeakyReLU(0.2))
         self.out = nn.Linear(wd, 1)
         self.embed = nn.Embedding(len(cfg.styles), wd) if cfg.styles else None
+        he_init(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = x[:, 0]  # (n, F, T)
@@ -315,6 +352,26 @@ class Discriminator(nn.Module):
         return out
 
 
+def prepare(G: Generator, dataset, n_clips: int = 64, seed: int = 0) -> dict:
+    """Data-dependent initialisation before training (a fresh run only): the renderer's key
+    templates, noise floor and gain fitted to ``n_clips`` training clips by NMF
+    (:func:`~.piano_render.fit_templates`). Returns what was fitted, for the log."""
+    if G.cfg.head != "notes" or not G.cfg.fit_templates:
+        return {}
+    from ..spectrogram import Stats, denormalize
+    from .piano_render import fit_templates
+
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(dataset), min(n_clips, len(dataset)), replace=False))
+    img = torch.from_numpy(dataset.images(idx))  # (n, F, T) in [-1, 1]
+    stats = Stats(G.cfg.stats_mean, G.cfg.stats_std)
+    mag = (torch.exp(denormalize(img, stats, G.cfg.clip_sigma)) - G.cfg.eps).clamp_min(0)
+    frames = mag.permute(1, 0, 2).reshape(mag.shape[1], -1).numpy()
+    keys, noise, scale = fit_templates(frames, G.render.harmonic)
+    G.render.init_from(keys, noise, scale)
+    return {"clips": int(len(idx)), "frames": int(frames.shape[1]), "activation_scale": scale}
+
+
 def build(cfg: Config, image_shape: tuple[int, int]) -> tuple[Generator, Discriminator]:
     """(G, D) for (F frequency bins, T frames) images, T a multiple of ``frames_per_latent``."""
     return Generator(cfg, image_shape), Discriminator(cfg, image_shape)
@@ -327,4 +384,4 @@ def make_loss(cfg: Config, G: nn.Module, D: nn.Module):
     return LongformLoss(cfg, G, D)
 
 
-__all__ = ["CONFIGS", "Config", "Discriminator", "Generator", "build", "configure", "make_loss"]
+__all__ = ["CONFIGS", "Config", "Discriminator", "Generator", "build", "configure", "make_loss", "prepare"]

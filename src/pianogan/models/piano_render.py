@@ -63,6 +63,34 @@ def harmonic_templates(n_bins: int, sample_rate: int, n_fft: int, n_partials: in
     return out
 
 
+def fit_templates(mag: np.ndarray, init: np.ndarray, n_iter: int = 60,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+    """Fit key templates to real spectra by non-negative matrix factorisation.
+
+    mag (F, N): linear STFT magnitudes of N frames of real music; init (F, K): the harmonic
+    templates (:func:`harmonic_templates`), which fix each column's key (multiplicative updates
+    keep a template's shape near its partials). One extra flat column absorbs noise and
+    transients. Euclidean multiplicative updates (Lee & Seung) of V ≈ W H.
+    Returns (W (F, K) with column peaks 1, noise spectrum (F,), activation scale: the 99th
+    percentile of the fitted activations of sounding keys, in the units of ``mag``).
+    """
+    rng = np.random.default_rng(seed)
+    V = np.asarray(mag, dtype=np.float64)
+    W = np.concatenate([init + 0.002, np.ones((init.shape[0], 1))], axis=1)
+    H = rng.uniform(0.0, 1.0, (W.shape[1], V.shape[1])) * (V.mean() / W.mean())
+    tiny = 1e-12
+    for _ in range(n_iter):
+        H *= (W.T @ V) / (W.T @ (W @ H) + tiny)
+        W *= (V @ H.T) / (W @ (H @ H.T) + tiny)
+        peak = W.max(axis=0, keepdims=True) + tiny
+        W /= peak
+        H *= peak.T
+    keys, noise = W[:, :-1], W[:, -1] * float(np.median(H[-1]))
+    active = H[:-1][H[:-1] > 1e-3 * H[:-1].max()]
+    scale = float(np.percentile(active, 99)) if active.size else 1.0
+    return keys, noise, scale
+
+
 def decay_filter(x: torch.Tensor, tau: torch.Tensor, length: int) -> torch.Tensor:
     """Causal exponential decay per channel: y[c, t] = Σ_{j<length} x[c, t - j] exp(-j / tau[c]).
 
@@ -88,11 +116,16 @@ class PianoRenderer(nn.Module):
         super().__init__()
         frame_s = hop_length / sample_rate
         self.decay_len = max(2, int(round(decay_seconds / frame_s)))
-        tmpl = harmonic_templates(n_bins, sample_rate, n_fft, n_partials)
+        self.harmonic = harmonic_templates(n_bins, sample_rate, n_fft, n_partials)
         # Log-parameterised, so templates stay >= 0; the floor keeps every bin trainable.
-        init = torch.log(torch.as_tensor(tmpl, dtype=torch.float32) + 1e-3)
+        init = torch.log(torch.as_tensor(self.harmonic, dtype=torch.float32) + 1e-3)
         self.log_body = nn.Parameter(init.clone())
         self.log_attack = nn.Parameter(init.clone())
+        # Broadband transient at each onset (hammer and damper noise), and a texture: real
+        # spectra are never smooth between partials, so the log-magnitude gets noise of a
+        # learned strength per bin (drawn from torch's generator, as StyleGAN's noise inputs).
+        self.log_click = nn.Parameter(torch.full((n_bins,), math.log(0.05)))
+        self.log_texture = nn.Parameter(torch.full((n_bins,), math.log(0.3)))
         # Time constants (frames): low keys ring longer (~1.5 s) than high ones (~0.3 s).
         secs = np.geomspace(1.5, 0.3, N_KEYS)
         self.log_tau_body = nn.Parameter(torch.log(torch.as_tensor(secs / frame_s, dtype=torch.float32)))
@@ -109,8 +142,27 @@ class PianoRenderer(nn.Module):
         body = decay_filter(onsets, self.log_tau_body.exp(), self.decay_len) * gate
         attack = decay_filter(onsets, self.log_tau_attack.exp(), self.decay_len) * gate
         mag = torch.matmul(self.log_body.exp(), body) + torch.matmul(self.log_attack.exp(), attack)
-        return mag * self.log_gain.exp() + self.log_floor.exp()[:, None]
+        click = self.log_click.exp()[:, None] * onsets.sum(dim=1, keepdim=True)
+        return (mag + click) * self.log_gain.exp() + self.log_floor.exp()[:, None]
 
-    def forward(self, onsets: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    @torch.no_grad()
+    def init_from(self, keys: np.ndarray, noise: np.ndarray, scale: float) -> None:
+        """Start from templates fitted to real spectra (:func:`fit_templates`): body and attack
+        = the fitted templates, floor = the fitted noise, gain = the fitted activation scale."""
+        t = torch.log(torch.as_tensor(keys, dtype=torch.float32) + 1e-3)
+        self.log_body.copy_(t)
+        self.log_attack.copy_(t)
+        self.log_floor.copy_(torch.log(torch.as_tensor(noise, dtype=torch.float32) + self.eps))
+        self.log_gain.fill_(math.log(max(scale, 1e-6)))
+
+    def forward(self, onsets: torch.Tensor, gate: torch.Tensor, seeds: list[int] | None = None) -> torch.Tensor:
+        """``seeds``: one per sample for the texture noise (reproducible output, what generation
+        uses); None draws it from torch's global generator (training)."""
         logmag = torch.log(self.magnitude(onsets, gate) + self.eps)
+        if seeds is None:
+            noise = torch.randn_like(logmag)
+        else:
+            noise = torch.stack([torch.randn(logmag.shape[1:], generator=torch.Generator().manual_seed(int(s)))
+                                 for s in seeds]).to(logmag)
+        logmag = logmag + self.log_texture.exp()[:, None] * noise
         return ((logmag - self.mean) * self.scale).clamp(-1.0, 1.0)

@@ -195,6 +195,9 @@ class Trainer:
                 _seed_all(tc.seed * 1_000_003 + self.start_step * 101 + self.env.rank + 1)
             self.ckpt = None  # free the memory
         else:
+            if callable(getattr(self.family, "prepare", None)):  # data-dependent initialisation
+                self.family.prepare(self.G, self.dataset)
+                self.G_ema.load_state_dict(self.G.state_dict())
             for m in (self.G, self.D, self.G_ema):
                 dd.broadcast_module(m, self.env)
             _seed_all(tc.seed * 1_000_003 + self.env.rank + 1)  # own latents per process
