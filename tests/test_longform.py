@@ -169,3 +169,29 @@ def test_training_moves_generated_images_towards_real(tmp_path):
           progress=False, **QUIET)
     after = distance(load_generator(tmp_path / "r")[0])
     assert after < before / 5, (before, after)
+
+
+def test_export_and_load_pretrained_checks_the_hash(tmp_path):
+    from pianogan.errors import PianoGANError
+    from pianogan.pretrained import export, load_pretrained, registry, shipped_models
+
+    data = _dataset(tmp_path, n=16)
+    train("longform", data, tmp_path / "r", config={"base": "tiny", "model": SMALL}, steps=1,
+          progress=False, **QUIET)
+    folder = tmp_path / "shipped"
+    assert shipped_models(folder) == []
+    with pytest.raises(PianoGANError, match="ships no pretrained model"):
+        load_pretrained(folder=folder)
+    entry = export(tmp_path / "r", "tiny-test", folder=folder, card="# card\n")
+    assert entry["dtype"] == "float16" and (folder / "tiny-test.md").is_file()
+    G, info = load_pretrained("tiny-test", folder=folder)
+    assert info["sha256"] == registry(folder)["tiny-test"]["sha256"] and G.n_styles == 2
+    with torch.no_grad():
+        assert G(G.sample_z(1, n_local=16)).shape == (1, 1, 129, 128)
+    with pytest.raises(PianoGANError, match="unknown pretrained model"):
+        load_pretrained("nope", folder=folder)
+    raw = bytearray((folder / "tiny-test.safetensors").read_bytes())
+    raw[-1] ^= 0xFF
+    (folder / "tiny-test.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(PianoGANError, match="does not match its recorded hash"):
+        load_pretrained("tiny-test", folder=folder)

@@ -220,7 +220,7 @@ class Generator(nn.Module):
         with torch.no_grad():
             if cfg.head == "notes":
                 self.to_notes.weight.mul_(0.15)
-                self.to_notes.bias[:N_KEYS].fill_(-1.4)  # x NOTE_SHARPNESS: a few strikes per second
+                self.to_notes.bias[:N_KEYS].fill_(-1.0)  # x NOTE_SHARPNESS: a few strikes per second
                 self.to_notes.bias[N_KEYS:].fill_(0.5)  # dampers open: sigmoid(4) = 0.98
             else:
                 self.to_rows.weight.mul_(0.25)
@@ -267,18 +267,30 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
         h = self.features(z, labels)
         if self.cfg.head == "notes":
-            onset_logit, gate_logit = (NOTE_SHARPNESS * self.to_notes(h).float()).chunk(2, dim=1)
+            onsets, gate = self._notes(h)
             # Texture noise: random while training, a function of z otherwise (same z, same take).
             seeds = None if self.training else noise_seeds(z)
-            img = self.render(F.softplus(onset_logit), torch.sigmoid(gate_logit), seeds)
+            img = self.render(onsets, gate, seeds)
         else:
             img = torch.tanh(self.to_rows(h))
         return img.unsqueeze(1)
 
+    def _notes(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features -> (key strikes (n, 88, T) >= 0, damper gates (n, 88, T) in [0, 1]).
+
+        The head outputs each key's *pressure* k(t) >= 0 and a key is struck by how much k
+        rises: strike(t) = relu(k(t) - k(t-1)) (k(-1) = 0). A held level makes no new sound, so
+        the model cannot hide in a constant drone (which a head that outputs strikes directly
+        did, in 500 steps); every sound it makes is an onset that then decays.
+        """
+        key_logit, gate_logit = (NOTE_SHARPNESS * self.to_notes(h).float()).chunk(2, dim=1)
+        k = F.softplus(key_logit)
+        strikes = F.relu(k - F.pad(k, (1, 0))[..., :-1])
+        return strikes, torch.sigmoid(gate_logit)
+
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Key onsets (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
-        onset_logit, _ = (NOTE_SHARPNESS * self.to_notes(self.features(z, labels)).float()).chunk(2, dim=1)
-        return F.softplus(onset_logit)
+        """Key strikes (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
+        return self._notes(self.features(z, labels))[0]
 
 
 # ---------------------------------------------------------------------------- discriminator

@@ -1,0 +1,102 @@
+"""Pretrained generators that ship inside the package, and the export that makes one.
+
+A shipped model is a ``NAME.safetensors`` file in this folder (fp16 weights + the metadata a run's
+``generator.safetensors`` carries: family, config, preset, statistics, step) with its SHA-256 in
+``MODELS.json`` and a model card ``NAME.md`` beside it. :func:`load_pretrained` checks the hash
+before it builds the generator, and loads without executing code (safetensors).
+
+``pianogan export RUN --name NAME`` (:func:`export`) turns a trained run into such a file; the
+recipe that trains the shipped model from a fresh clone is ``make model`` (docs/results.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from ..atomic import atomic_path, write_json
+from ..errors import PianoGANError
+
+HERE = Path(__file__).resolve().parent
+REGISTRY = HERE / "MODELS.json"
+MAX_BYTES = 30 * 2 ** 20  # the project's limit on a shipped weights file
+
+
+def registry(folder: Path = HERE) -> dict[str, dict]:
+    """{name: {"file", "sha256", "bytes", ...}} of the models shipped in ``folder``."""
+    path = folder / "MODELS.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def shipped_models(folder: Path = HERE) -> list[str]:
+    """Names of the shipped pretrained models (empty until one meets its bar)."""
+    return sorted(registry(folder))
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_pretrained(name: str | None = None, device="cpu", folder: Path = HERE):
+    """(G in eval mode, info) of a shipped model (default: the first one), hash-checked."""
+    from ..train.checkpoint import load_generator
+
+    models = registry(folder)
+    if not models:
+        raise PianoGANError("this pianogan ships no pretrained model yet: train one with `make model` "
+                            "(docs/results.md) and pass its run directory")
+    name = name or sorted(models)[0]
+    if name not in models:
+        raise PianoGANError(f"unknown pretrained model {name!r}; shipped: {', '.join(sorted(models))}")
+    entry = models[name]
+    path = folder / entry["file"]
+    if not path.is_file():
+        raise PianoGANError(f"pretrained model {name!r}: {path.name} is missing from the package")
+    digest = sha256(path)
+    if digest != entry["sha256"]:
+        raise PianoGANError(f"pretrained model {name!r}: {path.name} does not match its recorded hash "
+                            f"(got {digest[:12]}..., expected {entry['sha256'][:12]}...): reinstall pianogan")
+    G, info = load_generator(path, device=device)
+    return G, {**info, "pretrained": name, "sha256": digest}
+
+
+def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, card: str = "") -> dict:
+    """Write a run's EMA generator as shipped model ``name`` in ``folder`` (fp16 by default) and
+    record it in MODELS.json; returns the registry entry."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    src = Path(run) / "generator.safetensors" if Path(run).is_dir() else Path(run)
+    if not src.is_file():
+        raise PianoGANError(f"{run}: no generator.safetensors to export")
+    with safe_open(str(src), framework="pt") as f:
+        meta = dict(f.metadata() or {})
+    state = load_file(str(src))
+    if fp16:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{name}.safetensors"
+    with atomic_path(out) as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata=meta)
+    size = out.stat().st_size
+    if size > MAX_BYTES:
+        out.unlink()
+        raise PianoGANError(f"{name}: {size / 2 ** 20:.1f} MB is over the {MAX_BYTES // 2 ** 20} MB limit")
+    entry = {"file": out.name, "sha256": sha256(out), "bytes": size, "dtype": "float16" if fp16 else "float32",
+             "model": meta.get("model"), "step": int(meta.get("step", 0)), "card": f"{name}.md"}
+    models = registry(folder)
+    models[name] = entry
+    write_json(folder / "MODELS.json", models)
+    if card:
+        from ..atomic import write_text
+
+        write_text(folder / f"{name}.md", card)
+    return entry
+
+
+__all__ = ["export", "load_pretrained", "registry", "sha256", "shipped_models"]
