@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench model clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,17 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# The long-form model's recipe (issue 10, docs/results.md): a pinned 3.2 h slice of the built-in
+# corpus at the 10s-8k preset, then the `longform` family for MODEL_STEPS steps (sized for <= 2 h
+# on 2 CPU cores). Re-running resumes; `pianogan export runs/model --name NAME` ships the result.
+MODEL_HOURS ?= 3.2
+MODEL_STEPS ?= 6000
+model: $(STAMP)
+	$(PY) -m pianogan prepare builtin --preset 10s-8k --max-hours $(MODEL_HOURS) --out data/model
+	$(PY) -m pianogan train --model longform --config default --data data/model --out runs/model \
+		--steps $(MODEL_STEPS) --sample-every 500 --ckpt-every 250 --resume
+	$(PY) -m pianogan evaluate --real data/model --fake runs/model --n 256 --out runs/model/eval
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info src/*.egg-info
