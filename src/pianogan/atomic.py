@@ -16,6 +16,7 @@ one; a process killed mid-write leaves at most a ``.<name>.tmp<pid>...`` file, w
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -23,12 +24,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 TEMP_MARK = ".tmp"
+_serial = itertools.count()  # next() on a count is atomic under the GIL: thread-safe names
 
 
 def _temp_name(path: Path) -> Path:
-    # Keeps the suffix last, so libraries that pick a format by extension (np.save, savefig,
-    # soundfile) write the right one and do not append their own.
-    return path.with_name(f".{path.stem}{TEMP_MARK}{os.getpid()}{path.suffix}")
+    # Unique per process and call (two threads may write the same target). Keeps the suffix
+    # last, so libraries that pick a format by extension (np.save, savefig, soundfile) write
+    # the right one and do not append their own.
+    return path.with_name(f".{path.stem}{TEMP_MARK}{os.getpid()}-{next(_serial)}{path.suffix}")
 
 
 def fsync_dir(directory: Path) -> None:

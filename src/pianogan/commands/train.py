@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from ..models import MODELS
+
 HELP = "train a GAN (dcgan, specgan, stylegan2) on a prepared dataset"
 DESCRIPTION = """\
 Train a generator of spectrogram images on a dataset made by `pianogan prepare` (its "train"
@@ -30,7 +32,7 @@ EPILOG = """examples:
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, choices=["dcgan", "specgan", "stylegan2"],
+    p.add_argument("--model", required=True, choices=MODELS,
                    help="model family")
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset directory")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory (created)")
@@ -64,6 +66,7 @@ def summary_line(s: dict) -> str:
 
 
 def run(args) -> int:
+    from ..train.precision import keep_freed_memory
     from ..train.trainer import Trainer
 
     overrides = {"steps": args.steps, "batch_size": args.batch, "device": args.device, "amp": args.amp,
@@ -72,6 +75,10 @@ def run(args) -> int:
     config = args.config if (args.config is not None or args.resume) else "default"
     trainer = Trainer(args.model, args.data, args.out, config=config, resume=args.resume,
                       overrides=overrides, progress=not args.no_progress)
+    if trainer.device.type == "cpu":
+        # This process does nothing but train: let it keep freed memory (no page faults on
+        # every step's activations; process-wide, so the command's choice, not the Trainer's).
+        keep_freed_memory()
     summary = trainer.run()
     if trainer.env.is_main:
         if args.json:
