@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..devices import DEVICE_CHOICES
 from ..models import MODELS
 
 HELP = "train a GAN (dcgan, specgan, stylegan2) on a prepared dataset"
@@ -43,7 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=int, metavar="B", help="global batch size (default: the config's)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in RUN from its last checkpoint (starts fresh if it has none)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"],
+    p.add_argument("--device", choices=DEVICE_CHOICES,
                    help="where to train (default auto: CUDA when available)")
     p.add_argument("--amp", choices=["auto", "bf16", "off"],
                    help="mixed precision (default auto: bf16 on CUDA and on CPUs with AVX-512 BF16/AMX)")

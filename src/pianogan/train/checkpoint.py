@@ -7,9 +7,12 @@ A run directory holds::
     RUN/generator.safetensors         the EMA generator's weights; metadata: model, model_config,
                                       preset, stats, step (JSON strings)
 
-Every file is written to a temporary name and renamed, so a crash never leaves half a file, and
-the newest complete checkpoint is always the one ``latest`` names. Everything loads with
-``torch.load(weights_only=True)`` or safetensors: no pickled code runs.
+Every file is written through :mod:`pianogan.atomic` (temporary name, fsync, rename), so a crash
+never leaves half a file, and the newest complete checkpoint is the one ``latest`` names. A file
+damaged anyway (a truncated copy, a failing disk) is skipped with a warning by
+:func:`load_newest_checkpoint` and by :func:`load_generator` given a run directory, which take
+the newest readable one. Everything loads with ``torch.load(weights_only=True)`` or safetensors:
+no pickled code runs.
 """
 
 from __future__ import annotations
