@@ -64,9 +64,13 @@ def _run(cmd: list[str], marker: Path, kill_after: float | None = None) -> tuple
 
 
 def _kill_and_restart(cmd: list[str], marker: Path, window: float, rng) -> int:
-    """Up to KILLS killed attempts, then one to the end; returns the number of kills."""
+    """Up to KILLS killed attempts, then one to the end; returns the number of kills.
+
+    Each attempt is killed after a draw from U(0, 0.9 window / KILLS): together they stay
+    within the work, so each attempt still has work left when its moment comes, and the
+    moments fall anywhere in the first 90 % of the run's work."""
     for kills in range(KILLS):
-        killed, _ = _run(cmd, marker, kill_after=float(rng.uniform(0.0, 0.9 * window)))
+        killed, _ = _run(cmd, marker, kill_after=float(rng.uniform(0.0, 0.9 * window / KILLS)))
         if not killed:  # what was left took less than the drawn moment: done
             return kills
     _run(cmd, marker)
@@ -85,7 +89,7 @@ def test_prepare_killed_at_random_moments_ends_identical(tmp_path):
     _, window = _run([*args, "--out", str(ref)], ref / "prepare.json")
     kills = _kill_and_restart([*args, "--out", str(run)], run / "prepare.json", window, rng)
     print(f"prepare: killed {kills} times in a {window:.2f} s working window")
-    assert kills >= 1
+    assert kills >= 1  # (3 as drawn, unless the machine got much faster than in the reference run)
     a, b = _files(ref), _files(run)
     for volatile in ("summary.json",):  # run time and the number of reused files
         a.pop(volatile), b.pop(volatile)
@@ -116,7 +120,7 @@ def test_train_killed_at_random_moments_ends_identical(dataset, tmp_path):
     _, window = _run([*args, "--out", str(ref)], ref / "config.json")
     kills = _kill_and_restart([*args, "--out", str(run)], run / "config.json", window, rng)
     print(f"train: killed {kills} times in a {window:.2f} s working window")
-    assert kills >= 1
+    assert kills >= 1  # (3 as drawn, unless the machine got much faster than in the reference run)
     ca, cb = (ck.load_checkpoint(ck.latest_checkpoint(r)) for r in (ref, run))
     assert ca["step"] == cb["step"] == 80
     for part in ("G", "D", "G_ema"):
