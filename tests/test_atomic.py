@@ -82,10 +82,16 @@ def test_temp_names_are_unique_per_call(tmp_path):
 def test_remove_stale_temps(tmp_path):
     (tmp_path / ".shard.tmp123-0.npy").write_bytes(b"half")
     (tmp_path / ".latest.tmp9-3").write_text("x")
-    (tmp_path / "shard.npy").write_bytes(b"whole")
-    (tmp_path / ".lock").write_text("")
-    assert atomic.remove_stale_temps(tmp_path) == 2
-    assert _entries(tmp_path) == [".lock", "shard.npy"]
+    (tmp_path / ".step-0000002.pt.tmp77").write_text("x")  # older checkpoint writer
+    (tmp_path / "manifest.csv.tmp").write_text("x")  # the hand-written writers it replaced
+    (tmp_path / "images.tmp.npy").write_text("x")
+    for keep in ("shard.npy", ".lock", "notes.tmpl", "template.txt"):
+        (tmp_path / keep).write_text("whole")
+    with atomic.atomic_path(tmp_path / "a.npy") as tmp:  # what this version's writer names
+        assert atomic._STALE.match(tmp.name)
+        np.save(tmp, np.zeros(1))
+    assert atomic.remove_stale_temps(tmp_path) == 5
+    assert _entries(tmp_path) == [".lock", "a.npy", "notes.tmpl", "shard.npy", "template.txt"]
     assert atomic.remove_stale_temps(tmp_path / "missing") == 0
 
 
