@@ -32,6 +32,7 @@ from .metrics import trim_metrics
 from .precision import autocast, autocast_dtype, use_channels_last
 from .sampler import BatchStream
 
+
 class TrainingDiverged(PianoGANError):
     """A loss or gradient became NaN/inf; the weights were not updated with it."""
 
