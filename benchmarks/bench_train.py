@@ -51,7 +51,7 @@ from pianogan.data.dataset import write_dataset  # noqa: E402
 from pianogan.models import get_model  # noqa: E402
 from pianogan.models.layers import to_stock  # noqa: E402
 from pianogan.spectrogram import Stats  # noqa: E402
-from pianogan.train.precision import cpu_flags  # noqa: E402
+from pianogan.train.precision import cpu_flags, keep_freed_memory  # noqa: E402
 from run_all import cpu_name, write_result  # noqa: E402
 from pianogan.train.trainer import Trainer  # noqa: E402
 
@@ -149,6 +149,8 @@ class TrainerStep:
                          overrides={"batch_size": batch, "device": OPTS.device, "sample_images": 0,
                                     "amp": OPTS.amp},
                          progress=False)
+        if self.t.device.type == "cpu":
+            keep_freed_memory()  # as `pianogan train` does on a CPU
         self.t._setup()
         self.step = 0
 
@@ -222,9 +224,9 @@ def main() -> int:
     models = [m for m in plan if not OPTS.only or m == OPTS.only]
     rows: dict[str, dict] = {m: {} for m in models}
     with tempfile.TemporaryDirectory() as tmp:
-        # Every baseline runs before any trainer: the trainer changes process-wide settings
-        # (glibc's allocator, see pianogan.train.precision.keep_freed_memory) that a straight
-        # port would not have.
+        # Every baseline runs before any trainer: the trainer runs as `pianogan train` runs it,
+        # with a process-wide setting (glibc's allocator, see
+        # pianogan.train.precision.keep_freed_memory) that a straight port would not have.
         for method in ("baseline", "trainer"):
             for model in models:
                 shape, batch = plan[model]

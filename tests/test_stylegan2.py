@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import _train_data as td
+from pianogan.augment import AugmentParams
 from pianogan.errors import PianoGANError
 from pianogan.models import stylegan2 as sg
 from pianogan.models.stylegan2_layers import (EqualConv2d, EqualLinear, ModulatedConv2d,
@@ -207,16 +208,52 @@ def test_config_round_trip_and_presets():
     assert sg.CONFIGS["default"].n_critic == 1
 
 
-def test_adam_lazy_correction():
+def test_adam_correction_only_where_regularisers_take_steps_of_their_own():
+    from pianogan.losses.stylegan2 import SEPARATE_REGULARISER_STEPS, lazy_adam
+    from pianogan.models import config_from_dict
+
     cfg = sg.Config(lr_g=0.0025, lr_d=0.0025, betas=(0.0, 0.99), r1_interval=16, pl_interval=4)
-    d, g = cfg.adam("D"), cfg.adam("G")
-    assert d["lr"] == pytest.approx(0.0025 * 16 / 17)
-    assert d["betas"][1] == pytest.approx(0.99 ** (16 / 17))
-    assert g["lr"] == pytest.approx(0.0025 * 4 / 5)
-    assert g["betas"] == pytest.approx((0.0, 0.99 ** 0.8))
-    raw = dataclasses.replace(cfg, lazy_adam_correction=False).adam("G")
-    assert raw["lr"] == 0.0025 and raw["betas"] == (0.0, 0.99)
-    assert dataclasses.replace(cfg, pl_weight=0.0).adam("G")["lr"] == 0.0025
+    # This loss adds each regulariser to its minibatch's loss: no extra optimiser steps, so the
+    # optimisers get the paper's settings unchanged.
+    assert SEPARATE_REGULARISER_STEPS is False
+    for net in ("G", "D"):
+        assert cfg.adam(net) == {"lr": 0.0025, "betas": (0.0, 0.99), "eps": 1e-8}
+    # The paper's schedule (a separate step every k minibatches) gets lr·c, β^c, c = k/(k+1).
+    lr, betas = lazy_adam(0.0025, (0.0, 0.99), 16, separate_steps=True)
+    assert lr == pytest.approx(0.0025 * 16 / 17) and betas == pytest.approx((0.0, 0.99 ** (16 / 17)))
+    lr, betas = lazy_adam(0.0025, (0.5, 0.99), 4, separate_steps=True)
+    assert lr == pytest.approx(0.002) and betas == pytest.approx((0.5 ** 0.8, 0.99 ** 0.8))
+    assert lazy_adam(0.0025, (0.5, 0.99), 0, separate_steps=True) == (0.0025, (0.5, 0.99))
+    # A configuration stored by an older version (with its retired switch) still loads.
+    old = {**dataclasses.asdict(sg.CONFIGS["tiny"]), "lazy_adam_correction": True}
+    assert config_from_dict("stylegan2", old) == sg.CONFIGS["tiny"]
+
+
+def test_trainer_optimisers_get_the_papers_learning_rate(tmp_path):
+    """The regularisers ride in the main step (R1 on step 0 is in loss/D), and the trainer's
+    Adam runs at the configured lr and betas: 0.0025, (0, 0.99) for paper256."""
+    from pianogan.train.trainer import Trainer
+
+    data = td.write_synthetic_dataset(tmp_path / "ds", n=16, preset=td.SMALL)
+    t = Trainer("stylegan2", data, tmp_path / "run", config={"base": "default", "model": {
+        "channel_base": 256, "channel_max": 16, "z_dim": 16, "w_dim": 16, "mapping_layers": 1,
+        "batch_size": 4}}, overrides={"sample_images": 0}, progress=False)
+    t._setup()
+    for opt in (t.opt_G, t.opt_D):
+        assert opt.param_groups[0]["lr"] == 0.0025 and opt.param_groups[0]["betas"] == (0.0, 0.99)
+    calls = []
+    step = type(t.opt_D).step
+    t.opt_D.step = lambda *a, **k: (calls.append(1), step(t.opt_D, *a, **k))[1]
+    stats = t.train_step(0)
+    assert "loss/r1" in stats and len(calls) == 1  # R1 added to the one D step of the minibatch
+
+
+def test_paper256_minibatch_stddev_group():
+    # StyleGAN2-ADA's paper256/paper512 configurations: mbstd group 8; tiny follows "auto" (4).
+    assert sg.CONFIGS["default"].mbstd_group == sg.CONFIGS["paper512"].mbstd_group == 8
+    assert sg.CONFIGS["tiny"].mbstd_group == 4
+    # The aug_* defaults are AugmentParams' own.
+    assert sg.Config().augment_params() == AugmentParams()
 
 
 # ---------------------------------------------------------------- loss

@@ -16,19 +16,23 @@ one; a process killed mid-write leaves at most a ``.<name>.tmp<pid>...`` file, w
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 TEMP_MARK = ".tmp"
+_serial = itertools.count()  # next() on a count is atomic under the GIL: thread-safe names
 
 
 def _temp_name(path: Path) -> Path:
-    # Keeps the suffix last, so libraries that pick a format by extension (np.save, savefig,
-    # soundfile) write the right one and do not append their own.
-    return path.with_name(f".{path.stem}{TEMP_MARK}{os.getpid()}{path.suffix}")
+    # Unique per process and call (two threads may write the same target). Keeps the suffix
+    # last, so libraries that pick a format by extension (np.save, savefig, soundfile) write
+    # the right one and do not append their own.
+    return path.with_name(f".{path.stem}{TEMP_MARK}{os.getpid()}-{next(_serial)}{path.suffix}")
 
 
 def fsync_dir(directory: Path) -> None:
@@ -75,11 +79,19 @@ def write_json(path: str | Path, obj, indent: int | None = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
+# Names of temporary files: ours (.NAME.tmpPID-N.SUFFIX, and .NAME.tmpPID of older versions)
+# and those of the hand-written writers this module replaced (NAME.tmp, NAME.tmp.SUFFIX).
+_STALE = re.compile(r"^\..+\.tmp\d+(-\d+)?(\.\w+)?$|^.+\.tmp(\.\w+)?$")
+
+
 def remove_stale_temps(directory: str | Path) -> int:
     """Delete temporary files left in ``directory`` by writers that were killed; returns how many."""
     n = 0
-    for p in Path(directory).glob(f".*{TEMP_MARK}*"):
-        if p.is_file():
+    folder = Path(directory)
+    if not folder.is_dir():
+        return 0
+    for p in folder.iterdir():
+        if _STALE.match(p.name) and p.is_file():
             p.unlink(missing_ok=True)
             n += 1
     return n

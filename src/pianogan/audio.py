@@ -73,9 +73,10 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
     """Write (samples,) float audio as 16-bit PCM WAV, atomically (temp file + rename)."""
     import soundfile as sf
 
+    from .atomic import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     audio = np.clip(np.nan_to_num(np.asarray(audio, dtype=np.float32)), -1.0, 1.0)
-    sf.write(str(tmp), audio, int(sample_rate), subtype="PCM_16", format="WAV")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), audio, int(sample_rate), subtype="PCM_16", format="WAV")

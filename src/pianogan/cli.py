@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from . import __version__
-from .errors import PianoGANError
+from .errors import PianoGANError, PianoGANWarning
 
 COMMANDS = ["reconstruct", "prepare", "train", "generate", "evaluate", "export"]
 
@@ -35,6 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(command: str, default):
+    """A warnings.showwarning that prints PianoGANWarning as ``pianogan CMD: warning: ...``."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, PianoGANWarning):
+            print(f"pianogan {command}: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -42,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():  # restores the default display afterwards
+            warnings.showwarning = _one_line_warning(args.command, warnings.showwarning)
+            return int(args.func(args) or 0)
     except PianoGANError as e:
         print(f"pianogan {args.command}: error: {e}", file=sys.stderr)
         return 2

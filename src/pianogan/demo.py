@@ -81,9 +81,9 @@ class Stages:
         self.t_start = time.perf_counter()
 
     def save(self) -> None:
-        tmp = self.path.with_name("demo.json.tmp")
-        tmp.write_text(json.dumps(self.state, indent=2))
-        tmp.replace(self.path)
+        from .atomic import write_text
+
+        write_text(self.path, json.dumps(self.state, indent=2))
 
     def run(self, name: str, what: str, settings: dict, outputs: list[Path], fn) -> None:
         """Run ``fn(resume)`` unless its outputs exist and were made with the same settings.
@@ -242,7 +242,9 @@ def stage_real(cfg: DemoConfig, out: Path, resume: bool = False) -> None:
         records.append({"file": f"real-{j:02d}.wav", "spectrogram": f"real-{j:02d}.png",
                         "index": idx, **{k: row.get(k, "") for k in
                                          ("split", "composer", "title", "offset_seconds")}})
-    (dest / "real.json").write_text(json.dumps(records, indent=1))
+    from .atomic import write_text
+
+    write_text(dest / "real.json", json.dumps(records, indent=1))
 
 
 def save_untrained(cfg: DemoConfig, out: Path) -> Path:

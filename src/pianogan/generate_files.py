@@ -104,14 +104,15 @@ def save_grid_png(path: str | Path, images: np.ndarray, titles: list[str] | None
 
 
 def _save(fig, path: str | Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp)
-    tmp.replace(path)
+    from .atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
 
 
 def write_outputs(clips, out: str | Path, info: dict, plots: bool = True) -> dict:
     """Write every file of a generation run to ``out``; returns the generated.json dict."""
+    from .atomic import atomic_path, write_text
     from .audio import write_audio
     from .spectrogram import Stats
 
@@ -131,9 +132,8 @@ def write_outputs(clips, out: str | Path, info: dict, plots: bool = True) -> dic
                                  f"clip {i} ({label}, seed {clip.record.get('seed')})")
         records.append({**clip.record, "file": wav, "spectrogram": png if plots else None})
     images = np.concatenate([c.images for c in clips]) if clips else np.zeros((0, *preset.image_shape))
-    tmp = out / "images.tmp.npy"
-    np.save(tmp, images.astype(np.float32))
-    tmp.replace(out / "images.npy")
+    with atomic_path(out / "images.npy") as tmp:
+        np.save(tmp, images.astype(np.float32))
     if plots and len(images):
         titles = []
         for c in clips:
@@ -146,9 +146,7 @@ def write_outputs(clips, out: str | Path, info: dict, plots: bool = True) -> dic
            "model": first.get("model"), "preset": preset.to_dict(), "stats": stats.to_dict(),
            "settings": first.get("settings"), "images": "images.npy",
            "grid": "grid.png" if plots and len(images) else None, "clips": records}
-    tmp = out / "generated.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=1))
-    tmp.replace(out / "generated.json")
+    write_text(out / "generated.json", json.dumps(doc, indent=1))
     return doc
 
 

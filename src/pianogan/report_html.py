@@ -209,7 +209,7 @@ def write_report(path: str | Path, rep: Report) -> list[str]:
     """Write the page to ``path`` (atomically); returns the referenced files that do not exist."""
     path = Path(path)
     missing = [p for p in referenced_files(rep) if not (path.parent / p).is_file()]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render(rep, missing), encoding="utf-8")
-    tmp.replace(path)
+    from .atomic import write_text
+
+    write_text(path, render(rep, missing))
     return missing

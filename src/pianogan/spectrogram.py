@@ -45,7 +45,9 @@ class Stats:
         return cls(float(d["mean"]), float(d["std"]), int(d.get("count", 0)))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+        from .atomic import write_text
+
+        write_text(path, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> "Stats":

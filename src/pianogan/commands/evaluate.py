@@ -62,7 +62,6 @@ def default_out(fake: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
 
     from ..data.dataset import PianoDataset
     from ..evaluate import load_fake, run_evaluation, to_markdown
@@ -77,11 +76,9 @@ def run(args: argparse.Namespace) -> int:
                             f"{f' in split {args.split!r}' if args.split else ''}; need at least 4")
     preset, stats = real_ds.preset, real_ds.stats
     n = min(len(real_ds) // 2, args.n if args.n is not None else 500)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda" and not torch.cuda.is_available():
-        raise PianoGANError("--device cuda: no CUDA device available")
+    from ..devices import resolve_device
+
+    device = str(resolve_device(args.device))
     progress = not args.quiet
     if progress:
         print(f"pianogan evaluate: {len(real_ds)} real clips ({preset.name}), fake: {args.fake}", file=sys.stderr)

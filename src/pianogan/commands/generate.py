@@ -74,13 +74,9 @@ def register(subparsers) -> None:
 
 
 def resolve_device(name: str) -> str:
-    import torch
+    from ..devices import resolve_device
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PianoGANError("--device cuda: no CUDA device available")
-    return name
+    return str(resolve_device(name))
 
 
 def load(path: str | Path, device: str):

@@ -169,8 +169,6 @@ def _print_sweep(rows: list[dict], args) -> None:
 
 
 def run(args) -> int:
-    import torch
-
     from ..audio import load_audio, write_audio
     from ..config import PRESETS, get_preset
     from ..roundtrip import GLSettings
@@ -181,11 +179,9 @@ def run(args) -> int:
         raise PianoGANError("--momentum must be >= 0")
     if args.sweep and args.out:
         raise PianoGANError("--sweep writes no audio; drop --out")
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda" and not torch.cuda.is_available():
-        raise PianoGANError("--device cuda: no CUDA device available")
+    from ..devices import resolve_device
+
+    device = str(resolve_device(args.device))
     gl = GLSettings(n_iter=args.n_iter, momentum=args.momentum, init=args.init, seed=args.seed,
                     denoise=args.denoise, device=device)
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..devices import DEVICE_CHOICES
 from ..models import MODELS
 
 HELP = f"train a GAN ({', '.join(MODELS)}) on a prepared dataset"
@@ -32,7 +33,7 @@ EPILOG = """examples:
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, choices=list(MODELS),
+    p.add_argument("--model", required=True, choices=MODELS,
                    help="model family")
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset directory")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory (created)")
@@ -43,7 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=int, metavar="B", help="global batch size (default: the config's)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in RUN from its last checkpoint (starts fresh if it has none)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"],
+    p.add_argument("--device", choices=DEVICE_CHOICES,
                    help="where to train (default auto: CUDA when available)")
     p.add_argument("--amp", choices=["auto", "bf16", "off"],
                    help="mixed precision (default auto: bf16 on CUDA and on CPUs with AVX-512 BF16/AMX)")
@@ -66,6 +67,7 @@ def summary_line(s: dict) -> str:
 
 
 def run(args) -> int:
+    from ..train.precision import keep_freed_memory
     from ..train.trainer import Trainer
 
     overrides = {"steps": args.steps, "batch_size": args.batch, "device": args.device, "amp": args.amp,
@@ -74,6 +76,10 @@ def run(args) -> int:
     config = args.config if (args.config is not None or args.resume) else "default"
     trainer = Trainer(args.model, args.data, args.out, config=config, resume=args.resume,
                       overrides=overrides, progress=not args.no_progress)
+    if trainer.device.type == "cpu":
+        # This process does nothing but train: let it keep freed memory (no page faults on
+        # every step's activations; process-wide, so the command's choice, not the Trainer's).
+        keep_freed_memory()
     summary = trainer.run()
     if trainer.env.is_main:
         if args.json:

@@ -42,19 +42,20 @@ def read_manifest(path: Path) -> list[dict]:
 
 
 def write_manifest(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    from ..atomic import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
-    """np.save atomically (temp file + rename), so a crash never leaves half a shard."""
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, array)
-    tmp.replace(path)
+    """np.save atomically (pianogan.atomic), so a crash never leaves half a shard."""
+    from ..atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        np.save(tmp, array)
 
 
 def write_dataset(out: str | Path, images: np.ndarray, preset: Preset, stats: Stats,
@@ -75,9 +76,11 @@ def write_dataset(out: str | Path, images: np.ndarray, preset: Preset, stats: St
             row = {"split": "train", "composer": "", "title": "", "source": "", "offset_seconds": 0.0,
                    "duration_seconds": preset.clip_seconds, **rows[i]}
             manifest.append({**row, "shard": name, "row": i - start})
-    (out / "preset.json").write_text(json.dumps(preset.to_dict(), indent=2))
+    from ..atomic import write_text
+
+    write_text(out / "preset.json", json.dumps(preset.to_dict(), indent=2))
     stats.save(out / "stats.json")
-    (out / "dataset.json").write_text(json.dumps({"format_version": 1, "normalized": True}, indent=2))
+    write_text(out / "dataset.json", json.dumps({"format_version": 1, "normalized": True}, indent=2))
     write_manifest(out / "manifest.csv", manifest)
     return out
 

@@ -63,9 +63,9 @@ def item_name(item: Item) -> str:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
-    tmp.replace(path)
+    from ..atomic import write_text
+
+    write_text(path, json.dumps(data, indent=1, ensure_ascii=False))
 
 
 # ---------------------------------------------------------------- per-file work (in workers)
@@ -105,10 +105,10 @@ class Worker:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 pm = perform_piece(piece)
-            midi_dir = self.out / "midi"
-            tmp = midi_dir / f"{item_name(item)}.tmp.mid"
-            pm.write(str(tmp))  # the performance, for listening with any synthesiser
-            tmp.replace(midi_dir / f"{item_name(item)}.mid")
+            from ..atomic import atomic_path
+
+            with atomic_path(self.out / "midi" / f"{item_name(item)}.mid") as tmp:
+                pm.write(str(tmp))  # the performance, for listening with any synthesiser
         notes = notes_from_midi(pm)
         if not notes:
             raise PianoGANError("no notes to play")
@@ -282,10 +282,12 @@ def _open_out(out: Path, settings: dict) -> None:
     elif out.exists() and (not out.is_dir() or any(p.name != ".lock" for p in out.iterdir())):
         raise PianoGANError(f"{out} exists and was not made by `pianogan prepare`: "
                             f"give a new or empty --out directory")
+    from ..atomic import remove_stale_temps
+
     for sub in ("shards", "items", "midi"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-        for tmp in (out / sub).glob("*.tmp*"):
-            tmp.unlink(missing_ok=True)
+        remove_stale_temps(out / sub)  # what a killed run was writing
+    remove_stale_temps(out)
     _write_json(path, settings)
 
 
@@ -427,7 +429,9 @@ def _assemble(cfg: PrepareConfig, spec, out: Path, items: list[Item], results: d
     for s in (["train"] if stats_split == "train" else SPLITS):
         total.merge(per_split[s])
     stats = total.to_stats()
-    (out / "preset.json").write_text(json.dumps(preset.to_dict(), indent=2))
+    from ..atomic import write_text
+
+    write_text(out / "preset.json", json.dumps(preset.to_dict(), indent=2))
     stats.save(out / "stats.json")
     write_manifest(out / "manifest.csv", rows)
     _write_json(out / "dataset.json", {
@@ -450,12 +454,10 @@ def _assemble(cfg: PrepareConfig, spec, out: Path, items: list[Item], results: d
 
 
 def _write_skipped(path: Path, skipped: list[Skip]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("source\treason\n")
-        for s in skipped:
-            f.write(f"{s.source}\t{' '.join(s.reason.split())}\n")
-    tmp.replace(path)
+    from ..atomic import write_text
+
+    write_text(path, "source\treason\n" + "".join(f"{s.source}\t{' '.join(s.reason.split())}\n"
+                                                  for s in skipped))
 
 
 def _hours(h: float) -> str:

@@ -89,14 +89,19 @@ def plot_report(report: dict, path: str | Path) -> Path:
     ax.set_title("feature means (0 = real reference)", fontsize=9)
     ax.legend(fontsize=8)
     fig.suptitle(f"PianoGAN evaluation, n = {report['settings']['n']} clips per set", fontsize=11)
+    from ..atomic import atomic_path
+
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return path
 
 
 def write_report(report: dict, out_dir: str | Path, plot: bool = True) -> dict[str, str]:
     """Write metrics.json, metrics.md and metrics.png to out_dir; returns {kind: path}."""
+    from ..atomic import write_text
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"json": str(out / "metrics.json"), "markdown": str(out / "metrics.md")}
@@ -104,7 +109,5 @@ def write_report(report: dict, out_dir: str | Path, plot: bool = True) -> dict[s
         files["plot"] = str(plot_report(report, out / "metrics.png"))
     for kind, text in (("markdown", to_markdown(report)),
                        ("json", json.dumps({**report, "files": files}, indent=2) + "\n")):
-        tmp = Path(files[kind] + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(files[kind])
+        write_text(files[kind], text)
     return files

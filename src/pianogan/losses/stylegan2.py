@@ -12,9 +12,11 @@ Written from Karras et al. 2020 (StyleGAN2 §3.1-3.2 and App. B; ADA §2-3):
 * With probability ``style_mixing_prob`` a batch is generated from two latents switched at a
   random layer.
 
-The regularisers are added to the main loss of the same minibatch because the trainer performs
-one optimiser step per loss; scaling by the interval keeps their average strength (see
-``Config.adam`` for the paper's matching Adam correction).
+The schedule: the regularisers are added to the main loss of the same minibatch, because the
+trainer performs one optimiser step per loss; scaling by the interval keeps their average
+strength. So, unlike the paper's code, no network takes extra optimiser steps for them, and
+Adam needs no correction for such steps (see :func:`lazy_adam`, which the optimisers' settings
+go through).
 """
 
 from __future__ import annotations
@@ -25,7 +27,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..augment import AdaController, AugmentParams, SpectrogramAugment
+from ..augment import AdaController, SpectrogramAugment
+
+
+# Whether a lazy regulariser runs as an optimiser step of its own (the paper's code) or rides in
+# the loss of every k-th minibatch (this module: see d_loss and g_loss).
+SEPARATE_REGULARISER_STEPS = False
+
+
+def lazy_adam(lr: float, betas: tuple[float, float], interval: int,
+              separate_steps: bool = SEPARATE_REGULARISER_STEPS) -> tuple[float, tuple[float, float]]:
+    """Adam's (lr, betas) for a network with a lazy regulariser every ``interval`` minibatches
+    (0 = none).
+
+    StyleGAN2 (App. B) runs the regulariser as a separate optimiser step every k minibatches,
+    so the network takes k + 1 steps per k minibatches; it multiplies the learning rate by
+    c = k / (k + 1) and raises both betas to the power c, keeping the per-minibatch step size
+    and Adam's memory what they would be without the extra steps. Only that schedule needs
+    the correction. Here the regulariser rides in the minibatch's own step (k steps per k
+    minibatches), so the paper's lr and betas apply unchanged; correcting them anyway trained
+    G with a 20 % and D with a 6 % lower learning rate than the paper's.
+    """
+    if not separate_steps or interval <= 0:
+        return lr, (betas[0], betas[1])
+    c = interval / (interval + 1)
+    return lr * c, (betas[0] ** c, betas[1] ** c)
 
 
 def _unwrap(m: nn.Module) -> nn.Module:
@@ -45,10 +71,8 @@ class StyleGAN2Loss:
     def __init__(self, cfg, G: nn.Module, D: nn.Module):
         self.cfg, self.G, self.D = cfg, G, D
         self.n_critic = 1
-        params = AugmentParams(time_shift=cfg.aug_time_shift, time_stretch=cfg.aug_time_stretch,
-                               freq_shift=cfg.aug_freq_shift, gain=cfg.aug_gain, noise=cfg.aug_noise,
-                               time_mask=cfg.aug_time_mask, freq_mask=cfg.aug_freq_mask)
-        self.augment = SpectrogramAugment(params, p=cfg.aug_p if cfg.augment != "none" else 0.0)
+        self.augment = SpectrogramAugment(cfg.augment_params(),
+                                          p=cfg.aug_p if cfg.augment != "none" else 0.0)
         self.ada = AdaController(self.augment, cfg.ada_target, cfg.ada_interval, cfg.ada_kimg,
                                  adapt=cfg.augment == "ada")
         self.pl_mean = 0.0

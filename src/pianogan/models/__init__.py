@@ -29,4 +29,12 @@ def get_model(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name}")
 
 
-__all__ = ["MODELS", "get_model"]
+def config_from_dict(name: str, fields: dict):
+    """Family ``name``'s Config from stored fields (a checkpoint's ``model_config``); fields
+    that the family has retired since (its ``RETIRED_FIELDS``) are ignored."""
+    family = get_model(name)
+    retired = set(getattr(family, "RETIRED_FIELDS", ()))
+    return family.Config(**{k: v for k, v in dict(fields).items() if k not in retired})
+
+
+__all__ = ["MODELS", "config_from_dict", "get_model"]

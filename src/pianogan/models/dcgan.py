@@ -8,7 +8,8 @@ batch norm (``d_norm="batch"``, Radford et al.; ``"none"`` drops it), then one l
 logit. Loss: binary cross-entropy on logits (see pianogan.losses.bce) with the
 paper's tricks as options: label flipping, one-sided label smoothing, decaying instance noise.
 
-What differs from the paper's code (see NOTES.md): no activation before tanh; the first layer
+What differs from the paper's code (which this repository does not hold; README's model table
+lists the same): no activation before tanh; the first layer
 maps z to a 4..7-pixel seed, not to a 512x512 image (0.8 M weights instead of 26 M); separate
 optimisers for G and D; D sees real and fake images in separate batches, so batch norm never
 mixes their statistics (the paper's code normalised them together).
@@ -22,8 +23,8 @@ import torch
 from torch import nn
 
 from ..errors import PianoGANError
-from .layers import (Conv2d, ConvTranspose2d, GeneratorBase, conv_out, dcgan_init, num_stages,
-                     seed_shape, width)
+from .geometry import num_stages, seed_shape
+from .layers import Conv2d, ConvTranspose2d, GeneratorBase, conv_out, dcgan_init, width
 
 
 @dataclass

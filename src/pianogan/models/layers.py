@@ -1,38 +1,16 @@
-"""Pieces shared by the DCGAN and SpecGAN families: geometry from the image shape, the
-generator base class (latent sampling, cropping) and weight initialisation.
-
-Both families double the resolution once per stage, so the number of stages follows from the
-image shape: ``k = floor(log2(min(H, W) / min_side))`` stages turn a seed of
-``ceil(H / 2^k) x ceil(W / 2^k)`` pixels (shorter side ``min_side``..``2*min_side-1``) into an
-image of at least (H, W), which is cropped to (H, W) when H or W is not a multiple of 2^k.
+"""Pieces shared by the DCGAN and SpecGAN families: the generator base class (latent sampling,
+cropping), layers and weight initialisation. Their geometry (stages, seed shape) is every
+family's, in :mod:`pianogan.models.geometry`; a generator's image of at least (H, W) is cropped
+to (H, W) when H or W is not a multiple of 2^k.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import PianoGANError
-
-MIN_SIDE, MAX_SIDE = 8, 4096
-
-
-def num_stages(image_shape: tuple[int, int], min_side: int = 4) -> int:
-    """Up/down-sampling stages for an (H, W) image: the seed's shorter side is >= min_side."""
-    h, w = (int(s) for s in image_shape)
-    if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
-        raise PianoGANError(f"image shape {h}x{w} not supported: each side must be in "
-                            f"{MIN_SIDE}..{MAX_SIDE} pixels")
-    return max(1, int(math.floor(math.log2(min(h, w) / min_side))))
-
-
-def seed_shape(image_shape: tuple[int, int], stages: int) -> tuple[int, int]:
-    """(h0, w0) of the generator's first feature map: ceil((H, W) / 2^stages)."""
-    f = 2 ** stages
-    return (-(-int(image_shape[0]) // f), -(-int(image_shape[1]) // f))
 
 
 def conv_out(n: int, kernel: int, stride: int, padding: int) -> int:

@@ -9,7 +9,8 @@ computed per sample, λ = 10, 5 critic steps per generator step (pianogan.losses
 At 128x128 this is exactly Donahue et al.'s d = 64 model (k = 5, 1024 channels at 4x4); other
 shapes get k = floor(log2(min(H, W) / 4)) stages, widths capped at ``max_channels``.
 
-What differs from the paper's code (NOTES.md): the latent is U(-1, 1), not U(0, 1); the
+What differs from the paper's code (which this repository does not hold; README's model table
+shows both): the latent is U(-1, 1), not U(0, 1); the
 gradient penalty uses each sample's own gradient norm, not one norm of the whole batch.
 """
 
@@ -21,8 +22,8 @@ import torch
 from torch import nn
 
 from ..errors import PianoGANError
-from .layers import (Conv2d, ConvTranspose2d, GeneratorBase, LeakyReLU, conv_out, num_stages,
-                     seed_shape, width)
+from .geometry import num_stages, seed_shape
+from .layers import Conv2d, ConvTranspose2d, GeneratorBase, LeakyReLU, conv_out, width
 
 
 @dataclass

@@ -22,14 +22,16 @@ EMA copy, ``load_generator``, ``generate`` and ``evaluate`` use it) the output i
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..augment import AugmentParams
 from ..errors import PianoGANError
+from .geometry import geometry
 from .stylegan2_layers import (DiscriminatorBlock, EqualConv2d, EqualLinear, MappingNetwork,
                                SynthesisLayer, ToGray, minibatch_stddev, upsample2x)
 
@@ -39,8 +41,9 @@ class Config:
     """Every hyperparameter of the StyleGAN2-ADA family (model, optimisation, loss, ADA).
 
     Defaults are the StyleGAN2-ADA paper's 256×256 configuration ("paper256"): half-width
-    networks, 8 mapping layers, batch 64, Adam lr 0.0025 β=(0, 0.99), R1 γ = 1, path length
-    weight 2, style mixing 0.9, EMA half-life 20k images, ADA target 0.6 over 500k images.
+    networks, 8 mapping layers, batch 64, minibatch-stddev group 8, Adam lr 0.0025 β=(0, 0.99),
+    R1 γ = 1, path length weight 2, style mixing 0.9, EMA half-life 20k images, ADA target 0.6
+    over 500k images.
     """
 
     # --- latent and mapping network
@@ -54,16 +57,18 @@ class Config:
     channel_base: int = 16384
     channel_max: int = 512
     conv_clamp: float | None = 256.0  # activation clamp, keeps fp16 autocast finite
-    mbstd_group: int = 4
+    # Minibatch stddev over groups of this many samples. 8 is the ADA code's paper256/paper512
+    # setting (mbstd=8: batch 64 on 8 GPUs, one group per GPU's 8 images); 4 is StyleGAN2's
+    # config F (batch 32 on 8 GPUs) and the ADA "auto" rule min(per-GPU batch, 4).
+    mbstd_group: int = 8
     mbstd_channels: int = 1
-    # --- optimisation (Adam for both nets). lr_g/lr_d/betas are the paper's values *before*
-    # the lazy-regularisation correction; see Config.adam() for what the optimisers get.
+    # --- optimisation (Adam for both nets): the paper's values, which the optimisers get as
+    # they are (see Config.adam and pianogan.losses.stylegan2.lazy_adam)
     batch_size: int = 64
     lr_g: float = 0.0025
     lr_d: float = 0.0025
     betas: tuple[float, float] = (0.0, 0.99)
     adam_eps: float = 1e-8
-    lazy_adam_correction: bool = True
     n_critic: int = 1
     grad_clip: float = 0.0  # 0 = no clipping (StyleGAN2 does not clip)
     ema_half_life_kimg: float = 20.0  # EMA of G: half-life in thousands of images
@@ -82,13 +87,14 @@ class Config:
     ada_target: float = 0.6  # target of r_t = E[sign(D(real))]
     ada_interval: int = 4  # adjust p every this many D steps
     ada_kimg: float = 500.0  # p can go 0 -> 1 in this many thousand real images
-    aug_time_shift: float = 0.125  # max circular time shift, fraction of the width
-    aug_time_stretch: float = 0.2  # std of log2 of the time-stretch factor
-    aug_freq_shift: float = 0.02  # max frequency shift, fraction of the height
-    aug_gain: float = 0.2  # std of the additive gain offset (normalised log units)
-    aug_time_mask: float = 0.25  # max width of the muted time band, fraction of the width
-    aug_freq_mask: float = 0.15  # max height of the muted frequency band, fraction of height
-    aug_noise: float = 0.05  # std of the additive noise's (half-normal) std
+    # aug_X: the strength of augmentation X, pianogan.augment.AugmentParams.X (and its default)
+    aug_time_shift: float = AugmentParams.time_shift
+    aug_time_stretch: float = AugmentParams.time_stretch
+    aug_freq_shift: float = AugmentParams.freq_shift
+    aug_gain: float = AugmentParams.gain
+    aug_time_mask: float = AugmentParams.time_mask
+    aug_freq_mask: float = AugmentParams.freq_mask
+    aug_noise: float = AugmentParams.noise
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
@@ -104,24 +110,31 @@ class Config:
         if not (0 <= self.aug_p <= 1 and 0 <= self.style_mixing_prob <= 1):
             raise PianoGANError("stylegan2: aug_p and style_mixing_prob must be in [0, 1]")
 
-    def adam(self, net: str) -> dict:
-        """Adam keyword arguments for ``net`` in {"G", "D"}.
+    def augment_params(self) -> AugmentParams:
+        """The aug_* fields as the augmentation pipeline's parameters."""
+        return AugmentParams(**{f.name: getattr(self, f"aug_{f.name}")
+                                for f in dataclasses.fields(AugmentParams)})
 
-        StyleGAN2 (App. B) runs a regulariser only every k-th minibatch and then multiplies the
-        learning rate by c = k / (k + 1) and raises both betas to the power c. Here the
-        regulariser is added to that minibatch's main loss (the trainer does one optimiser step
-        per loss), so the correction only reproduces the paper's effective settings
-        (G: k = pl_interval if path-length is on, D: k = r1_interval);
-        ``lazy_adam_correction=False`` gives the raw values.
-        """
+    def adam(self, net: str) -> dict:
+        """Adam keyword arguments for ``net`` in {"G", "D"}: lr and betas after the loss
+        schedule's lazy-regularisation correction (G: path length every pl_interval steps, D:
+        R1 every r1_interval), which is none for this family's schedule (see
+        :func:`pianogan.losses.stylegan2.lazy_adam`)."""
+        from ..losses.stylegan2 import lazy_adam
+
         if net == "G":
             lr, k = self.lr_g, (self.pl_interval if self.pl_weight > 0 else 0)
         elif net == "D":
             lr, k = self.lr_d, (self.r1_interval if self.r1_gamma > 0 else 0)
         else:
             raise ValueError(net)
-        c = k / (k + 1) if (k and self.lazy_adam_correction) else 1.0
-        return {"lr": lr * c, "betas": (self.betas[0] ** c, self.betas[1] ** c), "eps": self.adam_eps}
+        lr, betas = lazy_adam(lr, self.betas, k)
+        return {"lr": lr, "betas": betas, "eps": self.adam_eps}
+
+
+# Fields of older versions' Config, ignored when a stored configuration is read
+# (pianogan.models.config_from_dict): the optimisers now get what the loss schedule needs.
+RETIRED_FIELDS = ("lazy_adam_correction",)
 
 
 CONFIGS: dict[str, Config] = {
@@ -130,23 +143,11 @@ CONFIGS: dict[str, Config] = {
     # StyleGAN2-ADA "paper512": full-width networks, γ = 0.5.
     "paper512": Config(channel_base=32768, r1_gamma=0.5),
     # Small enough to train on a CPU in minutes at 64×128 (tiny preset).
+    # Its minibatch-stddev group is the ADA "auto" rule's (min(batch per GPU, 4)).
     "tiny": Config(z_dim=64, w_dim=64, mapping_layers=2, channel_base=512, channel_max=64,
-                   batch_size=16, lr_g=0.002, lr_d=0.002, r1_gamma=0.1, pl_weight=0.0,
+                   mbstd_group=4, batch_size=16, lr_g=0.002, lr_d=0.002, r1_gamma=0.1, pl_weight=0.0,
                    ema_half_life_kimg=2.0, ema_rampup=0.05, ada_kimg=20.0),
 }
-
-
-def _geometry(image_shape: tuple[int, int]) -> tuple[int, int, int]:
-    """(k, h0, w0): k upsampling levels from a base of h0×w0 (shorter side ~4) to the image.
-
-    H and W that are not h0·2^k, w0·2^k (no preset) are generated at the next size up and
-    resized; the discriminator resizes such inputs the same way.
-    """
-    h, w = int(image_shape[0]), int(image_shape[1])
-    if min(h, w) < 8:
-        raise PianoGANError(f"stylegan2: image must be at least 8×8, got {h}×{w}")
-    k = int(math.floor(math.log2(min(h, w) / 4)))
-    return k, -(-h // 2 ** k), -(-w // 2 ** k)
 
 
 def _channels(cfg: Config, base_side: int, level: int) -> int:
@@ -164,7 +165,7 @@ class Generator(nn.Module):
         self.z_dim, self.w_dim = cfg.z_dim, cfg.w_dim
         self.image_shape = (int(image_shape[0]), int(image_shape[1]))
         self.w_avg_beta = cfg.w_avg_beta
-        k, h0, w0 = _geometry(self.image_shape)
+        k, h0, w0 = geometry(self.image_shape)
         self.levels = k + 1
         self.internal_shape = (h0 * 2 ** k, w0 * 2 ** k)
         self.num_ws = 2 * self.levels
@@ -256,7 +257,7 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: Config, image_shape: tuple[int, int]):
         super().__init__()
         self.image_shape = (int(image_shape[0]), int(image_shape[1]))
-        k, h0, w0 = _geometry(self.image_shape)
+        k, h0, w0 = geometry(self.image_shape)
         self.internal_shape = (h0 * 2 ** k, w0 * 2 ** k)
         base = min(h0, w0)
         ch = [_channels(cfg, base, i) for i in range(k + 1)]

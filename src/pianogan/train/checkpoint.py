@@ -7,15 +7,17 @@ A run directory holds::
     RUN/generator.safetensors         the EMA generator's weights; metadata: model, model_config,
                                       preset, stats, step (JSON strings)
 
-Every file is written to a temporary name and renamed, so a crash never leaves half a file, and
-the newest complete checkpoint is always the one ``latest`` names. Everything loads with
-``torch.load(weights_only=True)`` or safetensors: no pickled code runs.
+Every file is written through :mod:`pianogan.atomic` (temporary name, fsync, rename), so a crash
+never leaves half a file, and the newest complete checkpoint is the one ``latest`` names. A file
+damaged anyway (a truncated copy, a failing disk) is skipped with a warning by
+:func:`load_newest_checkpoint` and by :func:`load_generator` given a run directory, which take
+the newest readable one. Everything loads with ``torch.load(weights_only=True)`` or safetensors:
+no pickled code runs.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
 import re
@@ -24,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import atomic_path, write_text
 from ..config import Preset
-from ..errors import PianoGANError, describe
+from ..errors import PianoGANError, describe, warn
 from ..spectrogram import Stats
 
 FORMAT_VERSION = 1
@@ -46,19 +49,6 @@ def checkpoint_step(path: str | Path) -> int:
     return int(m.group(1))
 
 
-def _atomic(path: Path, write) -> None:
-    """Call write(tmp_path), fsync it, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_checkpoint(run: str | Path, ckpt: dict, keep: int = 3) -> Path:
     """Write ``ckpt`` as RUN/checkpoints/step-N.pt atomically, point ``latest`` at it and delete
     all but the newest ``keep`` checkpoints."""
@@ -68,8 +58,9 @@ def save_checkpoint(run: str | Path, ckpt: dict, keep: int = 3) -> Path:
     folder = Path(run) / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / checkpoint_name(int(ckpt["step"]))
-    _atomic(path, lambda tmp: torch.save(ckpt, tmp))
-    _atomic(folder / "latest", lambda tmp: tmp.write_text(path.name + "\n"))
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    write_text(folder / "latest", path.name + "\n")
     for old in list_checkpoints(run)[:-keep]:
         if old != path:
             old.unlink(missing_ok=True)
@@ -97,6 +88,10 @@ def latest_checkpoint(run: str | Path) -> Path | None:
     return files[-1] if files else None
 
 
+class UnreadableCheckpoint(PianoGANError):
+    """A checkpoint or generator file that cannot be read: torn, truncated or foreign."""
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """A checkpoint dict, loaded without executing code (``weights_only=True``)."""
     path = Path(path)
@@ -105,14 +100,39 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     except FileNotFoundError:
         raise PianoGANError(f"{path}: no such checkpoint") from None
     except pickle.UnpicklingError:  # torch's message would advise weights_only=False: not here
-        raise PianoGANError(f"{path}: not a PianoGAN checkpoint, or a damaged one") from None
+        raise UnreadableCheckpoint(f"{path}: not a PianoGAN checkpoint, or a damaged one") from None
     except Exception as e:  # a torn or foreign file
-        raise PianoGANError(f"{path}: not a readable PianoGAN checkpoint ({describe(e)})") from None
+        raise UnreadableCheckpoint(f"{path}: not a readable PianoGAN checkpoint ({describe(e)})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "G" not in ckpt:
-        raise PianoGANError(f"{path}: not a PianoGAN checkpoint")
+        raise UnreadableCheckpoint(f"{path}: not a PianoGAN checkpoint")
     if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
         raise PianoGANError(f"{path}: written by a newer pianogan (format {ckpt['format_version']})")
     return ckpt
+
+
+def load_newest_checkpoint(run: str | Path, map_location="cpu") -> tuple[Path, dict] | None:
+    """(path, checkpoint) of RUN's newest *readable* checkpoint; None when RUN has none.
+
+    A checkpoint that cannot be read (a truncated or otherwise damaged file) is skipped with a
+    warning that names it, and the next older one is tried, so a damaged file costs at most the
+    steps since the checkpoint before it. When no checkpoint can be read, the error names each.
+    """
+    newest = latest_checkpoint(run)
+    if newest is None:
+        return None
+    older = [p for p in reversed(list_checkpoints(run)) if p != newest]
+    skipped: list[str] = []
+    for path in [newest, *older]:
+        try:
+            ckpt = load_checkpoint(path, map_location)
+        except UnreadableCheckpoint as e:
+            skipped.append(str(e))
+            continue
+        if skipped:
+            warn(f"skipped {len(skipped)} unreadable checkpoint(s): {'; '.join(skipped)}; using "
+                 f"{path.name} (step {int(ckpt['step'])}), the newest readable one")
+        return path, ckpt
+    raise UnreadableCheckpoint(f"{run}: no readable checkpoint: {'; '.join(skipped)}")
 
 
 def save_generator(run: str | Path, state: dict, model: str, model_config: dict, preset: Preset,
@@ -125,7 +145,8 @@ def save_generator(run: str | Path, state: dict, model: str, model_config: dict,
             "model_config": json.dumps(model_config), "preset": json.dumps(preset.to_dict()),
             "stats": json.dumps(stats.to_dict()), "step": str(int(step))}
     path = Path(run) / "generator.safetensors"
-    _atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 
@@ -159,11 +180,11 @@ def set_rng_state(state: dict, device: torch.device | None = None) -> None:
 # ----------------------------------------------------------------------------- generators
 
 def _build_generator(model: str, model_config: dict, preset: Preset):
-    from ..models import get_model
+    from ..models import config_from_dict, get_model
 
     family = get_model(model)
     try:
-        cfg = family.Config(**model_config)
+        cfg = config_from_dict(model, model_config)
     except TypeError as e:
         raise PianoGANError(f"checkpoint's {model} config does not fit this pianogan: {e}") from None
     G, _ = family.build(cfg, preset.image_shape)
@@ -185,7 +206,7 @@ def _from_safetensors(path: Path, device) -> tuple[torch.nn.Module, dict]:
     except PianoGANError:
         raise
     except Exception as e:
-        raise PianoGANError(f"{path}: not a PianoGAN generator file ({describe(e)})") from None
+        raise UnreadableCheckpoint(f"{path}: not a PianoGAN generator file ({describe(e)})") from None
     G = _build_generator(model, model_config, preset)
     G.load_state_dict(state)
     info = {"model": model, "model_config": model_config, "preset": preset, "stats": stats,
@@ -199,14 +220,19 @@ def load_generator(path: str | Path, device="cpu", ema: bool = True) -> tuple[to
     checkpoints hold. info: model, model_config (dict), preset (Preset), stats (Stats), step,
     path (the file read)."""
     path = Path(path)
-    if path.is_dir():
-        gen = path / "generator.safetensors"
+    if path.is_dir():  # a run: its generator file, else its newest readable checkpoint
+        run, gen = path, path / "generator.safetensors"
         if ema and gen.is_file():
-            return _from_safetensors(gen, device)
-        ckpt_path = latest_checkpoint(path)
-        if ckpt_path is None:
-            raise PianoGANError(f"{path}: no generator.safetensors or checkpoints/ in this run directory")
-        path = ckpt_path
+            try:
+                return _from_safetensors(gen, device)
+            except UnreadableCheckpoint as e:
+                if latest_checkpoint(run) is None:
+                    raise
+                warn(f"{e}; using the run's newest readable checkpoint instead")
+        found = load_newest_checkpoint(run)
+        if found is None:
+            raise PianoGANError(f"{run}: no generator.safetensors or checkpoints/ in this run directory")
+        return _from_checkpoint(*found, device=device, ema=ema)
     if not path.is_file():
         raise PianoGANError(f"{path}: no such run directory or checkpoint")
     if path.suffix == ".safetensors":
@@ -214,7 +240,10 @@ def load_generator(path: str | Path, device="cpu", ema: bool = True) -> tuple[to
             raise PianoGANError(f"{path} holds only the EMA generator; pass a .pt checkpoint for "
                                 f"the raw weights")
         return _from_safetensors(path, device)
-    ckpt = load_checkpoint(path)
+    return _from_checkpoint(path, load_checkpoint(path), device=device, ema=ema)
+
+
+def _from_checkpoint(path: Path, ckpt: dict, device, ema: bool) -> tuple[torch.nn.Module, dict]:
     preset = Preset.from_dict(ckpt["preset"])
     G = _build_generator(ckpt["model"], dict(ckpt["model_config"]), preset)
     G.load_state_dict(ckpt["G_ema" if ema else "G"])

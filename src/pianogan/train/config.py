@@ -11,6 +11,7 @@ whichever of the two dataclasses has it). Command-line options override single f
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,3 +115,64 @@ def resolve_config(model: str, config: str | Path | dict | None = "default",
     model_cfg = _replace(family.CONFIGS[base], model_changes, model)
     train_cfg = _replace(TRAIN_PRESETS.get(base, TRAIN_PRESETS["default"]), train_changes, "training")
     return model_cfg, train_cfg
+
+
+# ----------------------------------------------------------------------------- --resume policy
+def _same_stats(old: dict, new: dict) -> bool:
+    return (math.isclose(old["mean"], new["mean"], rel_tol=1e-6, abs_tol=1e-9)
+            and math.isclose(old["std"], new["std"], rel_tol=1e-6))
+
+
+def _show_stats(d: dict) -> str:
+    return f"mean {d['mean']:.4g}, std {d['std']:.4g}"
+
+
+# A resumed run continues the checkpoint's run exactly. These keys of the checkpoint must match
+# what the run is given now: key -> (what it is, equal(checkpoint's, now), how to show one).
+RESUME_MUST_MATCH = {
+    "model": ("model family", lambda a, b: a == b, str),
+    "preset": ("spectrogram preset", lambda a, b: dict(a) == dict(b), lambda d: repr(d.get("name"))),
+    "stats": ("normalisation statistics", _same_stats, _show_stats),
+    "model_config": ("model configuration", lambda a, b: dict(a) == dict(b), None),
+}
+# Of TrainConfig, a resumed run may change only these; the rest keeps the checkpoint's values.
+RESUMABLE_OVERRIDES = ("steps", "device", "amp", "log_every", "sample_every", "ckpt_every",
+                       "keep_checkpoints", "sample_images", "sample_audio", "sample_gl_iters",
+                       "channels_last")
+
+
+def resumed_config(model: str, ckpt: dict, source, now: dict, config: str | Path | dict | None,
+                   overrides: dict, configure=None):
+    """(model Config, TrainConfig) of a run resumed from checkpoint ``ckpt`` (read from file
+    ``source``), applying the policy above.
+
+    ``now``: the run's "model", "preset" and "stats" (dicts) as given today. ``config`` (None =
+    "the checkpoint's") may only restate the checkpoint's model configuration; ``overrides``
+    may change the RESUMABLE_OVERRIDES fields, and any other field only to its current value.
+    ``configure(cfg)``: how a fresh run completes its model config from the dataset (see
+    ``Trainer._configure``), applied to ``config`` before it is compared.
+    """
+    from ..models import config_from_dict
+
+    model_cfg = config_from_dict(ckpt["model"], ckpt["model_config"])
+    then = {**ckpt, "model_config": dataclasses.asdict(model_cfg)}
+    if config is not None:
+        want = resolve_config(model, config, overrides)[0]
+        now = {**now, "model_config": dataclasses.asdict(configure(want) if configure else want)}
+    for key, (what, same, show) in RESUME_MUST_MATCH.items():
+        if key not in now or same(then[key], now[key]):
+            continue
+        if show is None:
+            diff = sorted(k for k, v in now[key].items() if then[key].get(k) != v)
+            raise PianoGANError(f"--resume keeps the run's {what}; these differ from the "
+                                f"checkpoint: {', '.join(diff)}")
+        raise PianoGANError(f"{source} was trained with {what} {show(then[key])}; this run has "
+                            f"{show(now[key])}" + (" (was the dataset prepared again?)"
+                                                   if key == "stats" else ""))
+    train_cfg = TrainConfig(**dict(ckpt["train_config"]))
+    bad = {k for k in set(overrides) - set(RESUMABLE_OVERRIDES)
+           if getattr(model_cfg, k, getattr(train_cfg, k, None)) != overrides[k]}
+    if bad:
+        raise PianoGANError(f"--resume cannot change {', '.join(sorted(bad))}")
+    changes = {k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES}
+    return model_cfg, dataclasses.replace(train_cfg, **changes)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..errors import PianoGANError
+from ..devices import resolve_device
 
 
 @dataclass
@@ -36,16 +36,6 @@ class DistEnv:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    if choice.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise PianoGANError("--device cuda: no CUDA GPU is available")
-        return torch.device(choice if ":" in choice else f"cuda:{local_rank}")
-    return torch.device("cpu")
 
 
 def init(device_choice: str = "auto") -> DistEnv:

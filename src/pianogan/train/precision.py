@@ -4,7 +4,7 @@ bf16 autocast is used where the hardware multiplies bf16 natively: CUDA GPUs tha
 and CPUs with AVX-512 BF16 or AMX (oneDNN then runs convolutions in bf16, about twice the
 fp32 rate). On other CPUs bf16 would be emulated and slower, so ``"auto"`` keeps fp32 there.
 Weights, optimiser state and losses stay fp32 either way (autocast only changes op inputs).
-On CPUs the trainer also keeps freed memory for reuse (:func:`keep_freed_memory`).
+On CPUs `pianogan train` also keeps freed memory for reuse (:func:`keep_freed_memory`).
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def keep_freed_memory() -> bool:
     critic step (batch 64) on a 2-core AVX-512 BF16 CPU. With mmap off for malloc and the heap
     never trimmed, the blocks are reused: no faults, same results. The process keeps its peak
     memory, which a training process needs again at the next step anyway. Process-wide and
-    irreversible in effect, so only the trainer calls it, on CPU. Returns False where there is no
+    irreversible in effect, so only a command that owns its process calls it (`pianogan train`,
+    on CPU), never a library object such as the Trainer. Returns False where there is no
     glibc (macOS, musl, Windows), and nothing changes there.
     """
     if not sys.platform.startswith("linux"):

@@ -1,7 +1,8 @@
 """The training loop shared by every model family.
 
 One step = ``loss.n_critic`` discriminator updates (each on a fresh real batch and fresh
-latents) and one generator update, then the EMA of G. Around that: bf16 autocast where the
+latents) and one generator update, then the EMA of G; the critic's statistics are logged as
+their mean over the step's discriminator updates. Around that: bf16 autocast where the
 hardware has it (pianogan.train.precision), gradient averaging across processes
 (pianogan.train.distributed), gradient-norm clipping, a guard that stops on a non-finite loss
 or gradient before it reaches the weights, TensorBoard scalars + ``metrics.jsonl``, sample
@@ -21,18 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import PianoGANError
+from ..atomic import remove_stale_temps, write_json
+from ..errors import PianoGANError, warn
 from . import checkpoint as ck
 from . import distributed as dd
-from .config import TrainConfig, resolve_config
+from .config import resolve_config, resumed_config
 from .ema import ema_beta, make_ema, update_ema
-from .precision import autocast, autocast_dtype, keep_freed_memory, use_channels_last
+from .metrics import trim_metrics
+from .precision import autocast, autocast_dtype, use_channels_last
 from .sampler import BatchStream
-
-# TrainConfig fields a resumed run may change (the rest must stay as the run started).
-RESUMABLE_OVERRIDES = ("steps", "device", "amp", "log_every", "sample_every", "ckpt_every",
-                       "keep_checkpoints", "sample_images", "sample_audio", "sample_gl_iters",
-                       "channels_last")
 
 
 class TrainingDiverged(PianoGANError):
@@ -63,6 +61,13 @@ def _config_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
+def mean_stats(records: list[dict]) -> dict:
+    """Each statistic's mean over the records that have it (the n_critic critic steps of one G
+    step: some, like a lazy regulariser's, appear only on some of them)."""
+    keys = dict.fromkeys(k for r in records for k in r)
+    return {k: float(np.mean([r[k] for r in records if k in r])) for k in keys}
+
+
 class Trainer:
     """Set up with :meth:`__init__`, train with :meth:`run` (see :func:`train`)."""
 
@@ -77,13 +82,16 @@ class Trainer:
         self.dataset = load_training_data(data)
         self.preset, self.stats = self.dataset.preset, self.dataset.stats
 
-        self.resume_from = ck.latest_checkpoint(self.out) if resume else None
         if not resume and ck.latest_checkpoint(self.out) is not None:
             raise PianoGANError(f"{self.out} already holds checkpoints; pass --resume to continue "
                                 f"that run or choose another --out")
-        self.ckpt = ck.load_checkpoint(self.resume_from) if self.resume_from else None
+        # The newest readable checkpoint: a damaged newest one is skipped with a warning.
+        found = ck.load_newest_checkpoint(self.out) if resume else None
+        self.resume_from, self.ckpt = found if found else (None, None)
         if self.ckpt is not None:
-            self.model_cfg, self.train_cfg = self._resumed_config(config, overrides)
+            now = {"model": model, "preset": self.preset.to_dict(), "stats": self.stats.to_dict()}
+            self.model_cfg, self.train_cfg = resumed_config(model, self.ckpt, self.resume_from, now,
+                                                            config, overrides, self._configure)
         else:
             self.model_cfg, self.train_cfg = resolve_config(model, config, overrides)
             self.model_cfg = self._configure(self.model_cfg)
@@ -99,37 +107,6 @@ class Trainer:
         self.amp_dtype = autocast_dtype(self.train_cfg.amp, self.device)
         self.channels_last = use_channels_last(self.train_cfg.channels_last, self.device,
                                                self.preset.image_shape)
-
-    # ------------------------------------------------------------------ configuration
-    def _resumed_config(self, config, overrides: dict):
-        ckpt = self.ckpt
-        if ckpt["model"] != self.model_name:
-            raise PianoGANError(f"{self.resume_from} is a {ckpt['model']} run, not {self.model_name}")
-        if dict(ckpt["preset"]) != self.preset.to_dict():
-            raise PianoGANError(f"{self.resume_from} was trained on preset "
-                                f"{ckpt['preset'].get('name')!r}, the dataset is {self.preset.name!r}")
-        old = ckpt["stats"]
-        if not (math.isclose(old["mean"], self.stats.mean, rel_tol=1e-6, abs_tol=1e-9)
-                and math.isclose(old["std"], self.stats.std, rel_tol=1e-6)):
-            raise PianoGANError(f"{self.resume_from} was trained with normalisation statistics "
-                                f"mean {old['mean']:.4g}, std {old['std']:.4g}; the dataset now has "
-                                f"{self.stats.mean:.4g}, {self.stats.std:.4g} (was it prepared again?)")
-        model_cfg = self.family.Config(**dict(ckpt["model_config"]))
-        train_cfg = TrainConfig(**dict(ckpt["train_config"]))
-        if config is not None:
-            want_model, want_train = resolve_config(self.model_name, config, overrides)
-            want_model = self._configure(want_model)
-            if want_model != model_cfg:
-                diff = sorted(k for k, v in dataclasses.asdict(want_model).items()
-                              if dataclasses.asdict(model_cfg).get(k) != v)
-                raise PianoGANError(f"--resume keeps the run's model configuration; these differ from "
-                                    f"the checkpoint: {', '.join(diff)}")
-        bad = set(overrides) - set(RESUMABLE_OVERRIDES)
-        bad = {k for k in bad if getattr(model_cfg, k, getattr(train_cfg, k, None)) != overrides[k]}
-        if bad:
-            raise PianoGANError(f"--resume cannot change {', '.join(sorted(bad))}")
-        changes = {k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES}
-        return model_cfg, dataclasses.replace(train_cfg, **changes)
 
     def _configure(self, cfg):
         """A family with ``configure`` completes its config from the dataset (preset, statistics,
@@ -168,8 +145,6 @@ class Trainer:
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
         cfg, tc, dev = self.model_cfg, self.train_cfg, self.device
-        if dev.type == "cpu":
-            keep_freed_memory()  # no page faults on every step's activations (see there)
         _seed_all(tc.seed)  # identical initial weights on every process
         G, D = self.family.build(cfg, self.preset.image_shape)
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -283,9 +258,11 @@ class Trainer:
         # Each network is frozen while the other trains: no weight gradients are computed for it.
         G.requires_grad_(False)
         D.requires_grad_(True)
+        critic = []
         for i in range(int(self.loss.n_critic)):
             with phase("critic"):
-                stats = self.d_step(step, i)
+                critic.append(self.d_step(step, i))
+        stats = mean_stats(critic)
         with phase("generator"):
             G.requires_grad_(True)
             D.requires_grad_(False)
@@ -359,15 +336,18 @@ class Trainer:
         if not self.env.is_main:
             return None, None
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(
-            {"model": self.model_name, "model_config": _config_dict(self.model_cfg),
-             "train_config": _config_dict(self.train_cfg), "preset": self.preset.to_dict(),
-             "stats": self.stats.to_dict(), "world_size": self.env.world_size}, indent=2))
+        for folder in (self.out, self.out / "checkpoints", self.out / "samples"):
+            remove_stale_temps(folder)  # what a killed run was writing
+        write_json(self.out / "config.json",
+                   {"model": self.model_name, "model_config": _config_dict(self.model_cfg),
+                    "train_config": _config_dict(self.train_cfg), "preset": self.preset.to_dict(),
+                    "stats": self.stats.to_dict(), "world_size": self.env.world_size})
         metrics = self.out / "metrics.jsonl"
-        if metrics.exists():  # drop what a crashed run logged after its last checkpoint
-            keep = [ln for ln in metrics.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= self.start_step]
-            metrics.write_text("".join(ln + "\n" for ln in keep))
+        # Drop what a crashed run logged after its last checkpoint, and a line torn by a kill.
+        torn = trim_metrics(metrics, self.start_step)
+        if torn:
+            warn(f"{metrics}: skipped {len(torn)} unreadable line(s) ({', '.join(map(str, torn))}), "
+                 f"torn by a crash; kept every complete one")
         try:
             from torch.utils.tensorboard import SummaryWriter
 
