@@ -25,6 +25,7 @@ import torch
 from ..atomic import remove_stale_temps, write_json
 from ..errors import PianoGANError, warn
 from . import checkpoint as ck
+from . import conditioning as cn
 from . import distributed as dd
 from .config import resolve_config, resumed_config
 from .ema import ema_beta, make_ema, update_ema
@@ -91,11 +92,12 @@ class Trainer:
         if self.ckpt is not None:
             now = {"model": model, "preset": self.preset.to_dict(), "stats": self.stats.to_dict()}
             self.model_cfg, self.train_cfg = resumed_config(model, self.ckpt, self.resume_from, now,
-                                                            config, overrides, self._configure)
+                                                            config, overrides,
+                                                            lambda c: cn.configure(self.family, c, self.dataset))
         else:
             self.model_cfg, self.train_cfg = resolve_config(model, config, overrides)
-            self.model_cfg = self._configure(self.model_cfg)
-        self.labels = self._labels()
+            self.model_cfg = cn.configure(self.family, self.model_cfg, self.dataset)
+        self.labels = cn.clip_labels(self.model_cfg, self.dataset)
 
         self.env = dd.init(self.train_cfg.device)
         self.device = self.env.device
@@ -108,39 +110,9 @@ class Trainer:
         self.channels_last = use_channels_last(self.train_cfg.channels_last, self.device,
                                                self.preset.image_shape)
 
-    def _configure(self, cfg):
-        """A family with ``configure`` completes its config from the dataset (preset, statistics,
-        style labels); the others are returned as they are."""
-        if not callable(getattr(self.family, "configure", None)):
-            return cfg
-        from ..data.labels import dataset_labels
-
-        found = dataset_labels(self.dataset)
-        return self.family.configure(cfg, self.preset, self.stats, found[0] if found else ())
-
-    def _labels(self) -> torch.Tensor | None:
-        """Style label per training clip (n,) for a conditional model, else None."""
-        styles = tuple(getattr(self.model_cfg, "styles", ()) or ())
-        if not styles:
-            return None
-        from ..data.labels import dataset_labels
-
-        found = dataset_labels(self.dataset)
-        if found is None or found[0] != styles:
-            raise PianoGANError(f"the model is conditioned on styles {list(styles)}, but the dataset's "
-                                f"labels are {list(found[0]) if found else 'none'}")
-        return torch.from_numpy(found[1])
-
-    def cond(self, k: int | None = None) -> dict:
-        """Conditioning kwargs of the losses: the labels of real batch ``k``, or (k None) labels
-        drawn from the training clips' distribution; {} for an unconditional model."""
-        if self.labels is None:
-            return {}
-        if k is None:
-            idx = torch.randint(len(self.labels), (self.batch,))
-        else:
-            idx = torch.from_numpy(self.stream.indices(k))
-        return {"labels": self.labels[idx].to(self.device)}
+    def cond(self, indices) -> dict:
+        """The losses' conditioning kwargs for a real batch's clip ``indices`` (None: drawn)."""
+        return cn.batch_cond(self.labels, indices, self.batch, self.device)
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
@@ -180,8 +152,7 @@ class Trainer:
                                   tc.seed)
         gen = torch.Generator().manual_seed(tc.sample_seed)
         self.fixed_z = self.G.sample_z(tc.sample_images, generator=gen).to(dev) if tc.sample_images else None
-        self.fixed_cond = ({"labels": torch.arange(tc.sample_images, device=dev) % len(self.model_cfg.styles)}
-                           if self.labels is not None else {})
+        self.fixed_cond = cn.fixed_cond(self.labels, len(getattr(cfg, "styles", ())), tc.sample_images, dev)
 
     def _optimizer(self, net: torch.nn.Module, which: str) -> torch.optim.Optimizer:
         cfg = self.model_cfg
@@ -234,7 +205,7 @@ class Trainer:
         real = self.real_batch(k)
         z = self.G.sample_z(self.batch, device=self.device)
         with autocast(self.device, self.amp_dtype):
-            d_loss, stats = self.loss.d_loss(real, z, step, **self.cond(k))
+            d_loss, stats = self.loss.d_loss(real, z, step, **self.cond(self.stream.indices(k)))
         stats["grad/D_norm"] = self._update(self.D, self.opt_D, d_loss, "discriminator", step)
         return stats
 
@@ -242,7 +213,7 @@ class Trainer:
         """The generator update of G step ``step``; returns its statistics."""
         z = self.G.sample_z(self.batch, device=self.device)
         with autocast(self.device, self.amp_dtype):
-            g_loss, stats = self.loss.g_loss(z, step, **self.cond())
+            g_loss, stats = self.loss.g_loss(z, step, **self.cond(None))
         stats["grad/G_norm"] = self._update(self.G, self.opt_G, g_loss, "generator", step)
         return stats
 
