@@ -37,7 +37,7 @@ from pianogan.evaluate.groundtruth import corpus_excerpt, note_f1  # noqa: E402
 from pianogan.transcribe import SAMPLE_RATE, Transcriber  # noqa: E402
 
 PIECES = [("bach/bwv1.6.mxl", 5.0), ("joplin/maple_leaf_rag.mxl", 10.0), ("mozart/k545/movement1_exposition.mxl", 0.0),
-          ("haydn/opus74no1/movement3.mxl", 0.0)]
+          ("chopin/mazurka06-2.krn", 0.0)]
 PRESETS = ["tiny", "10s-256", "20s-512"]
 VALIDATION_KEYS = ["fd", "fd_notes", "key_clarity", "onset_density", "harmonic_share", "notes_per_s", "polyphony",
                    "pitch_range", "in_key_share", "key_agreement_notes", "ioi_median_s", "ioi_cv", "pc_js",

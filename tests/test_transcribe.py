@@ -164,6 +164,7 @@ def test_cli_transcribe_writes_midi_and_reports(tmp_path, capsys):
     pm = pretty_midi.PrettyMIDI(str(tmp_path / "midi" / "a.mid"))
     assert {60, 67} <= {n.pitch for n in pm.instruments[0].notes}
     assert len(pm.instruments[0].notes) == out["files"][0]["notes"]
+    assert out["files"][0]["window_scales"] == [None] and out["files"][0]["window_key_agreement"] is None
 
 
 def test_cli_transcribe_bad_input(tmp_path, capsys):

@@ -16,11 +16,16 @@ pretrained note-transcription model (Spotify, Apache-2.0), run with onnxruntime 
 wheel: nothing is downloaded. Audio of any rate is resampled to the model's 22050 Hz; notes whose
 third harmonic lies above the input's Nyquist frequency are not kept (band-limited audio makes
 spurious notes there). AUDIO may be files or directories (searched recursively for audio files).
-Files that cannot be read are skipped, named and counted; the exit code is 1 if any was."""
+Files that cannot be read are skipped, named and counted; the exit code is 1 if any was.
+--json also gives, per file, the best-fitting scale of each consecutive 10 s window and the share
+of neighbouring windows in the same scale (key agreement of a long piece; docs/evaluate.md)."""
 
 EPILOG = """examples:
   pianogan transcribe samples/clip-0000.wav --out midi
   pianogan transcribe samples/ recordings/*.flac --out midi --json"""
+
+
+SCALE_NAMES = ["C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B"]  # major scale / relative minor
 
 
 def register(subparsers) -> None:
@@ -67,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..audio import load_audio
+    from ..evaluate.notes import KEY_WINDOW_S, clip_measures, window_scales
     from ..transcribe import Transcriber, write_midi
 
     if args.threads < 1:
@@ -84,7 +90,12 @@ def run(args: argparse.Namespace) -> int:
             continue
         tr = transcriber.transcribe([audio], sr)[0]
         midi = write_midi(tr.notes, out / midi_name(path, used))
-        done.append({"file": str(path), "midi": str(midi), "seconds": round(tr.seconds, 3), "notes": tr.n_notes})
+        m = clip_measures(tr)
+        scales = window_scales(tr.notes, tr.seconds, KEY_WINDOW_S)
+        done.append({"file": str(path), "midi": str(midi), "seconds": round(tr.seconds, 3), "notes": tr.n_notes,
+                     "notes_per_s": round(m["notes_per_s"], 3), "in_key_share": round(m["in_key_share"], 3),
+                     "window_scales": [None if k is None else SCALE_NAMES[k] for k in scales],
+                     "window_key_agreement": None if len(scales) < 2 else m["window_key_agreement"]})
     summary = {"out": str(out), "transcribed": len(done), "skipped": len(skipped), "files": done,
                "skipped_files": skipped}
     for s in skipped:

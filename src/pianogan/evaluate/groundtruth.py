@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 ONSET_TOLERANCE_S = 0.05  # mir_eval's default onset tolerance
+LEAD_S = 4.0  # seconds rendered before an excerpt, so that earlier notes still sound into it
 
 
 def corpus_excerpt(ref: str, start_s: float, seconds: float, sample_rate: int,
@@ -23,13 +24,17 @@ def corpus_excerpt(ref: str, start_s: float, seconds: float, sample_rate: int,
     """
     from ..audio import resample
     from ..data.builtin import CorpusPiece, corpus_pieces, perform_piece
-    from ..data.render import RENDER_RATE, PianoRenderer, find_soundfont, notes_from_midi
+    from ..data.render import RENDER_RATE, Note, PianoRenderer, find_soundfont, notes_from_midi
 
     piece = next((p for p in corpus_pieces() if p.ref == ref), None) or CorpusPiece(ref, "", ref, "keyboard", 0.0)
     notes = notes_from_midi(perform_piece(piece))
     end_s = start_s + seconds
-    audio = PianoRenderer(find_soundfont(soundfont)).render(notes)
-    audio = audio[int(start_s * RENDER_RATE):int(end_s * RENDER_RATE)]
+    # Render only what sounds in the excerpt: notes from LEAD_S before it on (so notes struck
+    # earlier still ring into it), then cut the lead off.
+    t0 = max(0.0, start_s - LEAD_S)
+    part = [Note(n.start - t0, n.end - t0, n.pitch, n.velocity) for n in notes if t0 <= n.start < end_s]
+    audio = PianoRenderer(find_soundfont(soundfont)).render(part)
+    audio = audio[int((start_s - t0) * RENDER_RATE):int((end_s - t0) * RENDER_RATE)]
     audio = np.pad(audio, (0, max(0, int(seconds * RENDER_RATE) - len(audio))))
     audio = resample(audio, RENDER_RATE, sample_rate)
     inside = [(n.start - start_s, min(n.end, end_s) - start_s, n.pitch, n.velocity)

@@ -27,7 +27,7 @@ DETECTS = {
     "harmonic_share": ("near", ["white noise", "blurred spectra", "untrained generator"]),
     "notes_per_s": ("near", ["white noise", "untrained generator"]),
     "polyphony": ("near", ["white noise", "blurred spectra", "untrained generator"]),
-    "pitch_range": ("near", ["white noise", "blurred spectra", "one stationary chord", "untrained generator"]),
+    "pitch_range": ("near", ["white noise", "one stationary chord", "untrained generator"]),
     "pc_js": ("lower", ["white noise", "pitch shift per window", "one stationary chord", "untrained generator"]),
     "pc_js_aligned": ("lower", ["white noise", "pitch shift per window", "one stationary chord",
                                 "untrained generator"]),
