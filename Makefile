@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[dev]'
 	# tinysoundfont declares pyaudio (needs PortAudio headers) but offline rendering does not use it.
 	$(PY) -m pip install -q --no-deps tinysoundfont==0.3.7
+	# basic-pitch ships the pretrained piano transcriber (saved_models/icassp_2022/nmp.onnx), run with
+	# onnxruntime; its Linux metadata pulls TensorFlow (and pins resampy<0.4.3, which needs the removed
+	# pkg_resources), neither used on the ONNX path. pip reports those two as conflicts: expected.
+	$(PY) -m pip install -q --no-deps basic-pitch==0.4.0
 	touch $(STAMP)
 
 demo: $(STAMP)

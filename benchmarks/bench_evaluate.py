@@ -87,7 +87,7 @@ def quality(n_real: int, seed: int) -> dict:
         rows[name] = rep["sets"]["fake"]
     rows["white noise (ceiling)"] = noise
     floor, ceil = rows["real half B (floor)"]["fd"], noise["fd"]
-    keys = ["fd", "ndb_k", "mpd_features", "key_clarity", "key_agreement", "key_consistency", "onset_density",
+    keys = ["fd", "ndb_k", "mpd_features", "key_clarity", "onset_density",
             "harmonic_share"]
     print(f"\n{'set':28s} {'FD':>8s} {'score':>6s} " + " ".join(f"{k[:10]:>10s}" for k in keys[1:]))
     out = {}

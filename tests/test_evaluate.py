@@ -191,7 +191,9 @@ def test_report_has_documented_keys_and_files(report_fresh):
         assert s["n"] == N_REAL // 2 and len(s["feature_mean"]) == 73 and len(s["key_histogram"]) == 24
         assert all(np.isfinite(s[k]) for k in SET_KEYS if isinstance(s[k], (int, float)))
     assert set(r["summary"]) == {"fd_floor", "fd_noise", "fd_fake", "fd_score", "ndb_k_floor", "ndb_k_fake",
-                                 "mpd_ratio"}
+                                 "mpd_ratio", "fd_ratio"}
+    assert r["summary"]["fd_ratio"] == pytest.approx(r["summary"]["fd_fake"] / r["summary"]["fd_floor"])
+    assert not r["settings"]["notes"] and "fd_notes" not in r["sets"]["real"]  # notes=False by default
     on_disk = json.loads(open(r["files"]["json"]).read())
     assert on_disk["summary"] == r["summary"]
     md = open(r["files"]["markdown"]).read()
@@ -246,6 +248,7 @@ def test_cli_noise_json(dataset, tmp_path, capsys):
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["sets"]) == {"real", "noise"} and out["settings"]["n"] == 40
+    assert out["settings"]["notes"] and out["summary"]["fd_notes_noise"] > out["summary"]["fd_notes_floor"]
     assert out["summary"]["fd_noise"] > 5 * out["summary"]["fd_floor"]
     assert (tmp_path / "e" / "metrics.md").is_file() and (tmp_path / "e" / "metrics.png").is_file()
 
@@ -258,7 +261,8 @@ def test_cli_audio_dir_and_images_npy(dataset, real, tmp_path, capsys):
     for i in range(6):  # 6 files of 2 clips each = 12 clips
         write_audio(wavs / f"x{i}.wav", piano_piece(2 * PRESET.clip_seconds, PRESET.sample_rate, seed=70 + i),
                     PRESET.sample_rate)
-    assert main(["evaluate", "--real", str(dataset), "--fake", str(wavs), "--json", "--quiet", "--no-plot"]) == 0
+    assert main(["evaluate", "--real", str(dataset), "--fake", str(wavs), "--json", "--quiet", "--no-plot",
+                 "--no-notes"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["settings"]["fake_kind"] == "audio" and out["settings"]["n_fake_total"] == 12
     assert out["sets"]["fake"]["n"] == 12 and (wavs / "eval" / "metrics.json").is_file()
@@ -269,7 +273,8 @@ def test_cli_audio_dir_and_images_npy(dataset, real, tmp_path, capsys):
     imgs = renormalize(_images(_pieces(range(80, 92)), stats), PRESET, stats, other)
     np.save(gen / "images.npy", imgs)
     (gen / "generated.json").write_text(json.dumps({"stats": other.to_dict()}))
-    assert main(["evaluate", "--real", str(dataset), "--fake", str(gen), "--json", "--quiet", "--no-plot"]) == 0
+    assert main(["evaluate", "--real", str(dataset), "--fake", str(gen), "--json", "--quiet", "--no-plot",
+                 "--no-notes"]) == 0
     out2 = json.loads(capsys.readouterr().out)
     assert out2["settings"]["fake_kind"] == "images"
     assert out2["summary"]["fd_score"] < 0.2  # renormalised back: scores like real
@@ -287,7 +292,7 @@ def test_cli_run_dir_with_stand_in_generator(dataset, real, tmp_path, capsys, mo
 
     monkeypatch.setattr("pianogan.evaluate.sources._load_generator", fake_load)
     rc = main(["evaluate", "--real", str(dataset), "--fake", str(run_dir), "--n", "30", "--json", "--quiet",
-               "--no-plot", "--device", "cpu"])
+               "--no-plot", "--device", "cpu", "--no-notes"])
     assert rc == 0 and calls == [(run_dir, "cpu")]
     out = json.loads(capsys.readouterr().out)
     assert out["settings"]["fake_kind"] == "generator" and out["settings"]["step"] == 3
@@ -320,7 +325,8 @@ def test_cli_errors_are_one_line(case, message, dataset, tmp_path, capsys):
         fake = str(tmp_path)
     elif case == "bad-n":
         extra = ["--n", "1"]
-    rc = main(["evaluate", "--real", real, "--fake", fake, "--quiet", "--out", str(tmp_path / "o"), *extra])
+    rc = main(["evaluate", "--real", real, "--fake", fake, "--quiet", "--out", str(tmp_path / "o"), "--no-notes",
+               *extra])
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert err.startswith("pianogan evaluate: error: ") and message in err and "\n" not in err

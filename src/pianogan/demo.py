@@ -292,7 +292,7 @@ def stage_evaluate(cfg: DemoConfig, out: Path, resume: bool = False) -> None:
 
 def metric_rows(metrics: dict, untrained: dict | None = None):
     """evaluate's metrics.json (+ the untrained generator's) -> (columns, [MetricRow], note)."""
-    from .evaluate.report import COLUMNS, TABLE_ROWS
+    from .evaluate.report import COLUMNS, table_rows
     from .report_html import MetricRow
 
     sets = dict(metrics.get("sets", {}))
@@ -303,7 +303,7 @@ def metric_rows(metrics: dict, untrained: dict | None = None):
         at = next((i for i, (k, _) in enumerate(cols) if k == "noise"), len(cols))
         cols.insert(at, ("untrained", "untrained generator"))
     rows = [MetricRow(label, {name: sets[k].get(key) for k, name in cols}, hint)
-            for key, label, hint, _ in TABLE_ROWS]
+            for key, label, hint, _ in table_rows(metrics)]
     s, summ = metrics.get("settings", {}), metrics.get("summary", {})
     space = metrics.get("feature_space", {})
     note = (f"Each set has n = {s.get('n')} clips and is compared with a disjoint real reference "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import PianoGANError
 
-HELP = "score generated clips against real data (FD, NDB/K, diversity, key/onset/harmonic measures)"
+HELP = "score generated clips against real data (FD, NDB/K, diversity, music and note-level measures)"
 DESCRIPTION = """\
 Compare generated clips with a prepared dataset, offline (no downloaded model weights).
 The real clips are split into two disjoint halves A and B of n clips; the real half B (the FLOOR
@@ -18,8 +18,12 @@ compared with A:
   - Frechet distance in a 73-dim space of audio descriptors computed from the magnitude
     (log-mel, MFCC dynamics, chroma, spectral shape, onsets, loudness modulation, key measures);
   - mode collapse: NDB/K (k-means bins of A, two-proportion z-tests) and mean pairwise distance;
-  - music: key clarity (Krumhansl-Kessler), key agreement and consistency between the halves of
-    each clip, onsets per second, harmonic share of the energy (HPSS).
+  - music: key clarity (Krumhansl-Kessler), onsets per second, harmonic share of the energy (HPSS);
+  - notes (unless --no-notes): every set is turned into audio (Griffin-Lim) and transcribed by a
+    pretrained piano transcriber (basic-pitch, shipped in its wheel, run with onnxruntime):
+    notes per second, polyphony, pitch range, pitch-class divergence to real, in-key share,
+    key agreement of the halves (and of 10 s windows), inter-onset intervals, and a Frechet
+    distance on per-clip transcription features.
 --fake is one of: `noise`; a directory with images.npy (from `pianogan generate`) or an images
 .npy file; a prepared dataset directory; a run directory / .pt checkpoint / generator.safetensors
 (n clips are sampled with the EMA weights); an audio file or a directory of audio files (cut into
@@ -47,6 +51,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", help="output directory (default FAKE_DIR/eval, or ./eval)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where a generator runs (default auto)")
+    p.add_argument("--no-notes", action="store_true",
+                   help="skip the note-level measures (no Griffin-Lim, no transcription)")
     p.add_argument("--no-plot", action="store_true", help="skip metrics.png")
     p.add_argument("--json", action="store_true", help="print the metrics JSON to stdout instead of the table")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -95,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(args.fake)
     meta = {"real_source": str(args.real), "real_split": args.split, "n_real_total": len(real_ds), **fake_info}
     report = run_evaluation(real, fake, preset, stats, n=n, seed=args.seed, bins=args.bins,
-                            out_dir=out, plot=not args.no_plot, meta=meta, progress=progress)
+                            out_dir=out, plot=not args.no_plot, meta=meta, progress=progress,
+                            notes=not args.no_notes)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

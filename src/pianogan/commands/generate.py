@@ -69,6 +69,9 @@ def register(subparsers) -> None:
     p.add_argument("--index", type=int, action="append", metavar="I",
                    help="with --from: only clip I (repeatable; default all)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    p.add_argument("--midi", action="store_true",
+                   help="also write a MIDI transcription (clip-NNNN.mid) beside each WAV "
+                        "(pretrained basic-pitch model, offline; see `pianogan transcribe`)")
     p.add_argument("--json", action="store_true", help="print a JSON summary to stdout")
     p.set_defaults(func=run)
 
@@ -92,6 +95,15 @@ def load(path: str | Path, device: str):
         raise
     except Exception as e:  # a corrupt or foreign file: say so in one line
         raise PianoGANError(f"{path}: cannot load a generator ({describe(e)})") from None
+
+
+def write_midis(clips, wavs: list[Path]) -> list[str]:
+    """Transcribe each clip's audio and write WAV_STEM.mid beside its WAV; returns the paths."""
+    from ..transcribe import Transcriber, write_midi
+
+    transcriber = Transcriber()
+    return [str(write_midi(transcriber.transcribe([c.audio], c.sample_rate)[0].notes, wav.with_suffix(".mid")))
+            for c, wav in zip(clips, wavs)]
 
 
 def run(args) -> int:
@@ -141,6 +153,9 @@ def run(args) -> int:
                "seconds": [round(len(c.audio) / c.sample_rate, 6) for c in clips],
                "files": [str(out / r["file"]) for r in doc["clips"]],
                "record": str(out / "generated.json"), "time_s": round(time.perf_counter() - t0, 3)}
+    if args.midi:
+        summary["midi"] = write_midis(clips, [out / r["file"] for r in doc["clips"]])
+        summary["time_s"] = round(time.perf_counter() - t0, 3)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -13,12 +13,29 @@ TABLE_ROWS = [
     ("ndb_js", "JS divergence of NDB bins", "lower", "{:.3f}"),
     ("mpd_features", "mean pairwise distance (features)", "near real; ~0 = collapse", "{:.2f}"),
     ("mpd_images", "mean pairwise distance (pixels, RMS)", "near real; ~0 = collapse", "{:.3f}"),
-    ("key_clarity", "key clarity (max KK correlation)", "higher; noise ~0.45-0.5", "{:.3f}"),
-    ("key_agreement", "same key in both halves (share)", "higher", "{:.2f}"),
-    ("key_consistency", "key-strength correlation of halves", "higher; noise ~0", "{:.3f}"),
+    ("key_clarity", "key clarity (max KK correlation of the chroma)", "higher; noise ~0.45-0.5", "{:.3f}"),
     ("onset_density", "onsets per second", "near real", "{:.2f}"),
     ("harmonic_share", "harmonic share of energy (HPSS)", "near real; noise ~0.5", "{:.3f}"),
 ]
+# Rows of the note-level measures (sets evaluated with notes=True), from the transcriber.
+NOTE_ROWS = [
+    ("fd_notes", "Fréchet distance (transcription features)", "lower; read as a multiple of the floor", "{:.2f}"),
+    ("notes_per_s", "notes per second (transcribed)", "near real", "{:.2f}"),
+    ("polyphony", "polyphony (notes sounding together)", "near real", "{:.2f}"),
+    ("pitch_range", "pitch range (semitones)", "near real", "{:.1f}"),
+    ("pc_js", "pitch-class histogram JS divergence to real", "lower", "{:.3f}"),
+    ("pc_js_aligned", "key-aligned pitch-class JS divergence", "lower", "{:.3f}"),
+    ("in_key_share", "in-key share of notes, above chance", "higher; random pitches ~0", "{:.3f}"),
+    ("key_agreement_notes", "same scale in both halves (notes)", "higher; noise ~0", "{:.2f}"),
+    ("window_key_agreement", "same scale in consecutive 10 s windows", "higher (clips >= 20 s)", "{:.2f}"),
+    ("ioi_median_s", "median inter-onset interval (s)", "near real", "{:.3f}"),
+    ("ioi_cv", "inter-onset interval variation (CV)", "near real", "{:.3f}"),
+]
+
+
+def table_rows(report: dict) -> list[tuple]:
+    """TABLE_ROWS, plus NOTE_ROWS when the report has note-level measures."""
+    return TABLE_ROWS + (NOTE_ROWS if "fd_notes" in report.get("sets", {}).get("real", {}) else [])
 COLUMNS = [("real", "real (floor)"), ("fake", "fake"), ("noise", "white noise (ceiling)")]
 
 
@@ -46,11 +63,16 @@ def to_markdown(report: dict) -> str:
         lines += [f"Real: `{s['real_source']}`" + (f"; fake: `{s['fake_source']}`" if s.get("fake_source") else ""), ""]
     lines += ["| metric | " + " | ".join(name for _, name in cols) + " | how to read |",
               "|---|" + "---:|" * len(cols) + "---|"]
-    for key, label, hint, fmt in TABLE_ROWS:
+    for key, label, hint, fmt in table_rows(report):
         lines.append(f"| {label} | " + " | ".join(_fmt(sets[k].get(key), fmt) for k, _ in cols) + f" | {hint} |")
     score = report["summary"].get("fd_score")
     if score is not None:
         lines += ["", f"FD score (0 = real floor, 1 = white-noise ceiling): **{score:.3f}**"]
+    summ = report["summary"]
+    if "fd_ratio" in summ:
+        lines += [f"FD as a multiple of the real floor: descriptors **{summ['fd_ratio']:.1f}x**"
+                  + (f", transcription features **{summ['fd_notes_ratio']:.1f}x**" if "fd_notes_ratio" in summ else "")
+                  + " (docs/evaluate.md lists the multiples that broken real clips reach)"]
     if "mpd_ratio" in report["summary"]:
         lines += [f"Diversity ratio (fake / real mean pairwise feature distance): "
                   f"**{report['summary']['mpd_ratio']:.3f}**"]
@@ -68,16 +90,18 @@ def plot_report(report: dict, path: str | Path) -> Path:
     sets = report["sets"]
     cols = [(k, name) for k, name in COLUMNS if k in sets]
     colours = {"real": "#2b7bba", "fake": "#e07b39", "noise": "#8c8c8c"}
-    fig = plt.figure(figsize=(15, 9), constrained_layout=True)
-    grid = fig.add_gridspec(3, 5)
-    for i, (key, label, hint, _) in enumerate(TABLE_ROWS):
+    rows = table_rows(report)
+    n_rows = (len(rows) + 4) // 5
+    fig = plt.figure(figsize=(15, 3 * (n_rows + 1)), constrained_layout=True)
+    grid = fig.add_gridspec(n_rows + 1, 5)
+    for i, (key, label, hint, _) in enumerate(rows):
         ax = fig.add_subplot(grid[i // 5, i % 5])
         vals = [sets[k].get(key) or 0.0 for k, _ in cols]
         ax.bar(range(len(cols)), vals, color=[colours[k] for k, _ in cols])
         ax.set_xticks(range(len(cols)), [name.split(" ")[0] for _, name in cols])
         ax.set_title(f"{label}\n({hint})", fontsize=8)
         ax.tick_params(labelsize=8)
-    ax = fig.add_subplot(grid[2, :])
+    ax = fig.add_subplot(grid[n_rows, :])
     names = report["feature_space"]["features"]
     x = np.arange(len(names))
     for k, name in cols:
