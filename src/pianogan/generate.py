@@ -6,9 +6,10 @@ Three kinds of clip (``Clip.record["kind"]``):
 * ``"long"``: ``seconds`` longer than the model's clip. A chain of latents along a smooth path
   (slerp / lerp between random anchor latents every ``walk_steps`` clips) gives overlapping
   clip images. Their *magnitudes* (linear |STFT|, on the preset's STFT grid) are joined with an
-  equal-power crossfade over ``overlap_seconds`` (power = (1-t)·a² + t·b²) and ONE Griffin-Lim
-  runs over the whole long magnitude, so phase is continuous across the joins and there are no
-  clicks; the result is cut to exactly ``seconds``.
+  equal-power crossfade over ``overlap_seconds`` (power = (1-t)·a² + t·b²) and inverted as one
+  magnitude by :func:`pianogan.phase_stream.griffin_lim_stream` (block by block, in bounded
+  memory, phase carried across block borders), so there are no clicks at the clip joins; the
+  result is cut to exactly ``seconds`` (at most :data:`MAX_SECONDS`).
 * ``"interpolation"``: ``k`` clips along the path between the latents of two seeds (slerp for a
   normal latent, lerp for a uniform one).
 
@@ -29,17 +30,18 @@ import torch
 
 from .config import Preset
 from .errors import PianoGANError
+from .phase import DEFAULT_GL, GLSettings
 from .spectrogram import Stats, image_to_magnitude
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: Griffin-Lim settings as "gl" (n_iter, momentum, init, seed); 1: random start
+MAX_SECONDS = 3600.0  # longest piece: memory grows ~70 MB per 10 min (tiny preset), disk ~10 MB
 
 
 @dataclass(frozen=True)
 class GenerateSettings:
     """How images become audio. Everything here is stored in each clip's record."""
 
-    n_iter: int = 64  # Griffin-Lim iterations
-    momentum: float = 0.99  # fast Griffin-Lim momentum
+    gl: GLSettings = DEFAULT_GL  # Griffin-Lim; a random start is seeded per clip (its gl_seed)
     seconds: float | None = None  # clip length (s); None = the model's clip length
     truncation: float = 1.0  # truncation psi (used by StyleGAN2; other generators ignore it)
     mix_seed: int | None = None  # style mixing (StyleGAN2): clip i takes fine styles from seed mix_seed+i
@@ -51,10 +53,9 @@ class GenerateSettings:
     peak: float = 0.99  # audio louder than this is scaled down to it (never scaled up)
 
     def __post_init__(self) -> None:
-        if self.n_iter < 0:
-            raise PianoGANError("n_iter must be >= 0")
-        if self.seconds is not None and not self.seconds > 0:
-            raise PianoGANError("seconds must be > 0")
+        if self.seconds is not None and not 0 < self.seconds <= MAX_SECONDS:
+            raise PianoGANError(f"seconds must be > 0 and at most {MAX_SECONDS:g} ({self.seconds:g} "
+                                "asked); make several pieces instead")
         if self.sample_rate is not None and self.sample_rate <= 0:
             raise PianoGANError("sample rate must be > 0")
         if self.walk_steps < 1:
@@ -68,7 +69,12 @@ class GenerateSettings:
     @classmethod
     def from_dict(cls, d: dict) -> "GenerateSettings":
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        kwargs = {k: v for k, v in d.items() if k in known}
+        if isinstance(d.get("gl"), dict):
+            kwargs["gl"] = GLSettings(**d["gl"])
+        else:  # a version-1 record: random start, its n_iter and momentum
+            kwargs["gl"] = GLSettings(n_iter=int(d["n_iter"]), momentum=float(d["momentum"]), init="random")
+        return cls(**kwargs)
 
 
 @dataclass
@@ -191,29 +197,48 @@ def chain_length(preset: Preset, seconds: float, settings: GenerateSettings) -> 
     return 1 + math.ceil((need - (t0 - e)) / step)
 
 
-def join_magnitudes(mags: torch.Tensor, overlap: int, trim: int) -> tuple[torch.Tensor, list[int]]:
-    """Clip magnitudes (k, freq, frames) -> one (freq, total) magnitude; also the join frames.
+def join_magnitude_blocks(mags, k: int, overlap: int, trim: int, joins: list[int] | None = None):
+    """Clip magnitudes (an iterable of k (freq, frames) tensors) -> the joined magnitude, in blocks.
 
     Each clip loses ``trim`` edge frames where it meets a neighbour (their STFT windows saw
     the zero padding past the clip's end); neighbours then overlap by ``overlap`` frames with an
     equal-power crossfade: power = (1 - t) a² + t b², with t rising from 0 to 1 across the
     overlap along a raised cosine (no corner in the level where the fade starts or ends).
-    Returns the magnitude and, per join, the frame at the centre of its crossfade.
+    Yields (freq, frames) blocks, about one per clip, as the clips arrive; appends the frame at
+    the centre of each join's crossfade to ``joins``.
     """
-    k, _, t0 = mags.shape
-    out = mags[0, :, :t0 - trim] if k > 1 else mags[0]
-    joins = []
-    for i in range(1, k):
-        nxt = mags[i, :, trim:t0 - trim] if i < k - 1 else mags[i, :, trim:]
+    joins = [] if joins is None else joins
+    done = 0  # frames yielded
+    tail = None  # the last frames so far, which the next clip may still fade into
+    for i, mag in enumerate(mags):
+        t0 = mag.shape[1]
+        if i == 0:
+            tail = mag[:, :t0 - trim] if k > 1 else mag
+            continue
+        nxt = mag[:, trim:t0 - trim] if i < k - 1 else mag[:, trim:]
         if overlap > 0:
-            u = (torch.arange(overlap, dtype=mags.dtype, device=mags.device) + 0.5) / overlap
+            u = (torch.arange(overlap, dtype=mag.dtype, device=mag.device) + 0.5) / overlap
             t = 0.5 - 0.5 * torch.cos(math.pi * u)
-            mixed = torch.sqrt((1 - t) * out[:, -overlap:] ** 2 + t * nxt[:, :overlap] ** 2)
-            joins.append(out.shape[1] - overlap // 2 - 1)
-            out = torch.cat([out[:, :-overlap], mixed, nxt[:, overlap:]], dim=1)
+            mixed = torch.sqrt((1 - t) * tail[:, -overlap:] ** 2 + t * nxt[:, :overlap] ** 2)
+            joins.append(done + tail.shape[1] - overlap // 2 - 1)
+            head = tail[:, :-overlap]
+            yield head
+            done += head.shape[1]
+            tail = torch.cat([mixed, nxt[:, overlap:]], dim=1)
         else:
-            joins.append(out.shape[1])
-            out = torch.cat([out, nxt], dim=1)
+            joins.append(done + tail.shape[1])
+            yield tail
+            done += tail.shape[1]
+            tail = nxt
+    if tail is not None:
+        yield tail
+
+
+def join_magnitudes(mags: torch.Tensor, overlap: int, trim: int) -> tuple[torch.Tensor, list[int]]:
+    """Clip magnitudes (k, freq, frames) -> one (freq, total) magnitude and the join frames
+    (:func:`join_magnitude_blocks` at once)."""
+    joins: list[int] = []
+    out = torch.cat(list(join_magnitude_blocks(mags, len(mags), overlap, trim, joins)), dim=1)
     return out, joins
 
 
@@ -259,15 +284,51 @@ def finish_audio(audio: np.ndarray, preset: Preset, settings: GenerateSettings
     return (audio * gain).astype(np.float32), int(sr), float(gain)
 
 
-def clip_magnitude(images: torch.Tensor, preset: Preset, stats: Stats, seconds: float,
-                   overlap: int, trim: int) -> tuple[torch.Tensor, list[int]]:
-    """Clip images (k, H, W) -> the (freq, frames) magnitude of ``seconds`` and its join frames."""
+def magnitude_blocks(images, preset: Preset, stats: Stats, seconds: float, overlap: int, trim: int,
+                     joins: list[int] | None = None):
+    """Clip images (k, H, W) -> the (freq, frames) magnitude of ``seconds``, in blocks, lazily
+    (one clip image at a time); appends the join frames to ``joins``."""
     need = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
-    mags = image_to_magnitude(images, preset, stats)
-    mag, joins = join_magnitudes(mags, overlap, trim)
-    if mag.shape[1] < need:  # cannot happen with chain_length's count; guard for hand-made input
+    mags = (image_to_magnitude(torch.as_tensor(img), preset, stats) for img in images)
+    got = 0
+    for block in join_magnitude_blocks(mags, len(images), overlap, trim, joins):
+        block = block[:, :max(0, need - got)]
+        if block.shape[1]:
+            got += block.shape[1]
+            yield block
+    if got < need:  # cannot happen with chain_length's count; guard for hand-made input
         raise PianoGANError(f"{len(images)} clip image(s) cover fewer than {seconds} s")
-    return mag[:, :need], joins
+
+
+def _clip(audio: np.ndarray, preset: Preset, settings: GenerateSettings, images, mag: torch.Tensor,
+          joins: list[int], overlap: int, trim: int) -> Clip:
+    audio, sr, gain = finish_audio(audio, preset, settings)
+    clip = Clip(audio, sr, np.asarray(images, np.float32), mag.cpu().numpy())
+    hop_s = preset.hop_length / preset.sample_rate
+    clip.record = {"joins_seconds": [round(f * hop_s, 6) for f in joins], "gain": gain,
+                   "n_samples": int(len(audio)), "sample_rate": sr,
+                   "overlap_frames": overlap, "trim_frames": trim}
+    return clip
+
+
+def _long_clip(images: np.ndarray, preset: Preset, stats: Stats, seconds: float,
+               settings: GenerateSettings, gl_seed: int, overlap: int, trim: int) -> Clip:
+    """One chained piece: magnitude blocks -> streamed Griffin-Lim (CPU), in bounded memory."""
+    from .phase_stream import griffin_lim_stream
+
+    joins: list[int] = []
+    kept: list[torch.Tensor] = []  # the magnitude, for the spectrogram PNG
+
+    def blocks():
+        for block in magnitude_blocks(images, preset, stats, seconds, overlap, trim, joins):
+            kept.append(block.cpu())
+            yield kept[-1]
+
+    gl = dataclasses.replace(settings.gl, seed=gl_seed)
+    n_samples = int(round(seconds * preset.sample_rate))
+    audio = np.concatenate(list(griffin_lim_stream(blocks(), preset.n_fft, preset.hop_length, gl,
+                                                   length=n_samples)))
+    return _clip(audio, preset, settings, images, torch.cat(kept, dim=1), joins, overlap, trim)
 
 
 def images_to_clips(groups: list[np.ndarray], preset: Preset, stats: Stats, seconds: float,
@@ -276,8 +337,9 @@ def images_to_clips(groups: list[np.ndarray], preset: Preset, stats: Stats, seco
                     progress=None) -> list[Clip]:
     """Clip images, one (k, H, W) group per output clip -> Clips of ``seconds`` (chained if k > 1).
 
-    Griffin-Lim runs batched (``batch_size`` clips at a time; all clips of one call have the same
-    length), each clip from its own start phase (:func:`initial_phase` of its seed).
+    Single clips run Griffin-Lim batched (``batch_size`` at a time, all of one length), each
+    from its own start (a ``"random"`` start from :func:`initial_phase` of its seed, so a clip
+    does not depend on its batch); chained pieces are streamed one by one (:func:`_long_clip`).
     ``overlap`` / ``trim`` (frames) default to :func:`overlap_frames` / :func:`edge_frames`; a
     record passes the values it was made with. Each Clip's record holds only what this step
     measured (joins, gain, length, rate, frames); :func:`generate` adds the rest.
@@ -287,26 +349,27 @@ def images_to_clips(groups: list[np.ndarray], preset: Preset, stats: Stats, seco
     n_samples = int(round(seconds * preset.sample_rate))
     overlap = overlap_frames(preset, settings) if overlap is None else int(overlap)
     trim = edge_frames(preset) if trim is None else int(trim)
-    hop_s = preset.hop_length / preset.sample_rate
-    clips = []
-    for start in range(0, len(groups), max(1, batch_size)):
-        part = groups[start:start + batch_size]
-        seeds = gl_seeds[start:start + batch_size]
-        made = [clip_magnitude(torch.as_tensor(g).to(device), preset, stats, seconds, overlap, trim)
-                for g in part]
-        mags = torch.stack([m for m, _ in made])
-        init = torch.stack([initial_phase(tuple(mags.shape[1:]), sd) for sd in seeds]).to(device)
-        y = griffin_lim(mags, n_fft=preset.n_fft, hop_length=preset.hop_length,
-                        n_iter=settings.n_iter, momentum=settings.momentum, length=n_samples,
-                        init=init)
+    gl = settings.gl
+    clips: list[Clip | None] = [None] * len(groups)
+    single = [i for i, g in enumerate(groups) if len(g) == 1]
+    for i, g in enumerate(groups):
+        if len(g) != 1:
+            clips[i] = _long_clip(g, preset, stats, seconds, settings, gl_seeds[i], overlap, trim)
+            if progress is not None:
+                progress.update(1)
+    for start in range(0, len(single), max(1, batch_size)):
+        part = single[start:start + batch_size]
+        mags = torch.stack([torch.cat(list(magnitude_blocks(torch.as_tensor(groups[i]).to(device),
+                                                            preset, stats, seconds, overlap, trim)), 1)
+                            for i in part])
+        init = gl.init
+        if init == "random":
+            init = torch.stack([initial_phase(tuple(mags.shape[1:]), gl_seeds[i]) for i in part]).to(device)
+        y = griffin_lim(mags, n_fft=preset.n_fft, hop_length=preset.hop_length, n_iter=gl.n_iter,
+                        momentum=gl.momentum, length=n_samples, init=init)
         y = y.detach().float().cpu().numpy()
-        for j, (mag, joins) in enumerate(made):
-            audio, sr, gain = finish_audio(y[j], preset, settings)
-            clip = Clip(audio, sr, np.asarray(part[j], np.float32), mag.cpu().numpy())
-            clip.record = {"joins_seconds": [round(f * hop_s, 6) for f in joins], "gain": gain,
-                           "n_samples": int(len(audio)), "sample_rate": sr,
-                           "overlap_frames": overlap, "trim_frames": trim}
-            clips.append(clip)
+        for j, i in enumerate(part):
+            clips[i] = _clip(y[j], preset, settings, groups[i], mags[j], [], overlap, trim)
             if progress is not None:
                 progress.update(1)
     return clips
