@@ -162,7 +162,8 @@ def test_every_entry_point_starts_from_the_one_default(monkeypatch, tmp_path):
     import pianogan.phase_stream as phase_stream
     from pianogan.cli import build_parser
     from pianogan.config import get_preset
-    from pianogan.generate import GenerateSettings, chain_length, images_to_clips
+    from pianogan.chain import chain_length
+    from pianogan.generate import GenerateSettings, images_to_clips
     from pianogan.phase import DEFAULT_GL, GLSettings
     from pianogan.roundtrip import round_trip
     from pianogan.spectrogram import Stats, image_to_audio
@@ -198,7 +199,7 @@ def test_every_entry_point_starts_from_the_one_default(monkeypatch, tmp_path):
     assert GenerateSettings().gl is DEFAULT_GL
     images_to_clips([images], preset, stats, preset.clip_seconds, GenerateSettings(), [0])
     check("generate, one clip")
-    k = chain_length(preset, 3 * preset.clip_seconds, GenerateSettings())
+    k = chain_length(preset, 3 * preset.clip_seconds)
     images_to_clips([np.concatenate([images] * k)], preset, stats, 3 * preset.clip_seconds,
                     GenerateSettings(), [0])
     check("generate, a long piece")

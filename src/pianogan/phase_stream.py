@@ -165,7 +165,7 @@ def _segments(blocks, n_fft: int, hop_length: int, gl: GLSettings, length: int |
 
 def griffin_lim_stream(blocks: Iterable[torch.Tensor | np.ndarray], n_fft: int, hop_length: int,
                        gl: GLSettings | None = None, length: int | None = None,
-                       block_frames: int = DEFAULT_BLOCK_FRAMES,
+                       block_frames: int | None = None,
                        overlap: int | None = None) -> Iterator[np.ndarray]:
     """Invert a long magnitude given in blocks; yields float32 audio chunks in order.
 
@@ -175,13 +175,15 @@ def griffin_lim_stream(blocks: Iterable[torch.Tensor | np.ndarray], n_fft: int, 
             of T frames.
         gl: Griffin-Lim settings (default :data:`pianogan.phase.DEFAULT_GL`).
         length: output samples in all; default ``hop_length * (T - 1)`` (as griffin_lim).
-        block_frames: frames per Griffin-Lim run (memory is about that of one run of this size).
+        block_frames: frames per Griffin-Lim run (memory is about that of one run of this size);
+            default :data:`DEFAULT_BLOCK_FRAMES`.
         overlap: frames shared by neighbouring runs (default :func:`default_overlap`).
 
     The chunks, concatenated, are the audio: (length,) float32 at the magnitude's rate. A
     magnitude of at most ``block_frames`` frames gives exactly ``griffin_lim``'s result.
     """
     left = math.inf if length is None else int(length)
+    block_frames = DEFAULT_BLOCK_FRAMES if block_frames is None else int(block_frames)
     for chunk in _segments(blocks, n_fft, hop_length, GLSettings.of(gl), length, block_frames, overlap):
         chunk = chunk[:max(0, min(len(chunk), left))] if left < len(chunk) else chunk
         left -= len(chunk)
