@@ -277,6 +277,32 @@ def test_cli_bad_index_and_missing_checkpoint(tiny_run, tmp_path, capsys):
     assert rc == 2 and "--index 3" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("seconds", ["1e9", "inf", "nan", "0"])
+def test_cli_absurd_length_is_one_line_error(tiny_run, tmp_path, capsys, seconds):
+    rc = main(["generate", str(tiny_run), "--seconds", seconds, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "at most 3600" in err and "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_streamed_piece_equals_one_griffin_lim_when_it_fits(model, monkeypatch):
+    """A piece shorter than a streaming block is exactly one Griffin-Lim over its magnitude; a
+    longer one is streamed in blocks and keeps its length, joins and loudness."""
+    import pianogan.phase_stream as ps
+    from pianogan.phase import griffin_lim
+
+    G, info = model
+    s = GenerateSettings(gl=GLSettings(n_iter=8), seconds=3 * PRESET.clip_seconds)
+    [clip] = generate(G, info, n=1, seed=2, settings=s, progress=False)
+    one = griffin_lim(torch.from_numpy(clip.magnitude), PRESET.n_fft, PRESET.hop_length,
+                      length=len(clip.audio), **s.gl.kwargs()).numpy()
+    np.testing.assert_allclose(clip.audio, one * clip.record["gain"], atol=1e-6)
+    monkeypatch.setattr(ps, "DEFAULT_BLOCK_FRAMES", 2 * ps.default_overlap(PRESET.n_fft, PRESET.hop_length))
+    [blocks] = generate(G, info, n=1, seed=2, settings=s, progress=False)
+    assert blocks.audio.shape == clip.audio.shape and blocks.record["joins_seconds"] == clip.record["joins_seconds"]
+    assert _sc_db(blocks.audio, clip.audio) < -10  # the same piece, not sample for sample
+
+
 def test_truncation_reaches_stylegan2_and_is_recorded(model):
     from pianogan.models import get_model
 
