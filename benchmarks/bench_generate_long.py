@@ -36,7 +36,7 @@ CHILD = textwrap.dedent("""
     from pianogan.spectrogram import Stats, stft_magnitude
     seconds, mode = float(sys.argv[1]), sys.argv[2]
     if mode == "one-shot":
-        phase_stream.DEFAULT_BLOCK_FRAMES = 10 ** 9
+        phase_stream.BLOCK_BYTES = 1 << 62
     preset = get_preset("tiny")
     fam = get_model("specgan")
     torch.manual_seed(0)
@@ -57,7 +57,7 @@ CHILD = textwrap.dedent("""
         flux = lambda m: np.concatenate([[0.0], np.maximum(np.diff(m, axis=1), 0).sum(0)])
         ref = flux(mag)
         excess = (flux(got) - ref) / ref.mean()
-        ov, bf = phase_stream.default_overlap(n_fft, hop), phase_stream.DEFAULT_BLOCK_FRAMES
+        ov, bf = phase_stream.default_overlap(n_fft, hop), phase_stream.default_block_frames(n_fft, hop)
         starts = list(range(bf - ov, mag.shape[1] - ov, bf - ov))
         near = np.zeros(mag.shape[1], bool)
         for a in starts:

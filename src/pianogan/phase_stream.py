@@ -35,7 +35,11 @@ import torch
 from .errors import PianoGANError
 from .phase import GLSettings, griffin_lim, peak_locked_phase_from
 
-DEFAULT_BLOCK_FRAMES = 4096  # ~65 s of the tiny preset, ~105 s of 20s-512 per Griffin-Lim run
+# Frames per Griffin-Lim run: as many as make one complex (freq, frames) spectrum of this size:
+# 8128 frames = 130 s of the tiny preset, 2044 = 52 s of 20s-512; a run's working set is ~15 such
+# arrays. Smaller blocks cost more CPU per frame (on a loaded 2-core machine 4096 tiny frames took
+# 1.8x the CPU per frame of 8192, each op paying its thread barrier on less work).
+BLOCK_BYTES = 8 << 20
 CROSSFADE_FRAMES = 16  # frames of audio crossfade between two segments (plus the edge frames)
 
 
@@ -47,6 +51,11 @@ def edge_frames(n_fft: int, hop_length: int) -> int:
 def default_overlap(n_fft: int, hop_length: int) -> int:
     """Shared frames of two segments: E + crossfade + E + 1."""
     return 2 * edge_frames(n_fft, hop_length) + CROSSFADE_FRAMES + 1
+
+
+def default_block_frames(n_fft: int, hop_length: int) -> int:
+    """Frames per Griffin-Lim run: :data:`BLOCK_BYTES` of complex64 spectrum (at least 2 overlaps)."""
+    return max(2 * default_overlap(n_fft, hop_length), BLOCK_BYTES // ((n_fft // 2 + 1) * 8))
 
 
 class _Frames:
@@ -176,14 +185,14 @@ def griffin_lim_stream(blocks: Iterable[torch.Tensor | np.ndarray], n_fft: int, 
         gl: Griffin-Lim settings (default :data:`pianogan.phase.DEFAULT_GL`).
         length: output samples in all; default ``hop_length * (T - 1)`` (as griffin_lim).
         block_frames: frames per Griffin-Lim run (memory is about that of one run of this size);
-            default :data:`DEFAULT_BLOCK_FRAMES`.
+            default :func:`default_block_frames`.
         overlap: frames shared by neighbouring runs (default :func:`default_overlap`).
 
     The chunks, concatenated, are the audio: (length,) float32 at the magnitude's rate. A
     magnitude of at most ``block_frames`` frames gives exactly ``griffin_lim``'s result.
     """
     left = math.inf if length is None else int(length)
-    block_frames = DEFAULT_BLOCK_FRAMES if block_frames is None else int(block_frames)
+    block_frames = default_block_frames(n_fft, hop_length) if block_frames is None else int(block_frames)
     for chunk in _segments(blocks, n_fft, hop_length, GLSettings.of(gl), length, block_frames, overlap):
         chunk = chunk[:max(0, min(len(chunk), left))] if left < len(chunk) else chunk
         left -= len(chunk)
