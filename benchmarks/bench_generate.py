@@ -2,7 +2,7 @@
 
 For each preset, an untrained SpecGAN generator ("tiny" widths, so the numbers are dominated by
 phase retrieval, as they are for a trained one) makes N clips of the model's length, batched,
-and one long continuous piece (magnitudes joined, one Griffin-Lim over the whole piece).
+and one long continuous piece (magnitudes joined, one streamed Griffin-Lim over the whole piece).
 Reported: wall seconds, clips/s, real-time factor (seconds of audio per wall second), and the
 share of time spent in the generator. One thread, like a busy 2-core machine's fair share.
 
@@ -28,6 +28,7 @@ from run_all import cpu_name, write_result  # noqa: E402
 
 from pianogan.config import get_preset  # noqa: E402
 from pianogan.generate import GenerateSettings, draw_latents, generate, render_images  # noqa: E402
+from pianogan.phase import GLSettings  # noqa: E402
 from pianogan.spectrogram import Stats  # noqa: E402
 
 
@@ -45,7 +46,7 @@ def model_for(preset):
 def bench(preset_name: str, n: int, long_seconds: float, n_iter: int) -> dict:
     preset = get_preset(preset_name)
     G, info = model_for(preset)
-    settings = GenerateSettings(n_iter=n_iter)
+    settings = GenerateSettings(gl=GLSettings(n_iter=n_iter))
     generate(G, info, n=1, settings=settings, progress=False)  # warm-up
     t0 = time.perf_counter()
     render_images(G, draw_latents(G, 0, n), batch_size=16)
@@ -56,7 +57,7 @@ def bench(preset_name: str, n: int, long_seconds: float, n_iter: int) -> dict:
     audio_s = sum(len(c.audio) / c.sample_rate for c in clips)
     t0 = time.perf_counter()
     [piece] = generate(G, info, n=1, progress=False,
-                       settings=GenerateSettings(n_iter=n_iter, seconds=long_seconds))
+                       settings=GenerateSettings(gl=GLSettings(n_iter=n_iter), seconds=long_seconds))
     t_long = time.perf_counter() - t0
     out = {"preset": preset_name, "image_shape": list(preset.image_shape), "n_iter": n_iter,
            "clips": n, "clip_seconds": preset.clip_seconds, "wall_s": round(t_all, 3),

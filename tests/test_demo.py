@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from pianogan import demo
-from pianogan.report_html import AudioItem, MetricRow, Report, format_value, write_report
+from pianogan.demo.report import AudioItem, MetricRow, Report, format_value, write_report
 
 
 class _Refs(HTMLParser):
@@ -132,3 +132,73 @@ def test_quick_demo_end_to_end_and_rerun(tmp_path, capsys):
     assert demo.main(["--out", str(moved), "--quick"]) == 0
     err = capsys.readouterr().err
     assert err.count("re-using") == len(demo.STAGES) - 1
+
+
+class FakeTrainer:
+    """A run on a fake clock: each call pays ``startup`` s, its first ``warmup`` steps are
+    ``slow`` s each (allocator, thread pools), the rest ``steady`` s, and a checkpoint ``save`` s."""
+
+    def __init__(self, startup=8.0, slow=1.35, steady=0.57, warmup=5, save=2.0):
+        self.now, self.step, self.times = 0.0, 0, {}
+        self.startup, self.slow, self.steady, self.warmup, self.save = startup, slow, steady, warmup, save
+        self.calls = []
+
+    def clock(self):
+        return self.now
+
+    def train(self, target):
+        self.calls.append(target)
+        self.now += self.startup
+        for i, s in enumerate(range(self.step + 1, target + 1)):
+            dt = self.slow if i < self.warmup else self.steady
+            self.now += dt
+            self.times[s] = dt
+        self.step = target
+        self.now += self.save
+
+
+def _budget_run(fake, seconds=420.0, max_steps=3000, calibration=30):
+    from pianogan.demo.budget import Budget, train_to_budget
+
+    budget = Budget(seconds=seconds, max_steps=max_steps, calibration_steps=calibration)
+    return train_to_budget(budget, fake.train, lambda: fake.step, lambda: dict(fake.times), fake.clock)
+
+
+def test_budget_fills_within_ten_percent_from_the_steady_step_time():
+    fake = FakeTrainer()
+    log = _budget_run(fake)
+    assert 0.9 * 420 <= log.seconds <= 1.1 * 420, log.to_dict()
+    assert log.steps == fake.step and fake.calls[0] == 30
+    assert log.calls[0]["steady_step_s"] == pytest.approx(0.57)  # start-up and warm-up left out
+    # what a start-up-included estimate (first call's wall time / its steps) would have planned
+    naive = log.calls[0]["seconds"] / 30
+    assert naive > 1.5 * 0.57 and log.steps > 1.5 * 420 / naive
+
+
+def test_budget_adapts_when_the_machine_speeds_up_and_respects_max_steps():
+    fake = FakeTrainer(steady=0.9)
+    from pianogan.demo.budget import Budget, train_to_budget
+
+    def train(target):  # the load goes away after calibration: steps get twice as fast
+        fake.train(target)
+        fake.steady = 0.45
+
+    log = train_to_budget(Budget(seconds=420.0, max_steps=3000), train, lambda: fake.step,
+                          lambda: dict(fake.times), fake.clock)
+    assert 0.9 * 420 <= log.seconds <= 1.1 * 420 and len(log.calls) >= 3, log.to_dict()
+    capped = _budget_run(FakeTrainer(), max_steps=100)
+    assert capped.steps == 100 and capped.seconds < 420
+    quick = _budget_run(FakeTrainer(), seconds=0.0, max_steps=1, calibration=1)  # the smoke demo
+    assert quick.steps == 1 and len(quick.calls) == 1
+
+
+def test_demo_uses_the_default_griffin_lim():
+    from pianogan.cli import build_parser
+    from pianogan.demo.pipeline import _gl_flags
+    from pianogan.phase import DEFAULT_GL
+
+    cfg = demo.DemoConfig()
+    assert cfg.gl is DEFAULT_GL
+    args = build_parser().parse_args(["generate", "RUN", "--out", "x", *_gl_flags(cfg)])
+    assert (args.n_iter, args.momentum, args.init) == (DEFAULT_GL.n_iter, DEFAULT_GL.momentum,
+                                                       DEFAULT_GL.init)

@@ -46,7 +46,8 @@ def test_matches_librosa_same_init(piece, hop):
 def test_random_init_converges_like_librosa(piece):
     y, mag = piece
     ref = librosa.griffinlim(mag, n_iter=32, hop_length=HOP, n_fft=N_FFT, length=len(y), random_state=0)
-    ours = griffin_lim(torch.from_numpy(mag), N_FFT, HOP, n_iter=32, length=len(y), seed=0).numpy()
+    ours = griffin_lim(torch.from_numpy(mag), N_FFT, HOP, n_iter=32, length=len(y), seed=0,
+                       init="random").numpy()
     sc_ours, sc_ref = _sc_db(ours, mag), _sc_db(ref, mag)
     assert sc_ours < -12  # it converges: far below the ~0 dB of a random phase
     assert abs(sc_ours - sc_ref) < 1.5  # different random draws: a looser bound
@@ -54,8 +55,8 @@ def test_random_init_converges_like_librosa(piece):
 
 def test_momentum_helps(piece):
     y, mag = piece
-    plain = griffin_lim(torch.from_numpy(mag), N_FFT, HOP, n_iter=16, momentum=0.0, length=len(y))
-    fast = griffin_lim(torch.from_numpy(mag), N_FFT, HOP, n_iter=16, momentum=0.99, length=len(y))
+    plain = griffin_lim(torch.from_numpy(mag), N_FFT, HOP, n_iter=16, momentum=0.0, length=len(y), init="random")
+    fast = griffin_lim(torch.from_numpy(mag), N_FFT, HOP, n_iter=16, momentum=0.99, length=len(y), init="random")
     assert _sc_db(fast.numpy(), mag) < _sc_db(plain.numpy(), mag) - 1.0
 
 
@@ -64,12 +65,12 @@ def test_batched_equals_unbatched(piece):
     clips = np.stack([y, 0.5 * y[::-1].copy(), np.roll(y, 1234)])
     mags = torch.stack([torch.from_numpy(np.abs(librosa.stft(c, n_fft=N_FFT, hop_length=HOP)))
                         for c in clips]).float()
-    batched = griffin_lim(mags, N_FFT, HOP, n_iter=8, length=len(y), seed=5)
-    chunked = griffin_lim(mags, N_FFT, HOP, n_iter=8, length=len(y), seed=5, chunk_size=1)
+    batched = griffin_lim(mags, N_FFT, HOP, n_iter=8, length=len(y), seed=5, init="random")
+    chunked = griffin_lim(mags, N_FFT, HOP, n_iter=8, length=len(y), seed=5, chunk_size=1, init="random")
     assert batched.shape == (3, len(y))
     torch.testing.assert_close(batched, chunked, rtol=0, atol=1e-6)
     # clip 0 of a batch gets the same random phase as the unbatched call (2-D in, 1-D out)
-    single = griffin_lim(mags[0], N_FFT, HOP, n_iter=8, length=len(y), seed=5)
+    single = griffin_lim(mags[0], N_FFT, HOP, n_iter=8, length=len(y), seed=5, init="random")
     assert single.shape == (len(y),)
     torch.testing.assert_close(batched[0], single, rtol=0, atol=1e-6)
     # with a deterministic start every clip equals its own unbatched run
@@ -82,9 +83,9 @@ def test_batched_equals_unbatched(piece):
 def test_seed_reproducible_and_different(piece):
     _, mag = piece
     m = torch.from_numpy(mag)
-    a = griffin_lim(m, N_FFT, HOP, n_iter=2, seed=1)
-    b = griffin_lim(m, N_FFT, HOP, n_iter=2, seed=1)
-    c = griffin_lim(m, N_FFT, HOP, n_iter=2, seed=2)
+    a = griffin_lim(m, N_FFT, HOP, n_iter=2, seed=1, init="random")
+    b = griffin_lim(m, N_FFT, HOP, n_iter=2, seed=1, init="random")
+    c = griffin_lim(m, N_FFT, HOP, n_iter=2, seed=2, init="random")
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
 
@@ -149,3 +150,69 @@ def test_peak_locked_init_beats_random(piece):
                                griffin_lim(m, N_FFT, HOP, n_iter=3, init="zeros"))
     with pytest.raises(PianoGANError):
         griffin_lim(m, N_FFT, HOP, n_iter=1, init=torch.zeros(3, 4))
+
+
+def test_every_entry_point_starts_from_the_one_default(monkeypatch, tmp_path):
+    """generate (short and long), reconstruct (library and CLI flags), image_to_audio and the
+    trainer's sample WAVs all pass DEFAULT_GL to Griffin-Lim unless told otherwise (the demo
+    runs `pianogan generate` without Griffin-Lim flags: see test_demo)."""
+    import dataclasses
+
+    import pianogan.phase as phase
+    import pianogan.phase_stream as phase_stream
+    from pianogan.cli import build_parser
+    from pianogan.config import get_preset
+    from pianogan.chain import chain_length
+    from pianogan.generate import GenerateSettings, images_to_clips
+    from pianogan.phase import DEFAULT_GL, GLSettings
+    from pianogan.roundtrip import round_trip
+    from pianogan.spectrogram import Stats, image_to_audio
+    from pianogan.train.samples import save_audio
+
+    assert DEFAULT_GL == GLSettings() and DEFAULT_GL.init == "peaks"  # the measured best start
+    seen: list[dict] = []
+
+    def fake(magnitude, n_fft, hop_length, n_iter=-1, momentum=-1, length=None, seed=None,
+             init=None, chunk_size=None):
+        start = "random" if isinstance(init, torch.Tensor) else init  # a tensor: per-clip start
+        seen.append({"n_iter": n_iter, "momentum": momentum, "init": start})
+        shape = magnitude.shape[:-2] + (length if length is not None else 0,)
+        return torch.zeros(shape)
+
+    def fake_stream(blocks, n_fft, hop_length, gl=None, length=None, **kwargs):
+        list(blocks)
+        seen.append({"n_iter": gl.n_iter, "momentum": gl.momentum, "init": gl.init})
+        yield np.zeros(length, np.float32)
+
+    monkeypatch.setattr(phase, "griffin_lim", fake)
+    monkeypatch.setattr(phase_stream, "griffin_lim_stream", fake_stream)
+    preset, stats = get_preset("tiny"), Stats(0.0, 1.0, 1)
+    images = np.zeros((1, *preset.image_shape), np.float32)
+    want = {k: v for k, v in dataclasses.asdict(DEFAULT_GL).items() if k != "seed"}
+
+    def check(what, **changed):
+        assert seen, what
+        got = seen.pop()
+        assert got == {**want, **changed}, what
+        seen.clear()
+
+    assert GenerateSettings().gl is DEFAULT_GL
+    images_to_clips([images], preset, stats, preset.clip_seconds, GenerateSettings(), [0])
+    check("generate, one clip")
+    k = chain_length(preset, 3 * preset.clip_seconds)
+    images_to_clips([np.concatenate([images] * k)], preset, stats, 3 * preset.clip_seconds,
+                    GenerateSettings(), [0])
+    check("generate, a long piece")
+    round_trip(np.zeros(preset.n_samples, np.float32), preset, stats, variants=("image",))
+    check("reconstruct")
+    image_to_audio(images, preset, stats)
+    check("image_to_audio")
+    save_audio(images, preset, stats, tmp_path, "s")
+    check("trainer samples")
+    save_audio(images, preset, stats, tmp_path, "s", n_iter=32)
+    check("trainer samples, its own iteration count", n_iter=32)
+    parser = build_parser()
+    for argv in (["generate", "RUN", "--out", "x"], ["reconstruct", "in.wav"]):
+        args = parser.parse_args(argv)
+        assert (args.n_iter, args.momentum, args.init) == (DEFAULT_GL.n_iter, DEFAULT_GL.momentum,
+                                                           DEFAULT_GL.init), argv[0]

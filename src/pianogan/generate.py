@@ -6,9 +6,10 @@ Three kinds of clip (``Clip.record["kind"]``):
 * ``"long"``: ``seconds`` longer than the model's clip. A chain of latents along a smooth path
   (slerp / lerp between random anchor latents every ``walk_steps`` clips) gives overlapping
   clip images. Their *magnitudes* (linear |STFT|, on the preset's STFT grid) are joined with an
-  equal-power crossfade over ``overlap_seconds`` (power = (1-t)·a² + t·b²) and ONE Griffin-Lim
-  runs over the whole long magnitude, so phase is continuous across the joins and there are no
-  clicks; the result is cut to exactly ``seconds``.
+  equal-power crossfade over ``overlap_seconds`` (power = (1-t)·a² + t·b²) and inverted as one
+  magnitude by :func:`pianogan.phase_stream.griffin_lim_stream` (block by block, in bounded
+  memory, phase carried across block borders), so there are no clicks at the clip joins; the
+  result is cut to exactly ``seconds`` (at most :data:`MAX_SECONDS`).
 * ``"interpolation"``: ``k`` clips along the path between the latents of two seeds (slerp for a
   normal latent, lerp for a uniform one).
 
@@ -27,19 +28,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .chain import chain_length, edge_frames, magnitude_blocks, overlap_frames
 from .config import Preset
 from .errors import PianoGANError
-from .spectrogram import Stats, image_to_magnitude
+from .phase import DEFAULT_GL, GLSettings
+from .spectrogram import Stats
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: Griffin-Lim settings as "gl" (n_iter, momentum, init, seed); 1: random start
+MAX_SECONDS = 3600.0  # longest piece: memory grows ~70 MB per 10 min (tiny preset), disk ~10 MB
 
 
 @dataclass(frozen=True)
 class GenerateSettings:
     """How images become audio. Everything here is stored in each clip's record."""
 
-    n_iter: int = 64  # Griffin-Lim iterations
-    momentum: float = 0.99  # fast Griffin-Lim momentum
+    gl: GLSettings = DEFAULT_GL  # Griffin-Lim; a random start is seeded per clip (its gl_seed)
     seconds: float | None = None  # clip length (s); None = the model's clip length
     truncation: float = 1.0  # truncation psi (used by StyleGAN2; other generators ignore it)
     mix_seed: int | None = None  # style mixing (StyleGAN2): clip i takes fine styles from seed mix_seed+i
@@ -51,10 +54,9 @@ class GenerateSettings:
     peak: float = 0.99  # audio louder than this is scaled down to it (never scaled up)
 
     def __post_init__(self) -> None:
-        if self.n_iter < 0:
-            raise PianoGANError("n_iter must be >= 0")
-        if self.seconds is not None and not self.seconds > 0:
-            raise PianoGANError("seconds must be > 0")
+        if self.seconds is not None and not 0 < self.seconds <= MAX_SECONDS:
+            raise PianoGANError(f"seconds must be > 0 and at most {MAX_SECONDS:g} ({self.seconds:g} "
+                                "asked); make several pieces instead")
         if self.sample_rate is not None and self.sample_rate <= 0:
             raise PianoGANError("sample rate must be > 0")
         if self.walk_steps < 1:
@@ -68,7 +70,12 @@ class GenerateSettings:
     @classmethod
     def from_dict(cls, d: dict) -> "GenerateSettings":
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        kwargs = {k: v for k, v in d.items() if k in known}
+        if isinstance(d.get("gl"), dict):
+            kwargs["gl"] = GLSettings(**d["gl"])
+        else:  # a version-1 record: random start, its n_iter and momentum
+            kwargs["gl"] = GLSettings(n_iter=int(d["n_iter"]), momentum=float(d["momentum"]), init="random")
+        return cls(**kwargs)
 
 
 @dataclass
@@ -156,67 +163,6 @@ def render_images(G, z: torch.Tensor, truncation: float = 1.0, batch_size: int =
     return np.concatenate(out).astype(np.float32, copy=False)
 
 
-# --------------------------------------------------------------------------- magnitudes
-
-def edge_frames(preset: Preset) -> int:
-    """Frames to drop where a clip meets a neighbour in a long piece.
-
-    Centred STFT frames within n_fft/2 of a clip's edge saw the zero padding past it; in the
-    training images they carry a broadband "edge" (the signal starting from silence), which
-    generators learn and smear over a few more columns. So drop twice the padded frames, and at
-    least 2% of the clip.
-    """
-    padded = math.ceil((preset.n_fft // 2) / preset.hop_length)
-    return max(2 * padded, math.ceil(0.02 * preset.n_frames))
-
-
-def overlap_frames(preset: Preset, settings: GenerateSettings) -> int:
-    """Crossfade length in frames: ``settings.overlap_seconds`` or min(1 s, clip / 4)."""
-    s = settings.overlap_seconds
-    if s is None:
-        s = min(1.0, preset.clip_seconds / 4)
-    usable = preset.n_frames - 2 * edge_frames(preset)
-    return int(min(round(s * preset.sample_rate / preset.hop_length), usable // 2))
-
-
-def chain_length(preset: Preset, seconds: float, settings: GenerateSettings) -> int:
-    """Number of clip images a piece of ``seconds`` needs (1 when it fits in one clip)."""
-    need = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
-    e, t0 = edge_frames(preset), preset.n_frames
-    if need <= t0:
-        return 1
-    step = (t0 - 2 * e) - overlap_frames(preset, settings)
-    if step <= 0:
-        raise PianoGANError(f"preset {preset.name!r}: clip too short to chain")
-    return 1 + math.ceil((need - (t0 - e)) / step)
-
-
-def join_magnitudes(mags: torch.Tensor, overlap: int, trim: int) -> tuple[torch.Tensor, list[int]]:
-    """Clip magnitudes (k, freq, frames) -> one (freq, total) magnitude; also the join frames.
-
-    Each clip loses ``trim`` edge frames where it meets a neighbour (their STFT windows saw
-    the zero padding past the clip's end); neighbours then overlap by ``overlap`` frames with an
-    equal-power crossfade: power = (1 - t) a² + t b², with t rising from 0 to 1 across the
-    overlap along a raised cosine (no corner in the level where the fade starts or ends).
-    Returns the magnitude and, per join, the frame at the centre of its crossfade.
-    """
-    k, _, t0 = mags.shape
-    out = mags[0, :, :t0 - trim] if k > 1 else mags[0]
-    joins = []
-    for i in range(1, k):
-        nxt = mags[i, :, trim:t0 - trim] if i < k - 1 else mags[i, :, trim:]
-        if overlap > 0:
-            u = (torch.arange(overlap, dtype=mags.dtype, device=mags.device) + 0.5) / overlap
-            t = 0.5 - 0.5 * torch.cos(math.pi * u)
-            mixed = torch.sqrt((1 - t) * out[:, -overlap:] ** 2 + t * nxt[:, :overlap] ** 2)
-            joins.append(out.shape[1] - overlap // 2 - 1)
-            out = torch.cat([out[:, :-overlap], mixed, nxt[:, overlap:]], dim=1)
-        else:
-            joins.append(out.shape[1])
-            out = torch.cat([out, nxt], dim=1)
-    return out, joins
-
-
 # --------------------------------------------------------------------------- audio
 
 def _denoise(audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -259,15 +205,35 @@ def finish_audio(audio: np.ndarray, preset: Preset, settings: GenerateSettings
     return (audio * gain).astype(np.float32), int(sr), float(gain)
 
 
-def clip_magnitude(images: torch.Tensor, preset: Preset, stats: Stats, seconds: float,
-                   overlap: int, trim: int) -> tuple[torch.Tensor, list[int]]:
-    """Clip images (k, H, W) -> the (freq, frames) magnitude of ``seconds`` and its join frames."""
-    need = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
-    mags = image_to_magnitude(images, preset, stats)
-    mag, joins = join_magnitudes(mags, overlap, trim)
-    if mag.shape[1] < need:  # cannot happen with chain_length's count; guard for hand-made input
-        raise PianoGANError(f"{len(images)} clip image(s) cover fewer than {seconds} s")
-    return mag[:, :need], joins
+def _clip(audio: np.ndarray, preset: Preset, settings: GenerateSettings, images, mag: torch.Tensor,
+          joins: list[int], overlap: int, trim: int) -> Clip:
+    audio, sr, gain = finish_audio(audio, preset, settings)
+    clip = Clip(audio, sr, np.asarray(images, np.float32), mag.cpu().numpy())
+    hop_s = preset.hop_length / preset.sample_rate
+    clip.record = {"joins_seconds": [round(f * hop_s, 6) for f in joins], "gain": gain,
+                   "n_samples": int(len(audio)), "sample_rate": sr,
+                   "overlap_frames": overlap, "trim_frames": trim}
+    return clip
+
+
+def _long_clip(images: np.ndarray, preset: Preset, stats: Stats, seconds: float,
+               settings: GenerateSettings, gl_seed: int, overlap: int, trim: int) -> Clip:
+    """One chained piece: magnitude blocks -> streamed Griffin-Lim (CPU), in bounded memory."""
+    from .phase_stream import griffin_lim_stream
+
+    joins: list[int] = []
+    kept: list[torch.Tensor] = []  # the magnitude, for the spectrogram PNG
+
+    def blocks():
+        for block in magnitude_blocks(images, preset, stats, seconds, overlap, trim, joins):
+            kept.append(block.cpu())
+            yield kept[-1]
+
+    gl = dataclasses.replace(settings.gl, seed=gl_seed)
+    n_samples = int(round(seconds * preset.sample_rate))
+    audio = np.concatenate(list(griffin_lim_stream(blocks(), preset.n_fft, preset.hop_length, gl,
+                                                   length=n_samples)))
+    return _clip(audio, preset, settings, images, torch.cat(kept, dim=1), joins, overlap, trim)
 
 
 def images_to_clips(groups: list[np.ndarray], preset: Preset, stats: Stats, seconds: float,
@@ -276,8 +242,9 @@ def images_to_clips(groups: list[np.ndarray], preset: Preset, stats: Stats, seco
                     progress=None) -> list[Clip]:
     """Clip images, one (k, H, W) group per output clip -> Clips of ``seconds`` (chained if k > 1).
 
-    Griffin-Lim runs batched (``batch_size`` clips at a time; all clips of one call have the same
-    length), each clip from its own start phase (:func:`initial_phase` of its seed).
+    Single clips run Griffin-Lim batched (``batch_size`` at a time, all of one length), each
+    from its own start (a ``"random"`` start from :func:`initial_phase` of its seed, so a clip
+    does not depend on its batch); chained pieces are streamed one by one (:func:`_long_clip`).
     ``overlap`` / ``trim`` (frames) default to :func:`overlap_frames` / :func:`edge_frames`; a
     record passes the values it was made with. Each Clip's record holds only what this step
     measured (joins, gain, length, rate, frames); :func:`generate` adds the rest.
@@ -285,28 +252,29 @@ def images_to_clips(groups: list[np.ndarray], preset: Preset, stats: Stats, seco
     from .phase import griffin_lim
 
     n_samples = int(round(seconds * preset.sample_rate))
-    overlap = overlap_frames(preset, settings) if overlap is None else int(overlap)
+    overlap = overlap_frames(preset, settings.overlap_seconds) if overlap is None else int(overlap)
     trim = edge_frames(preset) if trim is None else int(trim)
-    hop_s = preset.hop_length / preset.sample_rate
-    clips = []
-    for start in range(0, len(groups), max(1, batch_size)):
-        part = groups[start:start + batch_size]
-        seeds = gl_seeds[start:start + batch_size]
-        made = [clip_magnitude(torch.as_tensor(g).to(device), preset, stats, seconds, overlap, trim)
-                for g in part]
-        mags = torch.stack([m for m, _ in made])
-        init = torch.stack([initial_phase(tuple(mags.shape[1:]), sd) for sd in seeds]).to(device)
-        y = griffin_lim(mags, n_fft=preset.n_fft, hop_length=preset.hop_length,
-                        n_iter=settings.n_iter, momentum=settings.momentum, length=n_samples,
-                        init=init)
+    gl = settings.gl
+    clips: list[Clip | None] = [None] * len(groups)
+    single = [i for i, g in enumerate(groups) if len(g) == 1]
+    for i, g in enumerate(groups):
+        if len(g) != 1:
+            clips[i] = _long_clip(g, preset, stats, seconds, settings, gl_seeds[i], overlap, trim)
+            if progress is not None:
+                progress.update(1)
+    for start in range(0, len(single), max(1, batch_size)):
+        part = single[start:start + batch_size]
+        mags = torch.stack([torch.cat(list(magnitude_blocks(torch.as_tensor(groups[i]).to(device),
+                                                            preset, stats, seconds, overlap, trim)), 1)
+                            for i in part])
+        init = gl.init
+        if init == "random":
+            init = torch.stack([initial_phase(tuple(mags.shape[1:]), gl_seeds[i]) for i in part]).to(device)
+        y = griffin_lim(mags, n_fft=preset.n_fft, hop_length=preset.hop_length, n_iter=gl.n_iter,
+                        momentum=gl.momentum, length=n_samples, init=init)
         y = y.detach().float().cpu().numpy()
-        for j, (mag, joins) in enumerate(made):
-            audio, sr, gain = finish_audio(y[j], preset, settings)
-            clip = Clip(audio, sr, np.asarray(part[j], np.float32), mag.cpu().numpy())
-            clip.record = {"joins_seconds": [round(f * hop_s, 6) for f in joins], "gain": gain,
-                           "n_samples": int(len(audio)), "sample_rate": sr,
-                           "overlap_frames": overlap, "trim_frames": trim}
-            clips.append(clip)
+        for j, i in enumerate(part):
+            clips[i] = _clip(y[j], preset, settings, groups[i], mags[j], [], overlap, trim)
             if progress is not None:
                 progress.update(1)
     return clips
@@ -351,7 +319,7 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
     else:
         if n < 1:
             raise PianoGANError("--n must be >= 1")
-        k = chain_length(preset, seconds, settings)
+        k = chain_length(preset, seconds, settings.overlap_seconds)
         latents = [chain_latents(G, seed + i, k, settings.walk_steps) if k > 1
                    else draw_latents(G, seed + i, 1) for i in range(n)]
         extra = [{"kind": "long" if k > 1 else "sample", "seed": seed + i} for i in range(n)]

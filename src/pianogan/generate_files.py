@@ -23,11 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path, write_json
 from .config import Preset
 from .errors import PianoGANError
 
 
-def _figure(width: float, height: float):
+def figure(width: float, height: float):
+    """A matplotlib Figure of ``width`` x ``height`` inches on its own Agg canvas (no pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -43,7 +45,7 @@ def save_spectrogram_png(path: str | Path, magnitude: np.ndarray, preset: Preset
     db = 20 * np.log10(mag + 1e-6)
     vmax = float(db.max()) if db.size else 0.0
     seconds = (mag.shape[1] - 1) * preset.hop_length / preset.sample_rate
-    fig = _figure(min(4 + 2.5 * seconds, 18), 3.2)
+    fig = figure(min(4 + 2.5 * seconds, 18), 3.2)
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=vmax - top_db, vmax=vmax,
                    extent=[0, seconds, 0, preset.sample_rate / 2], interpolation="nearest")
@@ -53,7 +55,7 @@ def save_spectrogram_png(path: str | Path, magnitude: np.ndarray, preset: Preset
         ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, label="dB", pad=0.01)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def save_grid_png(path: str | Path, images: np.ndarray, titles: list[str] | None = None,
@@ -73,7 +75,7 @@ def save_grid_png(path: str | Path, images: np.ndarray, titles: list[str] | None
     cols = min(n, cols)
     rows = math.ceil(n / cols)
     cell_w = 2.4
-    fig = _figure(cols * cell_w, rows * cell_w * h / w + 0.4 * rows + (0.3 if title else 0.0))
+    fig = figure(cols * cell_w, rows * cell_w * h / w + 0.4 * rows + (0.3 if title else 0.0))
     for i, img in enumerate(images):
         ax = fig.add_subplot(rows, cols, i + 1)
         if preset is None:
@@ -99,20 +101,18 @@ def save_grid_png(path: str | Path, images: np.ndarray, titles: list[str] | None
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return Path(path)
 
 
-def _save(fig, path: str | Path) -> None:
-    from .atomic import atomic_path
-
+def save_figure(fig, path: str | Path) -> None:
+    """Save a :func:`figure` as PNG to ``path``, atomically."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp)
+        fig.savefig(tmp, format="png")
 
 
 def write_outputs(clips, out: str | Path, info: dict, plots: bool = True) -> dict:
     """Write every file of a generation run to ``out``; returns the generated.json dict."""
-    from .atomic import atomic_path, write_text
     from .audio import write_audio
     from .spectrogram import Stats
 
@@ -128,8 +128,8 @@ def write_outputs(clips, out: str | Path, info: dict, plots: bool = True) -> dic
         if plots:
             kind = clip.record.get("kind", "sample")
             label = {"interpolation": f"t = {clip.record.get('t', 0):.2f}"}.get(kind, kind)
-            save_spectrogram_png(out / png, clip.magnitude, preset,
-                                 f"clip {i} ({label}, seed {clip.record.get('seed')})")
+            title = clip.record.get("title") or f"clip {i} ({label}, seed {clip.record.get('seed')})"
+            save_spectrogram_png(out / png, clip.magnitude, preset, title)
         records.append({**clip.record, "file": wav, "spectrogram": png if plots else None})
     images = np.concatenate([c.images for c in clips]) if clips else np.zeros((0, *preset.image_shape))
     with atomic_path(out / "images.npy") as tmp:
@@ -146,7 +146,7 @@ def write_outputs(clips, out: str | Path, info: dict, plots: bool = True) -> dic
            "model": first.get("model"), "preset": preset.to_dict(), "stats": stats.to_dict(),
            "settings": first.get("settings"), "images": "images.npy",
            "grid": "grid.png" if plots and len(images) else None, "clips": records}
-    write_text(out / "generated.json", json.dumps(doc, indent=1))
+    write_json(out / "generated.json", doc, indent=1)
     return doc
 
 

@@ -28,23 +28,12 @@ import torch
 
 from .config import Preset
 from .errors import PianoGANError
+from .phase import GLSettings
 from .quality import lsd_from_magnitudes, sc_from_magnitudes
 from .spectrogram import (Stats, audio_to_logmag, denormalize, image_to_magnitude, normalize, stats_of,
                           stft_magnitude, to_image)
 
 VARIANTS = ("image", "no_resize", "phase_only")
-
-
-@dataclass
-class GLSettings:
-    """Phase-retrieval settings of a round trip."""
-
-    n_iter: int = 64
-    momentum: float = 0.99
-    init: str = "peaks"
-    seed: int = 0
-    denoise: bool = False
-    device: str = "cpu"
 
 
 @dataclass
@@ -77,13 +66,13 @@ def file_stats(audio: np.ndarray, preset: Preset) -> Stats:
     return stats_of(audio_to_logmag(torch.from_numpy(split_clips(audio, preset)), preset))
 
 
-def _retrieve(mag: torch.Tensor, preset: Preset, gl: GLSettings) -> np.ndarray:
+def _retrieve(mag: torch.Tensor, preset: Preset, gl: GLSettings, denoise: bool, device: str) -> np.ndarray:
     from .phase import griffin_lim
 
-    out = griffin_lim(mag.to(gl.device), n_fft=preset.n_fft, hop_length=preset.hop_length, n_iter=gl.n_iter,
-                      momentum=gl.momentum, length=preset.n_samples, seed=gl.seed, init=gl.init)
+    out = griffin_lim(mag.to(device), n_fft=preset.n_fft, hop_length=preset.hop_length,
+                      length=preset.n_samples, **gl.kwargs())
     audio = out.cpu().numpy().reshape(-1)
-    if gl.denoise:
+    if denoise:
         from .denoise import denoise
 
         audio = denoise(audio, preset.sample_rate)
@@ -100,13 +89,16 @@ def _measure(reference: np.ndarray, estimate: np.ndarray, preset: Preset) -> dic
 
 
 def round_trip(audio: np.ndarray, preset: Preset, stats: Stats | None = None, gl: GLSettings | None = None,
-               first_clip: bool = False, variants: tuple[str, ...] = VARIANTS) -> RoundTrip:
+               first_clip: bool = False, variants: tuple[str, ...] = VARIANTS, denoise: bool = False,
+               device: str = "cpu") -> RoundTrip:
     """Round-trip (samples,) audio at ``preset.sample_rate`` through the preset's image.
 
-    ``stats``: normalisation statistics (default: :func:`file_stats` of this audio). Returns the
+    ``stats``: normalisation statistics (default: :func:`file_stats` of this audio); ``gl``:
+    Griffin-Lim (default :data:`pianogan.phase.DEFAULT_GL`), run on ``device``, followed by
+    noise reduction when ``denoise``. Returns the
     ``image`` variant's audio, cut to the input's length (one clip's length with ``first_clip``).
     """
-    gl = gl or GLSettings()
+    gl = GLSettings.of(gl)
     unknown = set(variants) - set(VARIANTS)
     if unknown or "image" not in variants:
         raise PianoGANError(f"variants must include 'image' and be among {VARIANTS}")
@@ -137,7 +129,7 @@ def round_trip(audio: np.ndarray, preset: Preset, stats: Stats | None = None, gl
                 continue
             key = id(mags[name])
             if key not in done:
-                out = _retrieve(mags[name], preset, gl)[:n_out]
+                out = _retrieve(mags[name], preset, gl, denoise, device)[:n_out]
                 metrics = _measure(reference, out, preset)
                 whole = lambda m: m.permute(1, 0, 2).reshape(m.shape[1], -1)  # noqa: E731  all clips
                 metrics["magnitude_sc_db"] = float(sc_from_magnitudes(whole(true_mag), whole(mags[name])))

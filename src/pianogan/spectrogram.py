@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .config import Preset
 from .errors import PianoGANError
+from .phase import GLSettings
 
 
 @dataclass(frozen=True)
@@ -227,18 +228,18 @@ def image_to_magnitude(image: torch.Tensor | np.ndarray, preset: Preset, stats: 
     return mag[0] if unbatched else mag
 
 
-def image_to_audio(image: torch.Tensor | np.ndarray, preset: Preset, stats: Stats, n_iter: int = 64,
-                   momentum: float = 0.99, seed: int | None = 0, init: str = "peaks") -> torch.Tensor:
+def image_to_audio(image: torch.Tensor | np.ndarray, preset: Preset, stats: Stats,
+                   gl: GLSettings | None = None, **overrides) -> torch.Tensor:
     """(batch, H, W) or (H, W) image -> audio (batch, preset.n_samples) via fast Griffin-Lim.
 
-    ``init="peaks"`` (default) starts from :func:`pianogan.phase.peak_locked_phase`, which is
-    deterministic (``seed`` unused) and ~2-8 dB better in spectral convergence than a random
-    start at 32-64 iterations; ``init="random"`` uses ``seed``.
+    ``gl`` defaults to :data:`pianogan.phase.DEFAULT_GL` (peak-locked start, deterministic);
+    keyword ``overrides`` replace single fields of it, e.g. ``n_iter=32``.
     """
     from .phase import griffin_lim
 
+    gl = GLSettings.of(gl, **overrides)
     image, unbatched = _as_batch(torch.as_tensor(image, dtype=torch.float32), 3)
     mag = image_to_magnitude(image, preset, stats)
-    audio = griffin_lim(mag, n_fft=preset.n_fft, hop_length=preset.hop_length, n_iter=n_iter,
-                        momentum=momentum, length=preset.n_samples, seed=seed, init=init)
+    audio = griffin_lim(mag, n_fft=preset.n_fft, hop_length=preset.hop_length,
+                        length=preset.n_samples, **gl.kwargs())
     return audio[0] if unbatched else audio

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import PianoGANError, describe
+from .gl_args import add_gl_arguments, gl_settings
 
 HELP = "make piano audio from a trained generator (EMA weights)"
 DESCRIPTION = """\
@@ -17,7 +18,8 @@ Writes DIR/clip-NNNN.wav, a spectrogram PNG per clip, DIR/grid.png, DIR/images.n
 images, for `pianogan evaluate`) and DIR/generated.json (seed, latent(s) and every setting of each
 clip). `--from DIR/generated.json [--index I]` makes recorded clips again exactly.
 `--seconds T` longer than the model's clip makes one continuous piece per clip: a smooth latent walk,
-magnitudes crossfaded in the STFT domain and ONE Griffin-Lim over the whole piece (no clicks)."""
+magnitudes crossfaded in the STFT domain and one Griffin-Lim over the whole piece, streamed block by
+block in bounded memory (no clicks)."""
 
 EPILOG = """examples:
   pianogan generate runs/tiny --n 8 --out samples
@@ -39,10 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--seconds", type=float, metavar="T",
                    help="length of each clip in seconds (default: the model's clip length; "
                         "longer = one continuous piece)")
-    p.add_argument("--n-iter", type=int, default=64, metavar="I",
-                   help="Griffin-Lim iterations (default 64)")
-    p.add_argument("--momentum", type=float, default=0.99,
-                   help="fast Griffin-Lim momentum (default 0.99)")
+    add_gl_arguments(p, seed=False)
     p.add_argument("--sr", type=int, metavar="R",
                    help="output sample rate in Hz (soxr resampling; default: the preset's)")
     p.add_argument("--denoise", action="store_true", help="spectral-gating noise reduction")
@@ -135,7 +134,7 @@ def run(args) -> int:
         if args.batch < 1:
             raise PianoGANError("--batch must be >= 1")
         G, info = load(args.checkpoint, device)
-        settings = GenerateSettings(n_iter=args.n_iter, momentum=args.momentum, seconds=args.seconds,
+        settings = GenerateSettings(gl=gl_settings(args), seconds=args.seconds,
                                     truncation=args.truncation, mix_seed=args.mix_seed,
                                     mixing_cutoff=args.mixing_cutoff, sample_rate=args.sr,
                                     denoise=args.denoise, overlap_seconds=args.overlap)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PianoGANError
+from .gl_args import add_gl_arguments, gl_settings
 
 HELP = "round-trip audio through a spectrogram image and back; measure the loss"
 DESCRIPTION = """\
@@ -50,12 +51,7 @@ def register(subparsers) -> None:
     p.add_argument("--preset", metavar="P",
                    help="preset name or preset .json (default: the --stats-from dataset's, else 20s-512)")
     p.add_argument("--out", metavar="OUT.wav", help="write the round-tripped audio here (16-bit WAV)")
-    p.add_argument("--n-iter", type=int, default=64, metavar="N", help="Griffin-Lim iterations (default 64)")
-    p.add_argument("--momentum", type=float, default=0.99, metavar="M",
-                   help="fast Griffin-Lim momentum (default 0.99; 0 = plain Griffin-Lim)")
-    p.add_argument("--init", choices=["peaks", "random", "zeros"], default="peaks",
-                   help="Griffin-Lim start phase (default peaks: peak-locked phase, deterministic)")
-    p.add_argument("--seed", type=int, default=0, help="seed of --init random (default 0)")
+    add_gl_arguments(p)
     p.add_argument("--denoise", action="store_true",
                    help="spectral-gating noise reduction (noisereduce) after phase retrieval")
     p.add_argument("--stats-from", metavar="DATASET_DIR",
@@ -88,11 +84,12 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _one(args, preset, stats, gl, audio) -> dict:
+def _one(args, preset, stats, gl, audio, device: str) -> dict:
     from ..roundtrip import round_trip
 
     t0 = time.perf_counter()
-    rt = round_trip(audio, preset, stats, gl, first_clip=args.first_clip)
+    rt = round_trip(audio, preset, stats, gl, first_clip=args.first_clip, denoise=args.denoise,
+                    device=device)
     return {
         "preset": preset.name, "sample_rate": preset.sample_rate,
         "stft": [preset.n_freq, preset.n_frames], "image": list(preset.image_shape),
@@ -171,19 +168,12 @@ def _print_sweep(rows: list[dict], args) -> None:
 def run(args) -> int:
     from ..audio import load_audio, write_audio
     from ..config import PRESETS, get_preset
-    from ..roundtrip import GLSettings
-
-    if args.n_iter < 0 or args.n_iter > 100_000:
-        raise PianoGANError("--n-iter must be between 0 and 100000")
-    if args.momentum < 0:
-        raise PianoGANError("--momentum must be >= 0")
-    if args.sweep and args.out:
-        raise PianoGANError("--sweep writes no audio; drop --out")
     from ..devices import resolve_device
 
+    gl = gl_settings(args)
+    if args.sweep and args.out:
+        raise PianoGANError("--sweep writes no audio; drop --out")
     device = str(resolve_device(args.device))
-    gl = GLSettings(n_iter=args.n_iter, momentum=args.momentum, init=args.init, seed=args.seed,
-                    denoise=args.denoise, device=device)
 
     stats, ds_preset = _dataset(args.stats_from) if args.stats_from else (None, None)
     if args.sweep:
@@ -203,7 +193,7 @@ def run(args) -> int:
     for preset in tqdm(presets, desc="presets", disable=len(presets) == 1 or not sys.stderr.isatty(),
                        file=sys.stderr):
         audio, _ = load_audio(args.input, preset.sample_rate)
-        rows.append(_one(args, preset, stats, gl, audio))
+        rows.append(_one(args, preset, stats, gl, audio, device))
     if args.sweep:
         _common_reference(args, rows)
 

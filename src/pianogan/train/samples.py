@@ -14,15 +14,17 @@ from ..spectrogram import Stats
 
 
 def save_audio(images: np.ndarray, preset: Preset, stats: Stats, folder: str | Path, prefix: str,
-               n_iter: int = 32, seed: int = 0) -> list[Path]:
-    """Griffin-Lim each (H, W) image to a WAV ``folder/prefix-<i>.wav``; returns the paths."""
+               n_iter: int | None = None) -> list[Path]:
+    """Griffin-Lim each (H, W) image to a WAV ``folder/prefix-<i>.wav``; returns the paths.
+
+    Griffin-Lim is :data:`pianogan.phase.DEFAULT_GL`, with ``n_iter`` iterations when given."""
     from ..audio import write_audio
     from ..spectrogram import image_to_audio
 
     if len(images) == 0:
         return []
     audio = image_to_audio(torch.as_tensor(images, dtype=torch.float32), preset, stats,
-                           n_iter=n_iter, seed=seed).cpu().numpy()
+                           n_iter=n_iter).cpu().numpy()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -1,4 +1,5 @@
-"""The demo's HTML report: one self-contained page (inline CSS, no scripts, no network).
+"""The demo's HTML report: what the stages wrote -> a :class:`Report` -> one self-contained page
+(inline CSS, no scripts, no network).
 
 Every file the page shows (PNGs, WAVs) is referenced by a path *relative to the report*, so the
 folder can be moved or zipped as a whole. :func:`write_report` checks that each referenced file
@@ -11,8 +12,13 @@ import html
 import json
 import math
 import os
-from dataclasses import dataclass, field
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from ..atomic import write_text
 
 
 @dataclass
@@ -209,7 +215,147 @@ def write_report(path: str | Path, rep: Report) -> list[str]:
     """Write the page to ``path`` (atomically); returns the referenced files that do not exist."""
     path = Path(path)
     missing = [p for p in referenced_files(rep) if not (path.parent / p).is_file()]
-    from .atomic import write_text
-
     write_text(path, render(rep, missing))
     return missing
+
+
+# --------------------------------------------------------------------------- the demo's report
+
+def metric_rows(metrics: dict, untrained: dict | None = None):
+    """evaluate's metrics.json (+ the untrained generator's) -> (columns, [MetricRow], note)."""
+    from ..evaluate.report import COLUMNS, table_rows
+
+    sets = dict(metrics.get("sets", {}))
+    names = {"real": "real half B (floor)", "fake": "trained model", "noise": "white noise (ceiling)"}
+    cols = [(k, names.get(k, label)) for k, label in COLUMNS if k in sets]
+    if untrained and "fake" in untrained.get("sets", {}):
+        sets["untrained"] = untrained["sets"]["fake"]
+        at = next((i for i, (k, _) in enumerate(cols) if k == "noise"), len(cols))
+        cols.insert(at, ("untrained", "untrained generator"))
+    rows = [MetricRow(label, {name: sets[k].get(key) for k, name in cols}, hint)
+            for key, label, hint, _ in table_rows(metrics)]
+    s, summ = metrics.get("settings", {}), metrics.get("summary", {})
+    space = metrics.get("feature_space", {})
+    note = (f"Each set has n = {s.get('n')} clips and is compared with a disjoint real reference "
+            f"half (real half A). Feature space: {space.get('name')} ({space.get('dim')} audio "
+            f"descriptors, no downloaded weights); NDB with K = {s.get('bins')} bins.")
+    if summ.get("fd_score") is not None:
+        note += f" FD score of the trained model (0 = real floor, 1 = white noise): {summ['fd_score']:.3f}."
+    if untrained and (us := untrained.get("summary", {})).get("fd_score") is not None:
+        note += f" Untrained generator: {us['fd_score']:.3f}."
+    if summ.get("mpd_ratio") is not None:
+        note += f" Diversity ratio (trained / real): {summ['mpd_ratio']:.3f}."
+    return [name for _, name in cols], rows, note
+
+
+def plot_training(run: Path, path: Path) -> Path | None:
+    """Loss curves from RUN/metrics.jsonl (loss/*, and the Wasserstein estimate) as a PNG."""
+    from ..generate_files import figure, save_figure
+    from .stages import run_metrics
+
+    rows = run_metrics(run)
+    keys = [k for k in ("loss/D", "loss/G", "loss/wdist", "loss/gp") if any(k in r for r in rows)]
+    if len(rows) < 2 or not keys:
+        return None
+    fig = figure(9, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    for k in keys:
+        pts = [(r["step"], r[k]) for r in rows if k in r]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k, lw=1.2)
+    ax.set_xlabel("generator step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return path
+
+
+def _load_json(path: Path, default=None):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+def _clip_items(out: Path, sub: str, title, caption) -> list[AudioItem]:
+    doc = _load_json(out / sub / "generated.json", {}) or {}
+    return [AudioItem(title=title(r), wav=f"{sub}/{r['file']}",
+                      png=f"{sub}/{r['spectrogram']}" if r.get("spectrogram") else None,
+                      caption=caption(r)) for r in doc.get("clips", [])]
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    from .. import __version__
+
+    return {"pianogan": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "cpu": cpu, "cores": os.cpu_count(), "torch threads": torch.get_num_threads()}
+
+
+def build_report(cfg, out: Path, timings: list, quick: bool) -> Report:
+    """Collect what the demo's stages wrote into OUT (a :class:`DemoConfig` run) into a Report."""
+    gen = _load_json(out / "samples" / "generated.json", {}) or {}
+    state = _load_json(out / "demo.json", {}) or {}
+    train = state.get("stages", {}).get("train", {})
+    rep = Report(title="PianoGAN demo" + (" (quick smoke run)" if quick else ""))
+    step, train_s = gen.get("step"), train.get("seconds")
+    rep.intro = (f"A tiny {cfg.model} ({cfg.model_config} config) trained for "
+                 f"{step if step is not None else '?'} generator steps"
+                 + (f" ({train_s / 60:.1f} min)" if train_s else "") + " "
+                 f"on {cfg.max_hours:g} h of the built-in piano corpus ({cfg.preset} preset: "
+                 f"{gen.get('preset', {}).get('clip_seconds', '?')} s clips at "
+                 f"{gen.get('preset', {}).get('sample_rate', '?')} Hz), then sampled and judged "
+                 "against held-out real clips. Expect piano-like timbre and note onsets, not "
+                 "melodies: this is a CPU demo of the pipeline, not a trained musician.")
+    rep.generated = _clip_items(out, "samples", lambda r: f"clip {r['index']}", lambda r: f"seed {r['seed']}")
+    rep.long = _clip_items(out, "long", lambda r: f"long {r['index']}",
+                           lambda r: f"{r['seconds']:g} s, seed {r['seed']}, {len(r['latents'])} clip "
+                           "images joined at " + ", ".join(f"{j:.1f}" for j in r.get("joins_seconds", []))
+                           + " s")
+    rep.interpolation = _clip_items(out, "interp", lambda r: f"interp {r['index']}",
+                                    lambda r: f"t = {r['t']:.2f} from seed {r['seed']} to {r['to_seed']}")
+    rep.real = _clip_items(out, "real", lambda r: str(r.get("title", ""))[:70],
+                           lambda r: f"{r.get('composer', '')} · {r.get('split', '')} split")
+    if gen.get("grid"):
+        rep.grid_png = f"samples/{gen['grid']}"
+    metrics = _load_json(out / "eval" / "metrics.json")
+    if metrics:
+        untrained = _load_json(out / "eval" / "untrained" / "metrics.json")
+        rep.metrics_columns, rep.metrics, rep.metrics_note = metric_rows(metrics, untrained)
+        rep.plots = [("real floor, trained model and white-noise ceiling per metric; below, the "
+                      "mean of each descriptor in units of the real reference's std", f"eval/{p.name}")
+                     for p in sorted((out / "eval").glob("*.png"))]
+    if plot_training(out / "run", out / "training.png"):
+        rep.training_plots.append(("training losses (from run/metrics.jsonl)", "training.png"))
+    grids = sorted((out / "run" / "samples").glob("step-*.png"))
+    if grids:
+        rep.training_plots.append((f"the trainer's sample grid at {grids[-1].stem} (fixed latents)",
+                                   f"run/samples/{grids[-1].name}"))
+    budget = train.get("result", {})
+    rep.settings = {**asdict(cfg), "quick": quick, "checkpoint step": step,
+                    **({"training budget (s)": budget.get("budget_s"),
+                        "training time (s)": budget.get("seconds")} if budget else {}),
+                    **machine_info()}
+    rep.timings = list(timings)
+    rep.footer = f"Made by `python -m pianogan.demo` on {time.strftime('%Y-%m-%d %H:%M')}."
+    return rep
+
+
+def write_demo_report(cfg, out: Path, timings: list, quick: bool) -> Path:
+    """Build and write OUT/report.html; warns about files it points at that are missing."""
+    path = out / "report.html"
+    missing = write_report(path, build_report(cfg, out, timings, quick))
+    if missing:
+        print(f"    warning: {len(missing)} file(s) the report points at are missing: "
+              + ", ".join(missing[:5]), file=sys.stderr)
+    return path
