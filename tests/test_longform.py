@@ -195,3 +195,21 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     (folder / "tiny-test.safetensors").write_bytes(bytes(raw))
     with pytest.raises(PianoGANError, match="does not match its recorded hash"):
         load_pretrained("tiny-test", folder=folder)
+
+
+def test_generate_makes_any_length_with_a_style(tmp_path, capsys):
+    from pianogan.cli import main as cli_main
+
+    data = _dataset(tmp_path, n=16)
+    train("longform", data, tmp_path / "r", config={"base": "tiny", "model": SMALL}, steps=1,
+          progress=False, **QUIET)
+    for seconds in (0.5, 1.008, 7.3):  # shorter than, equal to and longer than a training clip
+        out = tmp_path / f"g{seconds}"
+        assert cli_main(["generate", str(tmp_path / "r"), "--out", str(out), "--n", "2", "--seconds",
+                         str(seconds), "--style", "keyboard", "--no-plots", "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["seconds"] == [pytest.approx(seconds, abs=1e-3)] * 2
+        doc = json.loads((out / "generated.json").read_text())
+        assert [c["style"] for c in doc["clips"]] == ["keyboard", "keyboard"]
+    assert cli_main(["generate", str(tmp_path / "r"), "--out", str(tmp_path / "x"), "--style", "jazz"]) == 2
+    assert "unknown style 'jazz'" in capsys.readouterr().err

@@ -280,6 +280,51 @@ def images_to_clips(groups: list[np.ndarray], preset: Preset, stats: Stats, seco
     return clips
 
 
+# --------------------------------------------------------------------------- native length
+
+def style_index(G, style: str | None) -> int | None:
+    """The label index of ``style`` for a conditional G (None: G picks from the latent)."""
+    styles = tuple(getattr(getattr(G, "cfg", None), "styles", ()) or ())
+    if style is None:
+        return None
+    if not styles:
+        raise PianoGANError(f"--style {style}: this model is not conditioned on styles")
+    if style not in styles:
+        raise PianoGANError(f"unknown style {style!r}; this model knows {', '.join(styles)}")
+    return styles.index(style)
+
+
+def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: GenerateSettings,
+                  style: str | None = None, device="cpu", progress=None) -> list[Clip]:
+    """Pieces of ``seconds`` from a generator that makes any length itself (``G.frames_per_latent``,
+    the ``longform`` family): one latent of the needed length per piece (seed ``seed + i``), one
+    forward pass, then Griffin-Lim streamed in blocks, so memory stays bounded for long pieces."""
+    from .phase_stream import griffin_lim_stream
+    from .spectrogram import image_to_magnitude
+
+    preset: Preset = info["preset"]
+    frames = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
+    fpl = int(G.cfg.frames_per_latent)
+    label = style_index(G, style)
+    clips = []
+    for i in range(n):
+        z = G.sample_z(1, generator=torch.Generator().manual_seed(seed + i), n_local=-(-frames // fpl))
+        labels = None if label is None else torch.tensor([label], device=device)
+        with torch.no_grad():
+            image = G(z.to(device), labels)[0, 0, :, :frames].float().cpu()
+        mag = image_to_magnitude(image, preset, info["stats"])
+        gl = dataclasses.replace(settings.gl, seed=seed + i)
+        audio = np.concatenate(list(griffin_lim_stream([mag], preset.n_fft, preset.hop_length, gl,
+                                                       length=int(round(seconds * preset.sample_rate)))))
+        clip = _clip(audio, preset, settings, image.numpy()[None], mag, [], 0, 0)
+        clip.record.update({"kind": "piece", "seed": seed + i, "latents": z.tolist(),
+                            "style": None if label is None else G.cfg.styles[label]})
+        clips.append(clip)
+        if progress is not None:
+            progress.update(1)
+    return clips
+
+
 # --------------------------------------------------------------------------- the whole job
 
 def _model_record(info: dict) -> dict:
@@ -290,8 +335,12 @@ def _model_record(info: dict) -> dict:
 
 def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSettings | None = None,
              interpolate: int | None = None, to_seed: int | None = None, batch_size: int = 16,
-             device: str | torch.device = "cpu", progress: bool = True) -> list[Clip]:
+             device: str | torch.device = "cpu", progress: bool = True,
+             style: str | None = None) -> list[Clip]:
     """Make ``n`` clips (or ``interpolate`` clips between ``seed`` and ``to_seed``).
+
+    A generator that makes any length itself (the ``longform`` family) makes each piece in one
+    pass (:func:`native_pieces`), conditioned on ``style`` when given.
 
     G, info: from :func:`pianogan.train.checkpoint.load_generator`. Clip i of a plain run uses
     seed ``seed + i`` for its latent(s) and its Griffin-Lim start phase, so ``n=4`` gives the first
@@ -305,6 +354,21 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
     preset: Preset = info["preset"]
     stats: Stats = info["stats"]
     seconds = float(settings.seconds or preset.clip_seconds)
+    if getattr(G, "frames_per_latent", None) or getattr(getattr(G, "cfg", None), "frames_per_latent", None):
+        if interpolate is not None:
+            raise PianoGANError("--interpolate is for fixed-length models; this one makes any length")
+        if n < 1:
+            raise PianoGANError("--n must be >= 1")
+        G = G.to(device).eval()
+        with tqdm(total=n, desc="generate", unit="piece", disable=not progress) as bar:
+            clips = native_pieces(G, info, n, seed, seconds, settings, style, device, bar)
+        for i, clip in enumerate(clips):
+            clip.record = {"format_version": RECORD_VERSION, "index": i, "gl_seed": seed + i,
+                           "seconds": seconds, **clip.record, **_model_record(info),
+                           "settings": settings.to_dict(), "device": str(device)}
+        return clips
+    if style is not None:
+        raise PianoGANError(f"--style: the {info.get('model')} generator is not conditioned on styles")
     if interpolate is not None:
         if interpolate < 1:
             raise PianoGANError("--interpolate needs K >= 1")

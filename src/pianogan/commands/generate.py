@@ -35,6 +35,8 @@ def register(subparsers) -> None:
                    help="run directory, checkpoints/step-*.pt or generator.safetensors "
                         "(with --from: overrides the recorded checkpoint)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--style", metavar="NAME",
+                   help="style label of a conditioned model (e.g. chorale, quartet, keyboard)")
     p.add_argument("--n", type=int, default=8, help="number of clips (default 8)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of clip 0; clip i uses seed+i (default 0)")
@@ -129,11 +131,14 @@ def run(args) -> int:
             G, info = cache[path]
             clips.append(regenerate(rec, G, info, device=device))
     else:
-        if not args.checkpoint:
-            raise PianoGANError("give RUN_OR_CHECKPOINT (or --from GENERATED_JSON)")
         if args.batch < 1:
             raise PianoGANError("--batch must be >= 1")
-        G, info = load(args.checkpoint, device)
+        if args.checkpoint:
+            G, info = load(args.checkpoint, device)
+        else:  # the pretrained model that ships with the package
+            from ..pretrained import load_pretrained
+
+            G, info = load_pretrained(device=device)
         settings = GenerateSettings(gl=gl_settings(args), seconds=args.seconds,
                                     truncation=args.truncation, mix_seed=args.mix_seed,
                                     mixing_cutoff=args.mixing_cutoff, sample_rate=args.sr,
@@ -143,7 +148,7 @@ def run(args) -> int:
                   file=sys.stderr)
         clips = generate(G, info, n=args.n, seed=args.seed, settings=settings,
                          interpolate=args.interpolate, to_seed=args.to_seed,
-                         batch_size=args.batch, device=device)
+                         batch_size=args.batch, device=device, style=args.style)
     doc = write_outputs(clips, args.out, info, plots=not args.no_plots)
     out = Path(args.out)
     summary = {"out": str(out), "n": len(clips), "checkpoint": doc["checkpoint"], "step": doc["step"],
