@@ -14,7 +14,7 @@ import sys
 from . import __version__
 from .errors import PianoGANError
 
-COMMANDS = ["reconstruct", "prepare", "train", "generate", "evaluate"]
+COMMANDS = ["reconstruct", "prepare", "train", "generate", "evaluate", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
