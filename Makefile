@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench serve clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+serve: $(STAMP)
+	$(PY) -m pianogan serve --runs runs
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info src/*.egg-info
