@@ -5,8 +5,8 @@ with an untrained "tiny" SpecGAN run (generation cost does not depend on trainin
 requests with distinct seeds (no cache hits) from C client threads, each request followed to its
 end by polling, and reports: failed requests (must be 0), throughput (requests/s and seconds of
 audio per second), p50 / p95 / max latency (submit -> done), the server's and its workers' CPU
-time, and their resident memory before (after a warm-up) and after the load, which must not have
-grown by more than 25% + 30 MB.
+time, and their resident memory before (after a warm-up) and after the load; the server's must not
+have grown by more than 25% + 30 MB.
 
     python benchmarks/bench_serve.py [--quick] [--n 200] [--concurrency 8] [--seconds 10]
         -> benchmarks/results/serve.json
@@ -18,7 +18,6 @@ import argparse
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,16 +30,11 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
-from _serve_helpers import make_run  # noqa: E402  (the tests' tiny run, one copy)
+from _serve_helpers import make_run  # noqa: E402  (the tests' tiny run: one copy)
+from _train_data import free_port  # noqa: E402
 from run_all import cpu_name, write_result  # noqa: E402
 
 MEMORY_GROWTH = (1.25, 30 * 2**20)  # after <= before * 1.25 + 30 MB
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def children(pid: int) -> list[int]:
@@ -53,18 +47,28 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def proc_figures(pid: int) -> tuple[int, float]:
-    """(resident bytes, CPU seconds) of a process and all its descendants (Linux /proc)."""
+def descendants(pid: int) -> list[int]:
+    out = children(pid)
+    return out + [g for c in out for g in descendants(c)]
+
+
+def proc_figures(pids: list[int]) -> tuple[int, float]:
+    """(resident bytes, CPU seconds) of processes ``pids`` together (Linux /proc)."""
     rss, cpu = 0, 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for p in [pid] + [c for c in children(pid)] + [g for c in children(pid) for g in children(c)]:
+    tick, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+    for p in pids:
         try:
-            rss += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            rss += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             cpu += (int(fields[11]) + int(fields[12])) / tick
         except (OSError, IndexError, ValueError):
             pass
     return rss, cpu
+
+
+def figures(pid: int) -> dict:
+    """The server's and its worker processes' (resident bytes, CPU seconds)."""
+    return {"server": proc_figures([pid]), "workers": proc_figures(descendants(pid))}
 
 
 def one_request(client, body: dict) -> tuple[bool, float, str]:
@@ -115,12 +119,12 @@ def main() -> int:
         base = {"model": "tiny", "seconds": args.seconds, "takes": 1}
         for s in range(2 * args.workers):  # warm-up: every worker loads the model once
             one_request(client, {**base, "seed": 10**6 + s})
-        rss0, cpu0 = proc_figures(server.pid)
+        before = figures(server.pid)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(args.concurrency) as pool:
             results = list(pool.map(lambda i: one_request(client, {**base, "seed": i}), range(args.n)))
         wall = time.perf_counter() - t0
-        rss1, cpu1 = proc_figures(server.pid)
+        after = figures(server.pid)
     finally:
         server.terminate()
         try:
@@ -130,7 +134,9 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     lat = np.array([r[1] for r in results])
     failed = [r[2] for r in results if not r[0]]
+    rss0, rss1 = before["server"][0], after["server"][0]
     memory_ok = rss1 <= rss0 * MEMORY_GROWTH[0] + MEMORY_GROWTH[1]
+    mb = lambda b: round(b / 2**20, 1)  # noqa: E731
     out = {"cpu": cpu_name(), "machine": platform.machine(), "load_avg_1m": os.getloadavg()[0],
            "requests": args.n, "concurrency": args.concurrency, "take_seconds": args.seconds,
            "workers": args.workers, "threads_per_worker": 1, "failed": len(failed),
@@ -140,14 +146,17 @@ def main() -> int:
            "latency_s": {"p50": round(float(np.percentile(lat, 50)), 3),
                          "p95": round(float(np.percentile(lat, 95)), 3),
                          "max": round(float(lat.max()), 3)},
-           "server_cpu_s": round(cpu1 - cpu0, 2),
-           "rss_mb": {"before": round(rss0 / 2**20, 1), "after": round(rss1 / 2**20, 1)},
+           "cpu_s": {k: round(after[k][1] - before[k][1], 2) for k in ("server", "workers")},
+           "rss_mb": {"server_before": mb(rss0), "server_after": mb(rss1),
+                      "workers_before": mb(before["workers"][0]),
+                      "workers_after": mb(after["workers"][0])},
            "memory_ok": memory_ok}
     print(f"{args.n} requests of {args.seconds:g} s takes at concurrency {args.concurrency}, "
           f"{args.workers} workers: {len(failed)} failed, {out['throughput_rps']} req/s "
           f"({out['audio_seconds_per_s']} s of audio/s), latency p50 {out['latency_s']['p50']} s, "
-          f"p95 {out['latency_s']['p95']} s; server+workers CPU {out['server_cpu_s']} s in "
-          f"{wall:.1f} s wall; RSS {out['rss_mb']['before']} -> {out['rss_mb']['after']} MB "
+          f"p95 {out['latency_s']['p95']} s; CPU server {out['cpu_s']['server']} s + workers "
+          f"{out['cpu_s']['workers']} s in {wall:.1f} s wall; RSS server {mb(rss0)} -> {mb(rss1)} MB,"
+          f" workers {out['rss_mb']['workers_before']} -> {out['rss_mb']['workers_after']} MB "
           f"(load average {out['load_avg_1m']:.1f})")
     write_result("serve", out)
     if failed:

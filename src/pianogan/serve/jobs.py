@@ -129,7 +129,7 @@ class Slot(threading.Thread):
         payload = {"id": job.id, "model": job.entry.name, "path": str(job.entry.path),
                    "identity": job.entry.identity, "settings": job.settings, "takes": missing,
                    "cache_root": str(m.cache.root), "midi": m.cfg.midi_transcriber}
-        m.start(job)
+        m.running(job)
         deadline = time.monotonic() + m.cfg.job_timeout_s
         try:
             self.conn.send(payload)
@@ -180,13 +180,8 @@ class JobManager:
         self._rate: dict[str, float] = {}  # model name -> wall seconds per audio second
         self.slots = [Slot(self, i) for i in range(cfg.workers)]
 
-    def start(self, job: Job | None = None) -> None:
-        """Start the pool (no argument), or mark ``job`` as running (from a slot)."""
-        if job is not None:
-            with self._lock:
-                job.state, job.started = "running", time.time()
-                job.take_started = job.started
-            return
+    def start(self) -> None:
+        """Prepare the cache and start every worker (blocks until they are ready)."""
         self.cache.setup()
         for slot in self.slots:
             slot.spawn()
@@ -232,6 +227,11 @@ class JobManager:
             del self._jobs[k]
 
     # -- called by slots
+    def running(self, job: Job) -> None:
+        with self._lock:
+            job.state, job.started = "running", time.time()
+            job.take_started = job.started
+
     def take_done(self, job: Job, tid: str, meta: dict) -> None:
         with self._lock:
             job.results[tid] = meta
