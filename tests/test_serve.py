@@ -158,6 +158,7 @@ def test_bad_request_gets_one_line_json_4xx_and_server_keeps_serving(
 def test_full_queue_answers_429_then_drains(served):
     client, cfg, _ = served
     manager = client.app.state.manager
+    good_request_succeeds(client)  # in the cache from here on
     manager.gate.clear()  # workers hold their next job: the queue fills deterministically
     try:
         queued = [client.post("/api/generate", json={**GOOD, "seed": 1000 + i})

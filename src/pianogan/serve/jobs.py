@@ -193,8 +193,10 @@ class JobManager:
             self.queue.put(None)
         for slot in self.slots:
             slot.join(15)
-            if slot.is_alive():
-                slot.kill()
+            proc = slot.proc
+            if slot.is_alive() and proc is not None:  # still on a job: end its worker; the slot
+                proc.kill()  # thread then fails the job and cleans up itself
+                slot.join(15)
 
     def worker_pids(self) -> list[int]:
         return [s.proc.pid for s in self.slots if s.proc is not None and s.proc.is_alive()]
