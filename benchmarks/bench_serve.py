@@ -95,7 +95,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.n, args.concurrency = 40, 4
-    import httpx
+    import httpx2 as httpx  # the dev extra's client (starlette's test client uses it too)
 
     tmp = Path(tempfile.mkdtemp(prefix="pianogan-bench-serve-"))
     make_run(tmp / "runs" / "tiny")
