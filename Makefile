@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench model clean
+.PHONY: setup demo test bench model serve clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,9 @@ model: $(STAMP)
 	$(PY) -m pianogan train --model longform --config default --data data/model --out runs/model \
 		--steps $(MODEL_STEPS) --sample-every 500 --ckpt-every 250 --resume
 	$(PY) -m pianogan evaluate --real data/model --fake runs/model --n 256 --out runs/model/eval
+
+serve: $(STAMP)
+	$(PY) -m pianogan serve --runs runs
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info src/*.egg-info

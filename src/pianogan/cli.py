@@ -15,7 +15,7 @@ import warnings
 from . import __version__
 from .errors import PianoGANError, PianoGANWarning
 
-COMMANDS = ["reconstruct", "prepare", "train", "generate", "evaluate", "transcribe", "export"]
+COMMANDS = ["reconstruct", "prepare", "train", "generate", "evaluate", "transcribe", "export", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
