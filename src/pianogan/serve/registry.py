@@ -26,12 +26,11 @@ RESCAN_S = 1.0  # a lookup of an unknown name rescans --runs at most this often
 
 
 def shipped_models() -> list[tuple[str, Path]]:
-    """(name, path) of the pretrained models shipped inside the package.
+    """(name, path) of the pretrained models shipped inside the package (pianogan.pretrained's
+    registry; empty until one meets its bar). They are listed first, with kind "shipped"."""
+    from ..pretrained import HERE, registry
 
-    None ship yet; the long-form model issue adds its model here (a run directory or a
-    generator.safetensors inside the package), and it is then listed first, with kind "shipped".
-    """
-    return []
+    return [(name, HERE / entry["file"]) for name, entry in sorted(registry().items())]
 
 
 def check_name(name: str) -> str:
