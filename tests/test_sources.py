@@ -12,7 +12,8 @@ import torch
 from pianogan.audio import load_audio
 from pianogan.data.features import RunningStats
 from pianogan.data.prepare import Item, item_name
-from pianogan.data.render import Note, apply_sustain, find_soundfont, fold_to_piano, pedal_intervals
+from pianogan.data.render import (PINNED_SHA256, PINNED_SOUNDFONT, Note, apply_sustain, file_sha256,
+                                  find_soundfont, fold_to_piano, pedal_intervals)
 from pianogan.data.sources import (maestro_items, parse_source, read_maestro_metadata, select,
                                    split_from_path)
 from pianogan.data.stream import audio_blocks, cut_clips
@@ -165,12 +166,13 @@ def test_sustain_pedal_extends_released_notes():
     assert fold_to_piano(12) == 24 and fold_to_piano(120) == 108 and fold_to_piano(60) == 60
 
 
-def test_find_soundfont(tmp_path, monkeypatch):
-    monkeypatch.delenv("PIANOGAN_SOUNDFONT", raising=False)
-    assert find_soundfont().suffix.lower() in (".sf2", ".sf3")
+def test_find_soundfont_is_the_pinned_one_unless_given(tmp_path):
+    pinned = find_soundfont()
+    assert pinned.pinned and pinned.path == PINNED_SOUNDFONT and pinned.sha256 == PINNED_SHA256
+    assert file_sha256(PINNED_SOUNDFONT) == PINNED_SHA256  # the packaged file is intact
     with pytest.raises(PianoGANError, match="SoundFont not found"):
         find_soundfont(tmp_path / "none.sf2")
     fake = tmp_path / "mine.sf2"
     fake.write_bytes(b"RIFF")
-    monkeypatch.setenv("PIANOGAN_SOUNDFONT", str(fake))
-    assert find_soundfont() == fake.resolve()
+    mine = find_soundfont(fake)
+    assert mine.path == fake.resolve() and not mine.pinned and mine.sha256 == file_sha256(fake)
