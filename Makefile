@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[dev]'
 	# tinysoundfont declares pyaudio (needs PortAudio headers) but offline rendering does not use it.
 	$(PY) -m pip install -q --no-deps tinysoundfont==0.3.7
+	# The pinned SoundFont of the built-in corpus ships in the package: check it is there, unchanged.
+	$(PY) -c "from pianogan.data.render import find_soundfont; find_soundfont()"
 	touch $(STAMP)
 
 demo: $(STAMP)
