@@ -16,7 +16,7 @@ from pianogan.data.render import (PINNED_SHA256, PINNED_SOUNDFONT, Note, apply_s
                                   find_soundfont, fold_to_piano, pedal_intervals)
 from pianogan.data.sources import (maestro_items, parse_source, read_maestro_metadata, select,
                                    split_from_path)
-from pianogan.data.stream import audio_blocks, cut_clips
+from pianogan.data.stream import audio_blocks, cut_clips, split_clips
 from pianogan.errors import PianoGANError
 from pianogan.synth import piano_piece
 
@@ -121,6 +121,25 @@ def test_cut_clips_overlap_and_partial_tail():
     clips = list(cut_clips(iter(blocks), n_samples=10, hop=4))
     assert [s for s, _ in clips] == [0, 4, 8, 12]
     assert all(np.array_equal(c, np.arange(s, s + 10, dtype=np.float32)) for s, c in clips)
+
+
+def test_one_way_to_cut_a_file_into_clips(tmp_path):
+    from pianogan.config import get_preset
+    from pianogan.evaluate.sources import load_audio_clips
+    from pianogan.roundtrip import split_clips as round_trip_clips
+    from pianogan.spectrogram import Stats
+
+    audio = np.arange(25, dtype=np.float32)
+    clips = split_clips(audio, 10)
+    streamed = [c for _, c in cut_clips(iter([audio[:7], audio[7:]]), 10, 10)]
+    assert clips.shape == (2, 10) and np.array_equal(clips, np.stack(streamed))  # tail 20..24 dropped
+    preset = get_preset("tiny")
+    n = preset.n_samples
+    y = np.random.default_rng(0).normal(0, 0.1, int(2.5 * n)).astype(np.float32)
+    assert np.array_equal(round_trip_clips(y, preset)[:2], split_clips(y, n))  # same clips, plus a padded tail
+    path = tmp_path / "y.wav"
+    sf.write(str(path), y, preset.sample_rate, subtype="FLOAT")
+    assert len(load_audio_clips([path], preset, Stats(-3.0, 2.0))) == 2  # as prepare: the tail is dropped
 
 
 def test_streamed_decoding_equals_whole_file_loading(tmp_path):
