@@ -132,22 +132,37 @@ class ItemPreparer:
 
     def process(self, item: Item) -> dict:
         """Prepare one item; writes its shard (and performance MIDI) and its record, returns the record."""
-        from ..audio import captured_stderr
+        from ..audio import CapturedText
 
         record = new_record(item)
-        name, messages = record["name"], None
+        name, messages = record["name"], CapturedText()
         try:
             midi = self.performance(item)
             if item.kind == "builtin":
                 with atomic_path(self.out / "midi" / f"{name}.mid") as tmp:
                     midi.write(str(tmp))  # the performance, for listening with any synthesiser
-            with captured_stderr() as messages:
-                images = self.images(self.audio(item, midi), record)
+            images = self.images(_quiet(self.audio(item, midi), messages), record)
             save_array(self.out / "shards" / f"{name}.npy", images)
         except Exception as e:  # a strange file must not end a long run: skip it, say why
             reason = str(e) if isinstance(e, PianoGANError) else describe(e)
             record.update(status="skipped", reason=reason, offsets=[], stats=new_record(item)["stats"])
-        if messages is not None and messages.text:
-            record["decoder_messages"] = messages.summary()
+        record["decoder_messages"] = messages.summary()
         write_json(self.out / "items" / f"{name}.json", record, indent=1)
         return record
+
+
+def _quiet(blocks: Iterator[np.ndarray], messages) -> Iterator[np.ndarray]:
+    """``blocks``, with what the decoder prints on stderr while making each one added to
+    ``messages.text`` (the clips' STFT and everything else runs outside the capture)."""
+    from ..audio import captured_stderr
+
+    it = iter(blocks)
+    while True:
+        try:
+            with captured_stderr() as caught:
+                block = next(it, None)
+        finally:
+            messages.text += caught.text
+        if block is None:
+            return
+        yield block
