@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml Makefile
 	# onnxruntime; its Linux metadata pulls TensorFlow (and pins resampy<0.4.3, which needs the removed
 	# pkg_resources), neither used on the ONNX path. pip reports those two as conflicts: expected.
 	$(PY) -m pip install -q --no-deps basic-pitch==0.4.0
+	# The pinned SoundFont of the built-in corpus ships in the package: check it is there, unchanged.
+	$(PY) -c "from pianogan.data.render import find_soundfont; find_soundfont()"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -14,10 +14,10 @@ from pianogan.data import builtin
 from pianogan.data.builtin import CorpusPiece, load_score, perform, seed_for
 from pianogan.data.dataset import PianoDataset, read_manifest
 from pianogan.data.prepare import PrepareConfig, prepare
-from pianogan.data.render import PianoRenderer, Note, bundled_soundfont, notes_from_midi
+from pianogan.data.render import PINNED_SHA256, PINNED_SOUNDFONT, PianoRenderer, Note, notes_from_midi
 
 PRESET = get_preset("tiny")
-SOUNDFONT = str(bundled_soundfont())  # the one that ships with pretty_midi: same on every machine
+SOUNDFONT = str(PINNED_SOUNDFONT)  # the one that ships with pianogan: same on every machine
 
 
 def write_midi(path, seconds: float, pedal: bool = True) -> None:
@@ -64,7 +64,7 @@ def test_midi_folder_source(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     # a.mid: 6.5 s of notes + release tail -> 4 clips of 2 s; b.midi: 4.2 s + tail -> 3 clips
     assert summary["clips"]["train"] == 4 and summary["clips"]["test"] == 3
-    assert summary["soundfont"] == SOUNDFONT
+    assert summary["soundfont"]["path"] == SOUNDFONT and summary["soundfont"]["sha256"] == PINNED_SHA256
     skipped = (out / "skipped.tsv").read_text()
     assert "broken.mid\tnot a readable MIDI file" in skipped and "empty.mid\tempty file" in skipped
     ds = PianoDataset(out, split="train")
@@ -96,8 +96,7 @@ def test_builtin_source_with_a_tiny_corpus(tmp_path, monkeypatch):
               CorpusPiece("nobody/missing.mxl", "Nobody", "Missing", "keyboard", 10.0)]
     monkeypatch.setattr(builtin, "corpus_pieces", lambda: pieces)
     out = tmp_path / "b"
-    summary = prepare(PrepareConfig("builtin", PRESET, out, max_hours=0.001, soundfont=SOUNDFONT),
-                      progress=False)
+    summary = prepare(PrepareConfig("builtin", PRESET, out, max_hours=0.001), progress=False)
     assert summary["files"]["prepared"] == 1  # 0.001 h: the first piece in hash order is enough
     assert "nobody/missing.mxl\tnot in the installed music21" in (out / "skipped.tsv").read_text()
     rows = read_manifest(out / "manifest.csv")
@@ -105,9 +104,13 @@ def test_builtin_source_with_a_tiny_corpus(tmp_path, monkeypatch):
     assert summary["clips"]["total"] == len(rows) >= 10  # a chorale lasts 40 s or more
     assert len(list((out / "midi").glob("*.mid"))) == 1  # the performance, for listening
     # resume: nothing is redone
-    again = prepare(PrepareConfig("builtin", PRESET, out, max_hours=0.001, soundfont=SOUNDFONT),
-                    progress=False)
+    again = prepare(PrepareConfig("builtin", PRESET, out, max_hours=0.001), progress=False)
     assert again["files"]["reused"] == 1 and again["clips"] == summary["clips"]
+    # the dataset says what rendered it: the pinned SoundFont, by hash
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["soundfont"]["sha256"] == PINNED_SHA256 and info["soundfont"]["pinned"]
+    assert "MIT" in info["soundfont"]["license"]
+    assert json.loads((out / "prepare.json").read_text())["soundfont_sha256"] == PINNED_SHA256
 
 
 def test_builtin_corpus_table_has_the_advertised_hours():
@@ -135,3 +138,22 @@ def test_a_broken_soundfont_is_one_clear_error(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert "cannot load SoundFont" in err and "\n" not in err
+
+
+def test_a_missing_or_changed_pinned_soundfont_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    from pianogan.data import render
+
+    src = tmp_path / "midi"
+    src.mkdir()
+    write_midi(src / "a.mid", 3.0)
+    args = ["prepare", f"midi:{src}", "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet"]
+    monkeypatch.setattr(render, "PINNED_SOUNDFONT", tmp_path / "gone.sf2")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pinned SoundFont" in err and "missing" in err and "make setup" in err and "\n" not in err
+    other = tmp_path / "other.sf2"
+    other.write_bytes(PINNED_SOUNDFONT.read_bytes()[:-2] + b"xx")
+    monkeypatch.setattr(render, "PINNED_SOUNDFONT", other)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "sha256" in err and "expected e89aa406c7b8" in err and "\n" not in err

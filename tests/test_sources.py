@@ -12,10 +12,11 @@ import torch
 from pianogan.audio import load_audio
 from pianogan.data.features import RunningStats
 from pianogan.data.prepare import Item, item_name
-from pianogan.data.render import Note, apply_sustain, find_soundfont, fold_to_piano, pedal_intervals
+from pianogan.data.render import (PINNED_SHA256, PINNED_SOUNDFONT, Note, apply_sustain, file_sha256,
+                                  find_soundfont, fold_to_piano, pedal_intervals)
 from pianogan.data.sources import (maestro_items, parse_source, read_maestro_metadata, select,
                                    split_from_path)
-from pianogan.data.stream import audio_blocks, cut_clips
+from pianogan.data.stream import audio_blocks, cut_clips, split_clips
 from pianogan.errors import PianoGANError
 from pianogan.synth import piano_piece
 
@@ -122,6 +123,25 @@ def test_cut_clips_overlap_and_partial_tail():
     assert all(np.array_equal(c, np.arange(s, s + 10, dtype=np.float32)) for s, c in clips)
 
 
+def test_one_way_to_cut_a_file_into_clips(tmp_path):
+    from pianogan.config import get_preset
+    from pianogan.evaluate.sources import load_audio_clips
+    from pianogan.roundtrip import split_clips as round_trip_clips
+    from pianogan.spectrogram import Stats
+
+    audio = np.arange(25, dtype=np.float32)
+    clips = split_clips(audio, 10)
+    streamed = [c for _, c in cut_clips(iter([audio[:7], audio[7:]]), 10, 10)]
+    assert clips.shape == (2, 10) and np.array_equal(clips, np.stack(streamed))  # tail 20..24 dropped
+    preset = get_preset("tiny")
+    n = preset.n_samples
+    y = np.random.default_rng(0).normal(0, 0.1, int(2.5 * n)).astype(np.float32)
+    assert np.array_equal(round_trip_clips(y, preset)[:2], split_clips(y, n))  # same clips, plus a padded tail
+    path = tmp_path / "y.wav"
+    sf.write(str(path), y, preset.sample_rate, subtype="FLOAT")
+    assert len(load_audio_clips([path], preset, Stats(-3.0, 2.0))) == 2  # as prepare: the tail is dropped
+
+
 def test_streamed_decoding_equals_whole_file_loading(tmp_path):
     mono = piano_piece(6.0, 44_100, seed=2)
     path = tmp_path / "a.wav"
@@ -165,12 +185,13 @@ def test_sustain_pedal_extends_released_notes():
     assert fold_to_piano(12) == 24 and fold_to_piano(120) == 108 and fold_to_piano(60) == 60
 
 
-def test_find_soundfont(tmp_path, monkeypatch):
-    monkeypatch.delenv("PIANOGAN_SOUNDFONT", raising=False)
-    assert find_soundfont().suffix.lower() in (".sf2", ".sf3")
+def test_find_soundfont_is_the_pinned_one_unless_given(tmp_path):
+    pinned = find_soundfont()
+    assert pinned.pinned and pinned.path == PINNED_SOUNDFONT and pinned.sha256 == PINNED_SHA256
+    assert file_sha256(PINNED_SOUNDFONT) == PINNED_SHA256  # the packaged file is intact
     with pytest.raises(PianoGANError, match="SoundFont not found"):
         find_soundfont(tmp_path / "none.sf2")
     fake = tmp_path / "mine.sf2"
     fake.write_bytes(b"RIFF")
-    monkeypatch.setenv("PIANOGAN_SOUNDFONT", str(fake))
-    assert find_soundfont() == fake.resolve()
+    mine = find_soundfont(fake)
+    assert mine.path == fake.resolve() and not mine.pinned and mine.sha256 == file_sha256(fake)

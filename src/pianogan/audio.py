@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +13,48 @@ import numpy as np
 from .errors import PianoGANError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".m4a", ".opus")
+NON_FINITE = "non-finite samples (inf or NaN): not valid audio"
+
+
+class CapturedText:
+    """What :func:`captured_stderr` caught: ``text`` (set when the block ends)."""
+
+    text = ""
+
+    def summary(self, max_chars: int = 300) -> str:
+        """The first line, and how many more there were: one line for a report."""
+        lines = [line.strip() for line in self.text.splitlines() if line.strip()]
+        if not lines:
+            return ""
+        more = f" (+{len(lines) - 1} more lines)" if len(lines) > 1 else ""
+        return lines[0][:max_chars] + more
+
+
+@contextmanager
+def captured_stderr() -> Iterator[CapturedText]:
+    """Catch what C libraries (libmpg123 inside libsndfile) print on file descriptor 2 during the
+    block, so that it does not break a progress bar; the text is kept for the report.
+
+    File descriptors are process-wide: use it where no other thread writes to stderr meanwhile
+    (``prepare``'s per-file work, in worker processes or between progress-bar updates).
+    """
+    import tempfile
+
+    caught = CapturedText()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield caught
+        finally:
+            try:
+                sys.stderr.flush()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            tmp.seek(0)
+            caught.text = tmp.read().decode("utf-8", errors="replace")
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:
@@ -62,7 +108,7 @@ def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
     if data.size == 0:
         raise PianoGANError(f"{path}: contains no audio samples")
     if not np.all(np.isfinite(data)):
-        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+        raise PianoGANError(f"{path}: {NON_FINITE}")
     if sample_rate is not None:
         data = resample(data, int(sr), int(sample_rate))
         sr = sample_rate

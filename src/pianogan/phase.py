@@ -343,12 +343,10 @@ def griffin_lim(magnitude: torch.Tensor | np.ndarray, n_fft: int, hop_length: in
         # busy 2-core machine, and no faster on a quiet one.
         from concurrent.futures import ThreadPoolExecutor
 
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(min(threads, len(starts))) as pool:
-                list(pool.map(one_chunk, starts))
-        finally:
-            torch.set_num_threads(threads)
+        from .threads import torch_threads
+
+        with torch_threads(1), ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            list(pool.map(one_chunk, starts))
     else:
         for lo in starts:
             one_chunk(lo)

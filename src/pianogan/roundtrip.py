@@ -48,17 +48,17 @@ class RoundTrip:
 
 
 def split_clips(audio: np.ndarray, preset: Preset, first_clip: bool = False) -> np.ndarray:
-    """(samples,) -> (clips, preset.n_samples): consecutive clips, the last one zero-padded."""
+    """(samples,) -> (clips, preset.n_samples): the whole file (the last clip zero-padded, so no
+    sample is lost), or only its first clip. The cutting is :func:`pianogan.data.stream.split_clips`,
+    the same as ``prepare`` and ``evaluate``; the padding is the round trip's own choice."""
+    from .data.stream import pad_to_clips
+    from .data.stream import split_clips as cut
+
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1 or audio.size == 0:
         raise PianoGANError("expected non-empty mono audio")
     n = preset.n_samples
-    k = 1 if first_clip else -(-audio.size // n)
-    out = np.zeros((k, n), np.float32)
-    for i in range(k):
-        part = audio[i * n:(i + 1) * n]
-        out[i, :part.size] = part
-    return out
+    return cut(pad_to_clips(audio[:n] if first_clip else audio, n), n)
 
 
 def file_stats(audio: np.ndarray, preset: Preset) -> Stats:
@@ -110,9 +110,8 @@ def round_trip(audio: np.ndarray, preset: Preset, stats: Stats | None = None, gl
         clip_t = torch.from_numpy(clips)
         logmag = audio_to_logmag(clip_t, preset)
         true_mag = stft_magnitude(clip_t, preset.n_fft, preset.hop_length)
-        z = (logmag - stats.mean) / stats.std
-        clipped = float((z.abs() > preset.clip_sigma).double().mean())
         norm = normalize(logmag, stats, preset.clip_sigma)
+        clipped = float((norm.abs() >= 1).double().mean())  # values at or beyond ±clip_sigma
         images = to_image(norm, preset)
         mags = {"image": image_to_magnitude(images, preset, stats)}
         if "no_resize" in variants:

@@ -52,8 +52,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-hours", type=float, metavar="H",
                    help="use a fixed pseudo-random subset of about H hours of input")
     p.add_argument("--soundfont", metavar="FILE",
-                   help="SoundFont (.sf2/.sf3) for midi:/builtin (default: the best one installed, "
-                        "else the one bundled with pretty_midi)")
+                   help="SoundFont (.sf2/.sf3) for midi:/builtin (default: the pinned Fluid R3 piano "
+                        "that ships with pianogan, MIT licence, the same on every machine)")
     p.add_argument("--overlap", type=float, default=0.0, metavar="SECONDS",
                    help="seconds shared by consecutive clips (default: 0)")
     p.add_argument("--silence-db", type=float, default=-60.0, metavar="DB",

@@ -4,7 +4,7 @@
 string quartets by Haydn, Mozart, Beethoven and Robert Schumann (played on the piano as a
 reduction), keyboard pieces (Joplin, Chopin, Mozart, Clara Schumann, Schoenberg, C. P. E. Bach,
 Beach) and songs / chamber works with their melody on the piano. Rows: (music21 corpus path,
-composer, title, kind, seconds). Regenerate with ``python -m pianogan.data.builtin`` (parses and
+composer, title, kind, seconds). Regenerate with ``python tools/survey_builtin_corpus.py`` (parses and
 performs every candidate score; minutes).
 
 The compositions are in the public domain; the encodings are distributed with music21 under its

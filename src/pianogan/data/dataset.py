@@ -30,7 +30,7 @@ import torch
 
 from ..config import Preset
 from ..errors import PianoGANError
-from ..spectrogram import Stats
+from ..spectrogram import Stats, normalize
 
 MANIFEST_COLUMNS = ["shard", "row", "split", "composer", "title", "source", "offset_seconds",
                     "duration_seconds"]
@@ -179,12 +179,9 @@ class PianoDataset(torch.utils.data.Dataset):
     def _finish(self, raw: np.ndarray) -> np.ndarray:
         """Stored float16 values -> float32 images in [-1, 1]."""
         x = raw.astype(np.float32)
-        if not self.normalized:
-            c = float(self.preset.clip_sigma)
-            x -= np.float32(self.stats.mean)
-            x *= np.float32(1.0 / (self.stats.std * c))
-            np.clip(x, -1.0, 1.0, out=x)  # = clip((x - mean) / std, ±c) / c, as spectrogram.normalize
-        return x
+        if self.normalized:
+            return x
+        return normalize(torch.from_numpy(x), self.stats, self.preset.clip_sigma).numpy()
 
     def image(self, index: int) -> np.ndarray:
         """Image (H, W) float32 of clip ``index``."""

@@ -1,37 +1,39 @@
-"""The preparation pipeline behind ``pianogan prepare``: source files -> a dataset directory.
+"""``pianogan prepare``: a SOURCE -> a dataset directory, read top-down in :func:`prepare`.
 
-Per file (in parallel with ``workers`` processes): decode or render, resample (soxr), mono, cut
-fixed clips (optional overlap, last partial clip dropped), drop near-silent clips (counted),
-batched STFT on torch -> un-normalised log-magnitude images (see :mod:`.features` for why) and the
-file's running statistics. Each file's result is written atomically: first its shard
-``shards/NAME.npy`` (float16, (clips, H, W)), then ``items/NAME.json`` (clip offsets, statistics,
-input fingerprint). The json is the done-list: a re-run skips every file whose json matches its
-input, so an interrupted run loses at most the files in flight, and nothing is duplicated.
+1. **list** the source's items (:mod:`.sources`) and select them (split, ``--max-hours``); the
+   items whose record from an earlier run matches their input are reused (resume);
+2. **prepare each item** (:mod:`.per_item`: decode or render -> clips -> images -> its shard and
+   record ``items/NAME.json``, each written atomically), in this process or, with ``workers``
+   > 1, in a ``concurrent.futures.ProcessPoolExecutor``, longest items first. The records are the
+   done-list: an interrupted run loses at most the items in flight, and nothing is duplicated;
+3. **assemble** the dataset in this process: the training split's statistics merged exactly (in
+   float64), ``stats.json``, ``manifest.csv`` (one row per clip, in source order),
+   ``preset.json``, ``dataset.json`` (with the SoundFont's sha256 for rendered sources),
+   ``skipped.tsv``, ``decoder_messages.tsv`` and ``summary.json``.
 
-At the end the main process merges the per-file statistics of the training split (exact, in
-float64) and writes ``stats.json``, ``manifest.csv`` (one row per clip, in source order),
-``preset.json``, ``dataset.json``, ``skipped.tsv`` and ``summary.json``. Memory is bounded by
-the longest single file, not by the size of the data set.
+Memory is bounded by the longest single file, not by the size of the data set.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
-
+from ..atomic import atomic_path, remove_stale_temps, write_json
 from ..config import Preset
-from ..errors import PianoGANError, describe
-from .dataset import MANIFEST_COLUMNS, save_array, write_manifest
-from .sources import SPLITS, Item, Skip, list_items, parse_source, select
+from ..errors import PianoGANError
+from ..threads import torch_threads
+from .dataset import write_manifest
+from .items import SPLITS, Item, Skip
+from .per_item import ItemPreparer, item_name
+from .render import SoundFont
+from .sources import list_items, parse_source, select
 
 SETTINGS_FILE = "prepare.json"
 FORMAT_VERSION = 2  # dataset.json format: shards hold un-normalised log-magnitude images
@@ -54,201 +56,121 @@ class PrepareConfig:
         return int(round((self.preset.clip_seconds - self.overlap) * self.preset.sample_rate))
 
 
-def item_name(item: Item) -> str:
-    """File-system-safe, stable name of an item's outputs: readable slug + hash of its key."""
-    import hashlib
+# ---------------------------------------------------------------- per-item work, in parallel
 
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", item.source.rsplit(".", 1)[0])[-48:].strip("._-") or "item"
-    return f"{slug}-{hashlib.sha1(item.key.encode()).hexdigest()[:10]}"
-
-
-def _write_json(path: Path, data: dict) -> None:
-    from ..atomic import write_text
-
-    write_text(path, json.dumps(data, indent=1, ensure_ascii=False))
-
-
-# ---------------------------------------------------------------- per-file work (in workers)
-
-class Worker:
-    """Prepares one item at a time; holds what is costly to set up (the SoundFont renderer)."""
-
-    def __init__(self, preset: Preset, out: Path, hop: int, silence_db: float, soundfont: str | None):
-        self.preset, self.out, self.hop = preset, Path(out), hop
-        self.silence_db, self.soundfont = silence_db, soundfont
-        self._renderer = None
-
-    def renderer(self):
-        if self._renderer is None:
-            from .render import PianoRenderer
-
-            self._renderer = PianoRenderer(self.soundfont)
-        return self._renderer
-
-    def blocks(self, item: Item) -> Iterator[np.ndarray]:
-        """Mono float32 audio blocks of an item at the preset's sample rate."""
-        from .stream import audio_blocks, resample_blocks
-
-        if item.kind == "audio":
-            return audio_blocks(item.path, self.preset.sample_rate)
-        from .render import load_midi, notes_from_midi
-
-        if item.kind == "midi":
-            pm = load_midi(item.path)
-        else:
-            import warnings
-
-            from .builtin import CorpusPiece, perform_piece
-
-            piece = CorpusPiece(item.path, item.composer, item.title, item.extra.get("kind", "keyboard"),
-                                item.seconds)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pm = perform_piece(piece)
-            from ..atomic import atomic_path
-
-            with atomic_path(self.out / "midi" / f"{item_name(item)}.mid") as tmp:
-                pm.write(str(tmp))  # the performance, for listening with any synthesiser
-        notes = notes_from_midi(pm)
-        if not notes:
-            raise PianoGANError("no notes to play")
-        renderer = self.renderer()
-        return resample_blocks(renderer.render_blocks(notes), renderer.sample_rate, self.preset.sample_rate)
-
-    def process(self, item: Item) -> dict:
-        """Prepare one item; writes its shard and json, returns the json's content."""
-        from .features import RunningStats, clip_batch_size, clips_to_images, rms_db
-        from .stream import Counted, cut_clips
-
-        name = item_name(item)
-        result = {"key": item.key, "name": name, "fingerprint": item.fingerprint, "status": "done",
-                  "reason": "", "source_seconds": 0.0, "offsets": [], "silent": 0,
-                  "stats": RunningStats().to_dict()}
-        preset = self.preset
-        try:
-            stats = RunningStats()
-            images, batch, offsets, batch_offsets, silent = [], [], [], [], 0
-            size = clip_batch_size(preset)
-            counted = Counted(self.blocks(item))
-
-            def flush():
-                if batch:
-                    imgs, st = clips_to_images(np.stack(batch), preset)
-                    images.append(imgs)
-                    stats.merge(st)
-                    offsets.extend(batch_offsets)
-                    batch.clear()
-                    batch_offsets.clear()
-
-            for start, clip in cut_clips(counted, preset.n_samples, self.hop):
-                if rms_db(clip) < self.silence_db:
-                    silent += 1
-                    continue
-                batch.append(clip)
-                batch_offsets.append(start / preset.sample_rate)
-                if len(batch) >= size:
-                    flush()
-            flush()
-            seconds = counted.samples / preset.sample_rate
-            result.update(source_seconds=seconds, silent=silent)
-            if not offsets:
-                if counted.samples < preset.n_samples:
-                    reason = f"shorter than one clip ({seconds:.2f} s < {preset.clip_seconds:g} s)"
-                else:
-                    reason = f"only near-silent audio (every clip below {self.silence_db:g} dBFS)"
-                result.update(status="skipped", reason=reason)
-            else:
-                save_array(self.out / "shards" / f"{name}.npy", np.concatenate(images))
-                result.update(offsets=offsets, stats=stats.to_dict())
-        except PianoGANError as e:
-            result.update(status="skipped", reason=str(e))
-        except Exception as e:  # a strange file must not end a long run: skip it, say why
-            result.update(status="skipped", reason=describe(e))
-        _write_json(self.out / "items" / f"{name}.json", result)
-        return result
-
-
-_WORKER: Worker | None = None  # set in each pool process by _init_worker
+_PREPARER: ItemPreparer | None = None  # one per worker process, set by _init_worker
 
 
 def _init_worker(args: tuple) -> None:
-    global _WORKER
+    global _PREPARER
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
-    torch.set_num_threads(1)
-    _WORKER = Worker(*args)
+    torch.set_num_threads(1)  # this process's own setting: it only ever runs prepare's work
+    _PREPARER = ItemPreparer(*args)
 
 
-def _work(item: Item) -> dict:
-    return _WORKER.process(item)
+def _prepare_item(item: Item) -> dict:
+    return _PREPARER.process(item)
 
 
-def _run_parallel(todo: list[Item], n_workers: int, args: tuple, done: Callable[[Item, dict], None],
-                  worker: Worker) -> None:
-    """Prepare ``todo`` with ``n_workers`` processes: the main process and a spawn pool of
-    n_workers - 1. The main process starts on the first files at once, while the pool processes
-    start (importing torch takes seconds); each pool worker has one file in flight and is fed the
-    next one from its completion callback, so no worker waits for the main process."""
-    import collections
+def _prepared(todo: list[Item], workers: int, args: tuple) -> Iterator[tuple[Item, dict]]:
+    """(item, record) of each item of ``todo`` as it finishes. One worker: in this process;
+    more: a ``ProcessPoolExecutor`` of spawned processes, fed in ``todo``'s order."""
+    if workers == 1 or len(todo) <= 1:
+        preparer = ItemPreparer(*args)
+        with torch_threads(1):
+            for item in todo:
+                yield item, preparer.process(item)
+        return
     import multiprocessing as mp
-    import queue
-    import threading
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    pending = collections.deque(todo)
-    lock = threading.Lock()
-    finished: queue.SimpleQueue = queue.SimpleQueue()  # (item, result dict or exception)
-    pool = mp.get_context("spawn").Pool(n_workers - 1, initializer=_init_worker, initargs=(args,))
-
-    def take() -> Item | None:
-        with lock:
-            return pending.popleft() if pending else None
-
-    def feed() -> None:  # runs in the main thread and in the pool's result thread
-        item = take()
-        if item is not None:
-            pool.apply_async(_work, (item,),
-                             callback=lambda r, it=item: (finished.put((it, r)), feed()),
-                             error_callback=lambda e, it=item: (finished.put((it, e)), feed()))
-
-    def report(item: Item, r) -> None:
-        if isinstance(r, BaseException):
-            raise r
-        done(item, r)
-
+    pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("spawn"),
+                               initializer=_init_worker, initargs=(args,))
     try:
-        for _ in range(n_workers - 1):
-            feed()
-        completed = 0
-        while completed < len(todo):
-            while True:
-                try:
-                    item, r = finished.get_nowait()
-                except queue.Empty:
-                    break
-                report(item, r)
-                completed += 1
-            item = take()
-            if item is not None:
-                done(item, worker.process(item))
-                completed += 1
-            elif completed < len(todo):
-                try:
-                    report(*finished.get(timeout=0.2))
-                    completed += 1
-                except queue.Empty:
-                    pass
+        futures = {pool.submit(_prepare_item, item): item for item in todo}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    except BaseException:  # Ctrl-C, an error, or the caller stopped: end the files in flight now
+        _terminate(pool)
+        raise
     finally:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate(pool) -> None:
+    """Stop a ProcessPoolExecutor's workers at once (their files are redone by the next run)."""
+    if hasattr(pool, "terminate_workers"):  # Python >= 3.14
+        pool.terminate_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 # ---------------------------------------------------------------- the run (main process)
 
-def _settings(cfg: PrepareConfig, source: str, soundfont: Path | None) -> dict:
+def prepare(cfg: PrepareConfig, progress: bool = True,
+            on_result: Callable[[dict], None] | None = None) -> dict:
+    """Run (or resume) a preparation; returns the summary (also written to ``out/summary.json``).
+
+    ``on_result`` is called in the main process after each finished item (tests use it to
+    simulate an interruption). Raises :class:`PianoGANError` if nothing could be prepared.
+    """
+    t0 = time.perf_counter()
+    _check(cfg)
+    spec = parse_source(cfg.source)
+    soundfont = None
+    if spec.kind in ("midi", "builtin"):
+        from .render import PianoRenderer, find_soundfont
+
+        soundfont = find_soundfont(cfg.soundfont)
+        PianoRenderer(soundfont.path)  # a SoundFont that does not load is one error, not a skip per file
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise PianoGANError(f"--out {out} is a file, not a directory")
+    with _lock(out):
+        _open_out(out, _settings(cfg, str(spec), soundfont))
+        items, skips = list_items(spec)
+        items = select(items, list(cfg.split) if cfg.split else None, cfg.max_hours)
+        records, todo = _earlier_records(out, items)
+        reused = len(records)
+        args = (cfg.preset, out, cfg.hop_samples, cfg.silence_db, str(soundfont.path) if soundfont else None)
+        bar = _progress(sum(i.seconds for i in todo), progress)
+        try:
+            with closing(_prepared(todo, cfg.workers, args)) as finished:
+                for item, record in finished:
+                    records[item.key] = record
+                    n_skipped = sum(r["status"] != "done" for r in records.values())
+                    bar.set_postfix_str(f"{len(records) - reused}/{len(todo)} files, {n_skipped} skipped",
+                                        refresh=False)
+                    bar.update(int(item.seconds))
+                    if on_result is not None:
+                        on_result(record)
+        except KeyboardInterrupt:
+            bar.close()
+            print(f"interrupted: {len(records)} of {len(items)} files are done and kept; run the same "
+                  f"command again to resume", file=sys.stderr)
+            raise
+        finally:
+            bar.close()
+        return _assemble(cfg, spec, out, items, records, skips, soundfont, reused, time.perf_counter() - t0)
+
+
+def _check(cfg: PrepareConfig) -> None:
+    if not 0 <= cfg.overlap < cfg.preset.clip_seconds:
+        raise PianoGANError(f"--overlap must be >= 0 and < the clip length ({cfg.preset.clip_seconds:g} s)")
+    if cfg.workers < 1:
+        raise PianoGANError("--workers must be >= 1")
+    if cfg.max_hours is not None and cfg.max_hours <= 0:
+        raise PianoGANError("--max-hours must be > 0")
+
+
+def _settings(cfg: PrepareConfig, source: str, soundfont: SoundFont | None) -> dict:
+    """What a resumed run must share with the first one (prepare.json)."""
     return {"format_version": FORMAT_VERSION, "source": source, "preset": cfg.preset.to_dict(),
             "overlap_seconds": cfg.overlap, "silence_db": cfg.silence_db,
-            "soundfont": str(soundfont) if soundfont else None}
+            "soundfont_sha256": soundfont.sha256 if soundfont else None}
 
 
 def _lock(out: Path):
@@ -282,17 +204,28 @@ def _open_out(out: Path, settings: dict) -> None:
     elif out.exists() and (not out.is_dir() or any(p.name != ".lock" for p in out.iterdir())):
         raise PianoGANError(f"{out} exists and was not made by `pianogan prepare`: "
                             f"give a new or empty --out directory")
-    from ..atomic import remove_stale_temps
-
-    for sub in ("shards", "items", "midi"):
+    for sub in ("", "shards", "items", "midi"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(out / sub)  # what a killed run was writing
-    remove_stale_temps(out)
-    _write_json(path, settings)
+        remove_stale_temps(out / sub)
+        for tmp in (out / sub).glob("*.tmp*"):  # left by versions before atomic.py
+            tmp.unlink(missing_ok=True)
+    write_json(path, settings)
 
 
-def _load_result(out: Path, item: Item) -> dict | None:
-    """The finished result of an item from an earlier run, if it matches the input."""
+def _earlier_records(out: Path, items: list[Item]) -> tuple[dict[str, dict], list[Item]]:
+    """The records of an earlier run that match their input (by key), and the items to do, longest
+    first (better load balance)."""
+    records, todo = {}, []
+    for item in items:
+        r = _load_record(out, item)
+        if r is None:
+            todo.append(item)
+        else:
+            records[item.key] = r
+    return records, sorted(todo, key=lambda i: (-i.seconds, i.key))
+
+
+def _load_record(out: Path, item: Item) -> dict | None:
     name = item_name(item)
     try:
         r = json.loads((out / "items" / f"{name}.json").read_text())
@@ -313,100 +246,21 @@ def _progress(total_seconds: float, enabled: bool):
                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s of audio [{elapsed}<{remaining}{postfix}]")
 
 
-def prepare(cfg: PrepareConfig, progress: bool = True,
-            on_result: Callable[[dict], None] | None = None) -> dict:
-    """Run (or resume) a preparation; returns the summary (also written to ``out/summary.json``).
-
-    ``on_result`` is called in the main process after each finished file (tests use it to
-    simulate an interruption). Raises :class:`PianoGANError` if nothing could be prepared.
-    """
-    t0 = time.perf_counter()
-    if not 0 <= cfg.overlap < cfg.preset.clip_seconds:
-        raise PianoGANError(f"--overlap must be >= 0 and < the clip length ({cfg.preset.clip_seconds:g} s)")
-    if cfg.workers < 1:
-        raise PianoGANError("--workers must be >= 1")
-    if cfg.max_hours is not None and cfg.max_hours <= 0:
-        raise PianoGANError("--max-hours must be > 0")
-    spec = parse_source(cfg.source)
-    soundfont = None
-    if spec.kind in ("midi", "builtin"):
-        from .render import find_soundfont
-
-        soundfont = find_soundfont(cfg.soundfont)
-    out = Path(cfg.out)
-    if out.exists() and not out.is_dir():
-        raise PianoGANError(f"--out {out} is a file, not a directory")
-    with _lock(out):
-        _open_out(out, _settings(cfg, str(spec), soundfont))
-        return _run(cfg, spec, out, soundfont, progress, on_result, t0)
-
-
-def _run(cfg: PrepareConfig, spec, out: Path, soundfont: Path | None, progress: bool,
-         on_result: Callable[[dict], None] | None, t0: float) -> dict:
-    import torch
-
-    items, skips = list_items(spec)
-    items = select(items, list(cfg.split) if cfg.split else None, cfg.max_hours)
-    results: dict[str, dict] = {}
-    todo = []
-    for item in items:
-        r = _load_result(out, item)
-        if r is None:
-            todo.append(item)
-        else:
-            results[item.key] = r
-    reused = len(results)
-    todo.sort(key=lambda i: (-i.seconds, i.key))  # longest first: better load balance
-
-    bar = _progress(sum(i.seconds for i in todo), progress)
-    n_skipped = 0
-
-    def done(item: Item, r: dict) -> None:
-        nonlocal n_skipped
-        results[item.key] = r
-        n_skipped += r["status"] != "done"
-        bar.set_postfix_str(f"{len(results) - reused}/{len(todo)} files, {n_skipped} skipped", refresh=False)
-        bar.update(int(item.seconds))
-        if on_result is not None:
-            on_result(r)
-
-    args = (cfg.preset, out, cfg.hop_samples, cfg.silence_db, str(soundfont) if soundfont else None)
-    worker = Worker(*args)  # the main process works too
-    if soundfont and todo:
-        worker.renderer()  # a SoundFont that does not load is one error, not a skip per file
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        if cfg.workers == 1 or len(todo) <= 1:
-            for item in todo:
-                done(item, worker.process(item))
-        else:
-            _run_parallel(todo, min(cfg.workers, len(todo)), args, done, worker)
-    except KeyboardInterrupt:
-        bar.close()
-        print(f"interrupted: {len(results)} of {len(items)} files are done and kept; run the same "
-              f"command again to resume", file=sys.stderr)
-        raise
-    finally:
-        torch.set_num_threads(threads)
-        bar.close()
-    return _assemble(cfg, spec, out, items, results, skips, soundfont, reused,
-                     time.perf_counter() - t0)
-
-
 def _assemble(cfg: PrepareConfig, spec, out: Path, items: list[Item], results: dict[str, dict],
-              skips: list[Skip], soundfont: Path | None, reused: int, elapsed: float) -> dict:
-    """Merge per-file results into the dataset's manifest, statistics and summary."""
+              skips: list[Skip], soundfont: SoundFont | None, reused: int, elapsed: float) -> dict:
+    """Merge per-item records into the dataset's manifest, statistics and summary."""
     from .. import __version__
     from .features import RunningStats
 
     preset = cfg.preset
-    rows, skipped = [], list(skips)
+    rows, skipped, messages = [], list(skips), []
     per_split = {s: RunningStats() for s in SPLITS}
     clips = {s: 0 for s in SPLITS}
     silent, audio_seconds, n_done = 0, 0.0, 0
     for item in items:
         r = results[item.key]
+        if r.get("decoder_messages"):
+            messages.append(Skip(item.source, r["decoder_messages"]))
         if r["status"] != "done":
             skipped.append(Skip(item.source, r["reason"]))
             continue
@@ -419,7 +273,8 @@ def _assemble(cfg: PrepareConfig, spec, out: Path, items: list[Item], results: d
             rows.append({"shard": r["name"], "row": j, "split": item.split, "composer": item.composer,
                          "title": item.title, "source": item.source, "offset_seconds": round(offset, 6),
                          "duration_seconds": preset.clip_seconds})
-    _write_skipped(out / "skipped.tsv", skipped)
+    _write_tsv(out / "skipped.tsv", ("source", "reason"), skipped)
+    _write_tsv(out / "decoder_messages.tsv", ("source", "message"), messages)
     if not rows:
         where = f" (see {out / 'skipped.tsv'})" if skipped else ""
         raise PianoGANError(f"nothing could be prepared from {spec}: {len(items)} file(s) selected, "
@@ -429,35 +284,36 @@ def _assemble(cfg: PrepareConfig, spec, out: Path, items: list[Item], results: d
     for s in (["train"] if stats_split == "train" else SPLITS):
         total.merge(per_split[s])
     stats = total.to_stats()
-    from ..atomic import write_text
-
-    write_text(out / "preset.json", json.dumps(preset.to_dict(), indent=2))
+    sf_info = soundfont.describe() if soundfont else None
+    write_json(out / "preset.json", preset.to_dict())
     stats.save(out / "stats.json")
     write_manifest(out / "manifest.csv", rows)
-    _write_json(out / "dataset.json", {
+    write_json(out / "dataset.json", {
         "format_version": FORMAT_VERSION, "normalized": False, "stats_split": stats_split,
-        "source": str(spec), "clips": len(rows), "created_by": f"pianogan {__version__} prepare"})
+        "source": str(spec), "clips": len(rows), "soundfont": sf_info,
+        "created_by": f"pianogan {__version__} prepare"})
     summary = {
         "out": str(out), "source": str(spec), "preset": preset.name,
         "clips": {**clips, "total": len(rows)},
         "files": {"selected": len(items), "prepared": n_done, "reused": reused,
-                  "skipped": len(skipped)},
+                  "skipped": len(skipped), "decoder_messages": len(messages)},
         "silent_clips": silent,
         "hours": {"audio": audio_seconds / 3600, "clips": len(rows) * preset.clip_seconds / 3600},
         "stats": {**stats.to_dict(), "split": stats_split},
         "seconds": elapsed, "workers": cfg.workers,
-        "soundfont": str(soundfont) if soundfont else None,
+        "soundfont": {**sf_info, "path": str(soundfont.path)} if soundfont else None,
         "skipped_file": str(out / "skipped.tsv"),
+        "decoder_messages_file": str(out / "decoder_messages.tsv"),
     }
-    _write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary, indent=1)
     return summary
 
 
-def _write_skipped(path: Path, skipped: list[Skip]) -> None:
-    from ..atomic import write_text
-
-    write_text(path, "source\treason\n" + "".join(f"{s.source}\t{' '.join(s.reason.split())}\n"
-                                                  for s in skipped))
+def _write_tsv(path: Path, header: tuple[str, str], rows: list[Skip]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write("\t".join(header) + "\n")
+        for s in rows:
+            f.write(f"{s.source}\t{' '.join(s.reason.split())}\n")
 
 
 def _hours(h: float) -> str:
@@ -479,6 +335,9 @@ def format_summary(s: dict) -> str:
         f"statistics of log(|STFT|+eps) over the {st['split']} split: mean {st['mean']:.4f}, "
         f"std {st['std']:.4f} ({st['count']:.3g} values)",
     ]
+    if f.get("decoder_messages"):
+        lines.append(f"decoder messages from {f['decoder_messages']} file(s): see {s['decoder_messages_file']}")
     if s.get("soundfont"):
-        lines.append(f"SoundFont: {s['soundfont']}")
+        sf = s["soundfont"]
+        lines.append(f"SoundFont: {sf['path']} (sha256 {sf['sha256'][:12]}..., {sf['license']})")
     return "\n".join(lines)

@@ -8,12 +8,11 @@ exact sample positions (its ``Sequencer`` and ``Synth.start`` are for real-time 
 down keeps sounding until the pedal is lifted (or the same key is struck again), as on a piano.
 
 Everything is rendered with the SoundFont's acoustic grand piano (bank 0, program 0); drum tracks
-are dropped. :func:`find_soundfont` picks the best SoundFont on the machine.
+are dropped. :func:`find_soundfont` returns the pinned SoundFont (or the user's), with its hash.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -22,54 +21,59 @@ import numpy as np
 
 from ..errors import PianoGANError, describe
 
-# Well-known install locations of good free GM SoundFonts, best piano first. FluidR3 (Debian:
-# fluid-soundfont-gm) loads in under a second; MuseScore_General.sf3 (musescore-general-soundfont)
-# is Ogg-compressed and takes ~12 s and several hundred MB to decode per process, so it comes
-# after FluidR3. The last resort is the 6 MB TimGM6mb.sf2 that ships inside pretty_midi.
-SYSTEM_SOUNDFONTS = (
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "/usr/share/soundfonts/FluidR3_GM.sf2",
-    "/usr/share/sounds/sf2/MuseScore_General.sf2",
-    "/usr/share/sounds/sf3/MuseScore_General.sf3",
-    "/usr/share/soundfonts/MuseScore_General.sf3",
-    "/usr/share/sounds/sf2/default-GM.sf2",
-    "/usr/share/soundfonts/default.sf2",
-    "/opt/homebrew/share/soundfonts/default.sf2",
-    "/usr/local/share/soundfonts/default.sf2",
-)
-SOUNDFONT_ENV = "PIANOGAN_SOUNDFONT"
+# The one SoundFont that renders the built-in corpus and midi: sources unless --soundfont names
+# another: the acoustic grand piano of Fluid R3 (MIT), cut unchanged out of FluidR3_GM.sf2 by
+# tools/piano_soundfont.py and shipped in the package, so the corpus is the same on every machine.
+PINNED_SOUNDFONT = Path(__file__).parent / "soundfont" / "FluidR3_piano.sf2"
+PINNED_SHA256 = "e89aa406c7b81d0c3fd7ca9c7c19d49324d3df96b802a1a146773f4df50314aa"
+PINNED_LICENSE = "MIT (Fluid R3, Frank Wen)"
 RENDER_RATE = 44_100  # Hz; rendered at full rate, then resampled (TinySoundFont interpolates linearly)
 PIANO_RANGE = (21, 108)  # MIDI keys A0..C8
 
 
-def bundled_soundfont() -> Path | None:
-    """pretty_midi's TimGM6mb.sf2 (GPL-2 General MIDI SoundFont), if pretty_midi is installed."""
-    try:
-        import pretty_midi
-    except ImportError:
-        return None
-    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-    return path if path.is_file() else None
+def file_sha256(path: str | Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
-def find_soundfont(explicit: str | Path | None = None) -> Path:
-    """The SoundFont to render with: ``explicit``, else $PIANOGAN_SOUNDFONT, else the best installed
-    one (:data:`SYSTEM_SOUNDFONTS`), else pretty_midi's bundled TimGM6mb.sf2."""
+@dataclass(frozen=True)
+class SoundFont:
+    """A SoundFont file and what identifies its sound: the sha256 of its bytes."""
+
+    path: Path
+    sha256: str
+    pinned: bool  # the package's own FluidR3_piano.sf2
+
+    def describe(self) -> dict:
+        return {"file": self.path.name, "sha256": self.sha256, "pinned": self.pinned,
+                "license": PINNED_LICENSE if self.pinned else "see the SoundFont's own licence"}
+
+
+def find_soundfont(explicit: str | Path | None = None) -> SoundFont:
+    """``explicit`` (a .sf2/.sf3 the user chose), else the pinned :data:`PINNED_SOUNDFONT`,
+    checked against :data:`PINNED_SHA256`. Raises PianoGANError (one line) if it is missing or
+    its hash differs."""
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
             raise PianoGANError(f"SoundFont not found: {path}")
-        return path.resolve()
-    env = os.environ.get(SOUNDFONT_ENV)
-    if env:
-        return find_soundfont(env)
-    for candidate in SYSTEM_SOUNDFONTS:
-        if Path(candidate).is_file():
-            return Path(candidate).resolve()
-    path = bundled_soundfont()
-    if path is None:
-        raise PianoGANError("no SoundFont found: pass --soundfont FILE (.sf2/.sf3) or install pretty_midi")
-    return path
+        path = path.resolve()
+        digest = file_sha256(path)
+        return SoundFont(path, digest, digest == PINNED_SHA256)
+    path = PINNED_SOUNDFONT
+    hint = "reinstall pianogan (`make setup` or `pip install -e .`), or pass --soundfont FILE"
+    if not path.is_file():
+        raise PianoGANError(f"the pinned SoundFont {path} is missing: {hint}")
+    digest = file_sha256(path)
+    if digest != PINNED_SHA256:
+        raise PianoGANError(f"the pinned SoundFont {path} has sha256 {digest[:12]}..., expected "
+                            f"{PINNED_SHA256[:12]}... (damaged or replaced): {hint}")
+    return SoundFont(path, digest, True)
 
 
 @dataclass(frozen=True)

@@ -17,44 +17,21 @@ become :class:`Skip` records; problems inside files are found later, by the work
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..audio import AUDIO_EXTENSIONS
 from ..errors import PianoGANError
+from .items import SPLITS, Item, Skip, stable_unit
 
-SPLITS = ("train", "validation", "test")
 SPLIT_DIRS = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
               "val": "validation", "dev": "validation", "test": "test", "testing": "test"}
 MIDI_EXTENSIONS = (".mid", ".midi", ".kar")
 MAESTRO_REQUIRED = ("canonical_composer", "canonical_title", "split", "audio_filename")
 MAESTRO_COLUMNS = ("canonical_composer", "canonical_title", "split", "year", "midi_filename",
                    "audio_filename", "duration")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One input file (or corpus piece) to prepare."""
-
-    key: str  # unique and stable, e.g. "audio:sub/a.wav"
-    kind: str  # "audio", "midi" or "builtin"
-    path: str  # file path, or the music21 corpus path for "builtin"
-    source: str  # what the manifest's "source" column shows (path relative to the source root)
-    split: str = "train"
-    composer: str = ""
-    title: str = ""
-    seconds: float = 0.0  # estimated duration, for --max-hours and the progress bar
-    fingerprint: str = ""  # changes when the input changes (size, mtime): redo the file
-    extra: dict = field(default_factory=dict, compare=False)
-
-
-@dataclass(frozen=True)
-class Skip:
-    source: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -82,14 +59,21 @@ def parse_source(spec: str) -> SourceSpec:
     return SourceSpec(kind, p.resolve())
 
 
-def stable_unit(text: str) -> float:
-    """A number in [0, 1) fixed by ``text`` (sha1): deterministic splits and orderings."""
-    return int(hashlib.sha1(text.encode()).hexdigest()[:12], 16) / 16 ** 12
-
-
 def fingerprint(path: Path) -> str:
     st = path.stat()
     return f"{st.st_size}-{st.st_mtime_ns}"
+
+
+def unreadable(path: Path) -> str | None:
+    """Why a listed file cannot be read (a dangling link, vanished since it was listed, no
+    permission), or None if it can be ``stat``-ed."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return "dangling symbolic link" if path.is_symlink() else "vanished after it was listed"
+    except OSError as e:
+        return f"cannot be read ({e.strerror or type(e).__name__})"
+    return None
 
 
 def split_from_path(rel: Path) -> str:
@@ -121,37 +105,57 @@ def audio_items(root: Path) -> tuple[list[Item], list[Skip]]:
     """Every audio file under root; duration and tags (artist -> composer, title) from its header."""
     import soundfile as sf
 
-    items = []
+    from ..audio import captured_stderr
+
+    items, skips = [], []
     for path in _walk(root, AUDIO_EXTENSIONS):
         rel = _relative(path, root)
+        problem = unreadable(path)
+        if problem:
+            skips.append(Skip(rel, problem))
+            continue
         seconds, composer, title = 0.0, "", path.stem
         try:
-            with sf.SoundFile(str(path)) as f:
+            with captured_stderr(), sf.SoundFile(str(path)) as f:  # the worker reports decoder messages
                 seconds = f.frames / f.samplerate
                 meta = f.copy_metadata()
             composer = meta.get("artist", "") or ""
             title = meta.get("title", "") or title
         except Exception:  # not decodable by libsndfile: the worker tries harder, and reports
             pass
-        items.append(Item(f"audio:{rel}", "audio", str(path), rel, split_from_path(Path(rel)), composer,
-                          title, seconds, fingerprint(path)))
-    return items, []
+        items.append(_item("audio", path, rel, composer, title, seconds, skips))
+    return [i for i in items if i is not None], skips
+
+
+def _item(kind: str, path: Path, rel: str, composer: str, title: str, seconds: float,
+          skips: list[Skip]) -> Item | None:
+    """The Item of a listed file, or None (and a Skip) if it vanished meanwhile."""
+    try:
+        stamp = fingerprint(path)
+    except OSError:
+        skips.append(Skip(rel, unreadable(path) or "vanished after it was listed"))
+        return None
+    return Item(f"{kind}:{rel}", kind, str(path), rel, split_from_path(Path(rel)), composer, title,
+                seconds, stamp)
 
 
 def midi_items(root: Path) -> tuple[list[Item], list[Skip]]:
     """Every MIDI file under root; duration from a quick parse with mido (0 if it fails)."""
     import mido
 
-    items = []
+    items, skips = [], []
     for path in _walk(root, MIDI_EXTENSIONS):
         rel = _relative(path, root)
+        problem = unreadable(path)
+        if problem:
+            skips.append(Skip(rel, problem))
+            continue
         try:
             seconds = float(mido.MidiFile(str(path)).length)
         except Exception:
             seconds = 0.0
-        items.append(Item(f"midi:{rel}", "midi", str(path), rel, split_from_path(Path(rel)), "",
-                          path.stem, seconds, fingerprint(path)))
-    return items, []
+        items.append(_item("midi", path, rel, "", path.stem, seconds, skips))
+    return [i for i in items if i is not None], skips
 
 
 def find_maestro_metadata(root: Path) -> Path:
@@ -211,7 +215,13 @@ def maestro_items(root: Path) -> tuple[list[Item], list[Skip]]:
             continue
         path = base / rel
         if not path.is_file():
-            skips.append(Skip(rel, f"listed in {meta.name} but not found"))
+            reason = "a dangling symbolic link" if path.is_symlink() else "not found"
+            skips.append(Skip(rel, f"listed in {meta.name} but {reason}"))
+            continue
+        try:
+            stamp = fingerprint(path)
+        except OSError:
+            skips.append(Skip(rel, unreadable(path) or "vanished after it was listed"))
             continue
         try:
             seconds = float(r.get("duration") or 0.0)
@@ -220,7 +230,7 @@ def maestro_items(root: Path) -> tuple[list[Item], list[Skip]]:
         extra = {k: str(r[k]) for k in ("year", "midi_filename") if r.get(k) not in (None, "")}
         items.append(Item(f"maestro:{rel}", "audio", str(path), rel, split,
                           str(r.get("canonical_composer") or ""), str(r.get("canonical_title") or ""),
-                          seconds, fingerprint(path), extra))
+                          seconds, stamp, extra))
     return items, skips
 
 

@@ -13,6 +13,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from ..audio import NON_FINITE
 from ..errors import PianoGANError
 
 BLOCK_SECONDS = 5.0  # decode block; small enough to stay in cache
@@ -62,7 +63,7 @@ def _decoded_blocks(f, block: int) -> Iterator[np.ndarray]:
             mono += data[:, c]
         mono *= scale
         if not as_int16 and not np.all(np.isfinite(mono)):
-            mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
+            raise PianoGANError(NON_FINITE)
         yield mono
 
 
@@ -134,3 +135,21 @@ class Counted:
         for b in self._blocks:
             self.samples += len(b)
             yield b
+
+
+def split_clips(audio: np.ndarray, n_samples: int, hop: int | None = None) -> np.ndarray:
+    """(samples,) -> (clips, n_samples) float32: :func:`cut_clips` of one array, so a file gives the
+    same clips everywhere (``prepare``, ``evaluate``, ``reconstruct``). The last partial clip is
+    dropped; a caller that must keep every sample pads the audio first (:func:`pad_to_clips`)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise PianoGANError(f"expected mono audio (samples,), got shape {audio.shape}")
+    clips = [clip for _, clip in cut_clips([audio], n_samples, hop or n_samples)]
+    return np.stack(clips) if clips else np.zeros((0, n_samples), np.float32)
+
+
+def pad_to_clips(audio: np.ndarray, n_samples: int) -> np.ndarray:
+    """(samples,) -> (k * n_samples,) float32, zero-padded to a whole number of clips (k >= 1)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    k = max(1, -(-audio.size // n_samples))
+    return np.pad(audio, (0, k * n_samples - audio.size))

@@ -12,8 +12,9 @@ Fake input (``pianogan evaluate --fake X``), checked in this order:
 4. a training run directory (``generator.safetensors`` or ``checkpoints/``), a ``.pt`` checkpoint
    or a ``generator.safetensors``: n images are sampled with the EMA generator;
 5. an audio file, or a directory of audio files (searched recursively): each file is resampled
-   to the preset's rate and cut into consecutive clips of the preset's length (a shorter file,
-   or the only partial clip of one, is zero-padded), each turned into an image with the real
+   to the preset's rate and cut into consecutive clips of the preset's length as ``prepare``
+   cuts it (:func:`pianogan.data.stream.split_clips`: the last partial clip is dropped; a file
+   shorter than one clip is one zero-padded clip), each turned into an image with the real
    dataset's preset and statistics.
 """
 
@@ -77,15 +78,16 @@ def load_audio_clips(paths: list[Path], preset: Preset, stats: Stats, progress: 
     from tqdm.auto import tqdm
 
     from ..audio import load_audio
+    from ..data.stream import pad_to_clips, split_clips
     from ..spectrogram import audio_to_image
 
     images = []
     for path in tqdm(paths, desc="audio -> images", unit="file", disable=not progress, leave=False):
         audio, _ = load_audio(path, sample_rate=preset.sample_rate)
-        n_clips = max(1, len(audio) // preset.n_samples)
-        clips = [audio[i * preset.n_samples:(i + 1) * preset.n_samples] for i in range(n_clips)]
-        clips = [np.pad(c, (0, preset.n_samples - len(c))) for c in clips]
-        images.append(audio_to_image(torch.from_numpy(np.stack(clips)), preset, stats).numpy())
+        if len(audio) < preset.n_samples:
+            audio = pad_to_clips(audio, preset.n_samples)  # a short file is one padded clip
+        clips = split_clips(audio, preset.n_samples)
+        images.append(audio_to_image(torch.from_numpy(clips), preset, stats).numpy())
     return np.concatenate(images) if images else np.zeros((0, *preset.image_shape), np.float32)
 
 
