@@ -15,16 +15,29 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
 MIN_SHARE = 0.02  # composers with fewer clips than this share of the data are pooled
 
 
-def _builtin_style(row: dict) -> str:
-    from .builtin import _kind
+@lru_cache(maxsize=1)
+def _corpus_kinds() -> tuple[dict, dict]:
+    """The corpus table's kind per score path, and the commonest kind per composer folder."""
+    from .builtin_corpus import PIECES
 
-    kind = _kind(row["source"])
+    by_ref = {ref: kind for ref, _, _, kind, _ in PIECES}
+    folders: dict[str, Counter] = {}
+    for ref, kind in by_ref.items():
+        folders.setdefault(ref.split("/")[0], Counter())[kind] += 1
+    return by_ref, {f: c.most_common(1)[0][0] for f, c in folders.items()}
+
+
+def _builtin_style(row: dict) -> str:
+    by_ref, by_folder = _corpus_kinds()
+    source = row["source"]
+    kind = by_ref.get(source) or by_folder.get(source.split("/")[0], "keyboard")
     return "keyboard" if kind == "song" else kind
 
 

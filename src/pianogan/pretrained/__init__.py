@@ -48,8 +48,8 @@ def load_pretrained(name: str | None = None, device="cpu", folder: Path = HERE):
 
     models = registry(folder)
     if not models:
-        raise PianoGANError("this pianogan ships no pretrained model yet: train one with `make model` "
-                            "(docs/results.md) and pass its run directory")
+        raise PianoGANError("this pianogan ships no pretrained model yet: give RUN_OR_CHECKPOINT (train "
+                            "one with `make model`, docs/results.md)")
     name = name or sorted(models)[0]
     if name not in models:
         raise PianoGANError(f"unknown pretrained model {name!r}; shipped: {', '.join(sorted(models))}")
