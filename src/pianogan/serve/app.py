@@ -166,13 +166,17 @@ def create_app(cfg: ServeConfig, registry: Registry | None = None) -> FastAPI:
             known = ", ".join(entry.styles)
             return error(422, f"model {entry.name!r} has no style {req.style!r}"
                               + (f"; styles: {known}" if known else " (it is not conditioned)"))
-        from ..generate import GenerateSettings
+        import dataclasses
 
-        settings = GenerateSettings(n_iter=cfg.n_iter, seconds=seconds,
+        from ..generate import GenerateSettings
+        from ..phase import DEFAULT_GL
+
+        settings = GenerateSettings(gl=dataclasses.replace(DEFAULT_GL, n_iter=cfg.n_iter), seconds=seconds,
                                     truncation=req.truncation).to_dict()
-        extra = {"midi": manager.cfg.midi_transcriber}  # a take made with MIDI differs
-        takes = [{"id": take_id(entry.identity, req.seed + i, settings, extra), "seed": req.seed + i}
-                 for i in range(req.takes)]
+        # A take made with MIDI, or in another style, differs.
+        extra = {"midi": manager.cfg.midi_transcriber, "style": req.style}
+        takes = [{"id": take_id(entry.identity, req.seed + i, settings, extra), "seed": req.seed + i,
+                  "style": req.style} for i in range(req.takes)]
         public = {**req.model_dump(), "seconds": seconds}
         try:
             job = await run_in_threadpool(manager.submit, entry, public, settings, takes)

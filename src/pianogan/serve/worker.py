@@ -75,7 +75,7 @@ def run_job(job: dict, send, models: OrderedDict, device: str) -> None:
     for take in job["takes"]:
         t0 = time.perf_counter()
         [clip] = generate(G, info, n=1, seed=take["seed"], settings=settings, device=device,
-                          progress=False)
+                          progress=False, style=take.get("style"))
         stage = cache.stage(take["id"])
         try:
             meta = {"id": take["id"], "model": job["model"], "seed": take["seed"],
