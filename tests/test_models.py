@@ -17,7 +17,7 @@ SHAPES = [(64, 128), (128, 64), (256, 256), (512, 512), (100, 80)]
 
 
 def test_registry():
-    assert set(MODELS) == {"dcgan", "specgan", "stylegan2"}
+    assert set(MODELS) == {"dcgan", "specgan", "stylegan2", "longform"}
     assert get_model("dcgan").__name__ == "pianogan.models.dcgan"
     with pytest.raises(PianoGANError, match="unknown model 'gan'"):
         get_model("gan")

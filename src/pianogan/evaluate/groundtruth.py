@@ -23,17 +23,17 @@ def corpus_excerpt(ref: str, start_s: float, seconds: float, sample_rate: int,
     pitch, velocity, times relative to the excerpt, only notes with their onset inside it).
     """
     from ..audio import resample
-    from ..data.builtin import CorpusPiece, corpus_pieces, perform_piece
+    from ..data.builtin import corpus_pieces, performance
     from ..data.render import RENDER_RATE, Note, PianoRenderer, find_soundfont, notes_from_midi
 
-    piece = next((p for p in corpus_pieces() if p.ref == ref), None) or CorpusPiece(ref, "", ref, "keyboard", 0.0)
-    notes = notes_from_midi(perform_piece(piece))
+    kind = next((p.kind for p in corpus_pieces() if p.ref == ref), "keyboard")
+    notes = notes_from_midi(performance(ref, kind))
     end_s = start_s + seconds
     # Render only what sounds in the excerpt: notes from LEAD_S before it on (so notes struck
     # earlier still ring into it), then cut the lead off.
     t0 = max(0.0, start_s - LEAD_S)
     part = [Note(n.start - t0, n.end - t0, n.pitch, n.velocity) for n in notes if t0 <= n.start < end_s]
-    audio = PianoRenderer(find_soundfont(soundfont)).render(part)
+    audio = PianoRenderer(find_soundfont(soundfont).path).render(part)
     audio = audio[int((start_s - t0) * RENDER_RATE):int((end_s - t0) * RENDER_RATE)]
     audio = np.pad(audio, (0, max(0, int(seconds * RENDER_RATE) - len(audio))))
     audio = resample(audio, RENDER_RATE, sample_rate)
