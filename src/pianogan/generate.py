@@ -22,71 +22,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .chain import chain_length, edge_frames, magnitude_blocks, overlap_frames
+from .clips import MAX_SECONDS, RECORD_VERSION, Clip, GenerateSettings, finish_audio, make_clip  # noqa: F401
 from .config import Preset
 from .errors import PianoGANError
-from .phase import DEFAULT_GL, GLSettings
+from .pieces import is_native, native_pieces
 from .spectrogram import Stats
-
-RECORD_VERSION = 2  # 2: Griffin-Lim settings as "gl" (n_iter, momentum, init, seed); 1: random start
-MAX_SECONDS = 3600.0  # longest piece: memory grows ~70 MB per 10 min (tiny preset), disk ~10 MB
-
-
-@dataclass(frozen=True)
-class GenerateSettings:
-    """How images become audio. Everything here is stored in each clip's record."""
-
-    gl: GLSettings = DEFAULT_GL  # Griffin-Lim; a random start is seeded per clip (its gl_seed)
-    seconds: float | None = None  # clip length (s); None = the model's clip length
-    truncation: float = 1.0  # truncation psi (used by StyleGAN2; other generators ignore it)
-    mix_seed: int | None = None  # style mixing (StyleGAN2): clip i takes fine styles from seed mix_seed+i
-    mixing_cutoff: int = 4  # style mixing: layers before this take the clip's own latent
-    sample_rate: int | None = None  # output rate (Hz), soxr-resampled; None = the preset's rate
-    denoise: bool = False  # spectral-gating noise reduction after phase retrieval
-    overlap_seconds: float | None = None  # long pieces: crossfade length; None = min(1, clip/4)
-    walk_steps: int = 3  # long pieces: clips between two random anchor latents
-    peak: float = 0.99  # audio louder than this is scaled down to it (never scaled up)
-
-    def __post_init__(self) -> None:
-        if self.seconds is not None and not 0 < self.seconds <= MAX_SECONDS:
-            raise PianoGANError(f"seconds must be > 0 and at most {MAX_SECONDS:g} ({self.seconds:g} "
-                                "asked); make several pieces instead")
-        if self.sample_rate is not None and self.sample_rate <= 0:
-            raise PianoGANError("sample rate must be > 0")
-        if self.walk_steps < 1:
-            raise PianoGANError("walk_steps must be >= 1")
-        if self.overlap_seconds is not None and self.overlap_seconds < 0:
-            raise PianoGANError("overlap_seconds must be >= 0")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GenerateSettings":
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in d.items() if k in known}
-        if isinstance(d.get("gl"), dict):
-            kwargs["gl"] = GLSettings(**d["gl"])
-        else:  # a version-1 record: random start, its n_iter and momentum
-            kwargs["gl"] = GLSettings(n_iter=int(d["n_iter"]), momentum=float(d["momentum"]), init="random")
-        return cls(**kwargs)
-
-
-@dataclass
-class Clip:
-    """One generated piece of audio and everything needed to make it again."""
-
-    audio: np.ndarray  # (samples,) float32 at ``sample_rate``
-    sample_rate: int  # Hz
-    images: np.ndarray  # (k, H, W) float32 in [-1, 1]: the generator images it was made from
-    magnitude: np.ndarray  # (freq, frames) linear |STFT| that Griffin-Lim inverted (preset rate)
-    record: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- latents
@@ -165,12 +111,6 @@ def render_images(G, z: torch.Tensor, truncation: float = 1.0, batch_size: int =
 
 # --------------------------------------------------------------------------- audio
 
-def _denoise(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    from .denoise import denoise
-
-    return np.asarray(denoise(audio, sample_rate), dtype=np.float32)
-
-
 def initial_phase(shape: tuple[int, int], seed: int) -> torch.Tensor:
     """(freq, frames) uniform random start phase (radians) of one clip, from its own seed.
 
@@ -179,41 +119,6 @@ def initial_phase(shape: tuple[int, int], seed: int) -> torch.Tensor:
     """
     g = torch.Generator(device="cpu").manual_seed(int(seed))
     return torch.rand((1, *shape), generator=g, dtype=torch.float32)[0] * (2 * math.pi)
-
-
-def finish_audio(audio: np.ndarray, preset: Preset, settings: GenerateSettings
-                 ) -> tuple[np.ndarray, int, float]:
-    """Griffin-Lim output (samples,) at the preset rate -> (audio at the output rate, Hz, gain).
-
-    Optional noise reduction, soxr resampling to exactly round(len * rate_out / rate_in)
-    samples, then scaling down (never up) to ``settings.peak`` so the WAV does not clip.
-    """
-    from .audio import resample
-
-    n_samples = len(audio)
-    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-    sr = preset.sample_rate
-    if settings.denoise:
-        audio = _denoise(audio, sr)
-    if settings.sample_rate and settings.sample_rate != sr:
-        audio = resample(audio, sr, settings.sample_rate)
-        want = int(round(n_samples * settings.sample_rate / sr))
-        audio = np.pad(audio[:want], (0, max(0, want - len(audio))))
-        sr = settings.sample_rate
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
-    gain = settings.peak / peak if peak > settings.peak else 1.0
-    return (audio * gain).astype(np.float32), int(sr), float(gain)
-
-
-def _clip(audio: np.ndarray, preset: Preset, settings: GenerateSettings, images, mag: torch.Tensor,
-          joins: list[int], overlap: int, trim: int) -> Clip:
-    audio, sr, gain = finish_audio(audio, preset, settings)
-    clip = Clip(audio, sr, np.asarray(images, np.float32), mag.cpu().numpy())
-    hop_s = preset.hop_length / preset.sample_rate
-    clip.record = {"joins_seconds": [round(f * hop_s, 6) for f in joins], "gain": gain,
-                   "n_samples": int(len(audio)), "sample_rate": sr,
-                   "overlap_frames": overlap, "trim_frames": trim}
-    return clip
 
 
 def _long_clip(images: np.ndarray, preset: Preset, stats: Stats, seconds: float,
@@ -233,7 +138,7 @@ def _long_clip(images: np.ndarray, preset: Preset, stats: Stats, seconds: float,
     n_samples = int(round(seconds * preset.sample_rate))
     audio = np.concatenate(list(griffin_lim_stream(blocks(), preset.n_fft, preset.hop_length, gl,
                                                    length=n_samples)))
-    return _clip(audio, preset, settings, images, torch.cat(kept, dim=1), joins, overlap, trim)
+    return make_clip(audio, preset, settings, images, torch.cat(kept, dim=1), joins, overlap, trim)
 
 
 def images_to_clips(groups: list[np.ndarray], preset: Preset, stats: Stats, seconds: float,
@@ -274,54 +179,9 @@ def images_to_clips(groups: list[np.ndarray], preset: Preset, stats: Stats, seco
                         momentum=gl.momentum, length=n_samples, init=init)
         y = y.detach().float().cpu().numpy()
         for j, i in enumerate(part):
-            clips[i] = _clip(y[j], preset, settings, groups[i], mags[j], [], overlap, trim)
+            clips[i] = make_clip(y[j], preset, settings, groups[i], mags[j], [], overlap, trim)
             if progress is not None:
                 progress.update(1)
-    return clips
-
-
-# --------------------------------------------------------------------------- native length
-
-def style_index(G, style: str | None) -> int | None:
-    """The label index of ``style`` for a conditional G (None: G picks from the latent)."""
-    styles = tuple(getattr(getattr(G, "cfg", None), "styles", ()) or ())
-    if style is None:
-        return None
-    if not styles:
-        raise PianoGANError(f"--style {style}: this model is not conditioned on styles")
-    if style not in styles:
-        raise PianoGANError(f"unknown style {style!r}; this model knows {', '.join(styles)}")
-    return styles.index(style)
-
-
-def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: GenerateSettings,
-                  style: str | None = None, device="cpu", progress=None) -> list[Clip]:
-    """Pieces of ``seconds`` from a generator that makes any length itself (``G.frames_per_latent``,
-    the ``longform`` family): one latent of the needed length per piece (seed ``seed + i``), one
-    forward pass, then Griffin-Lim streamed in blocks, so memory stays bounded for long pieces."""
-    from .phase_stream import griffin_lim_stream
-    from .spectrogram import image_to_magnitude
-
-    preset: Preset = info["preset"]
-    frames = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
-    fpl = int(G.cfg.frames_per_latent)
-    label = style_index(G, style)
-    clips = []
-    for i in range(n):
-        z = G.sample_z(1, generator=torch.Generator().manual_seed(seed + i), n_local=-(-frames // fpl))
-        labels = None if label is None else torch.tensor([label], device=device)
-        with torch.no_grad():
-            image = G(z.to(device), labels)[0, 0, :, :frames].float().cpu()
-        mag = image_to_magnitude(image, preset, info["stats"])
-        gl = dataclasses.replace(settings.gl, seed=seed + i)
-        audio = np.concatenate(list(griffin_lim_stream([mag], preset.n_fft, preset.hop_length, gl,
-                                                       length=int(round(seconds * preset.sample_rate)))))
-        clip = _clip(audio, preset, settings, image.numpy()[None], mag, [], 0, 0)
-        clip.record.update({"kind": "piece", "seed": seed + i, "latents": z.tolist(),
-                            "style": None if label is None else G.cfg.styles[label]})
-        clips.append(clip)
-        if progress is not None:
-            progress.update(1)
     return clips
 
 
@@ -354,7 +214,7 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
     preset: Preset = info["preset"]
     stats: Stats = info["stats"]
     seconds = float(settings.seconds or preset.clip_seconds)
-    if getattr(G, "frames_per_latent", None) or getattr(getattr(G, "cfg", None), "frames_per_latent", None):
+    if is_native(G):
         if interpolate is not None:
             raise PianoGANError("--interpolate is for fixed-length models; this one makes any length")
         if n < 1:

@@ -115,7 +115,6 @@ def onset_events(notes: np.ndarray) -> np.ndarray:
 def clip_measures(tr: Transcription) -> dict[str, float]:
     """Per-clip note measures (keys: NOTE_METRICS); 0 where a measure needs notes that are absent."""
     notes, seconds = tr.notes, max(tr.seconds, 1e-6)
-    dur = np.maximum(notes[:, 1] - notes[:, 0], 0) if len(notes) else np.zeros(0)
     out = {"notes_per_s": len(notes) / seconds, "polyphony": 0.0, "pitch_range": 0.0, "in_key_share": 0.0,
            "ioi_median_s": 0.0, "ioi_cv": 0.0}
     if len(notes):

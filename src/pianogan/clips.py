@@ -1,0 +1,109 @@
+"""What generation makes: its settings, a generated clip, and the audio finishing shared by every
+way of making one (fixed-length clips, chained pieces, any-length pieces)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .config import Preset
+from .errors import PianoGANError
+from .phase import DEFAULT_GL, GLSettings
+
+RECORD_VERSION = 2  # 2: Griffin-Lim settings as "gl" (n_iter, momentum, init, seed); 1: random start
+MAX_SECONDS = 3600.0  # longest piece: memory grows ~70 MB per 10 min (tiny preset), disk ~10 MB
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    """How images become audio. Everything here is stored in each clip's record."""
+
+    gl: GLSettings = DEFAULT_GL  # Griffin-Lim; a random start is seeded per clip (its gl_seed)
+    seconds: float | None = None  # clip length (s); None = the model's clip length
+    truncation: float = 1.0  # truncation psi (used by StyleGAN2; other generators ignore it)
+    mix_seed: int | None = None  # style mixing (StyleGAN2): clip i takes fine styles from seed mix_seed+i
+    mixing_cutoff: int = 4  # style mixing: layers before this take the clip's own latent
+    sample_rate: int | None = None  # output rate (Hz), soxr-resampled; None = the preset's rate
+    denoise: bool = False  # spectral-gating noise reduction after phase retrieval
+    overlap_seconds: float | None = None  # long pieces: crossfade length; None = min(1, clip/4)
+    walk_steps: int = 3  # long pieces: clips between two random anchor latents
+    peak: float = 0.99  # audio louder than this is scaled down to it (never scaled up)
+
+    def __post_init__(self) -> None:
+        if self.seconds is not None and not 0 < self.seconds <= MAX_SECONDS:
+            raise PianoGANError(f"seconds must be > 0 and at most {MAX_SECONDS:g} ({self.seconds:g} "
+                                "asked); make several pieces instead")
+        if self.sample_rate is not None and self.sample_rate <= 0:
+            raise PianoGANError("sample rate must be > 0")
+        if self.walk_steps < 1:
+            raise PianoGANError("walk_steps must be >= 1")
+        if self.overlap_seconds is not None and self.overlap_seconds < 0:
+            raise PianoGANError("overlap_seconds must be >= 0")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GenerateSettings":
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        if isinstance(d.get("gl"), dict):
+            kwargs["gl"] = GLSettings(**d["gl"])
+        else:  # a version-1 record: random start, its n_iter and momentum
+            kwargs["gl"] = GLSettings(n_iter=int(d["n_iter"]), momentum=float(d["momentum"]), init="random")
+        return cls(**kwargs)
+
+
+@dataclass
+class Clip:
+    """One generated piece of audio and everything needed to make it again."""
+
+    audio: np.ndarray  # (samples,) float32 at ``sample_rate``
+    sample_rate: int  # Hz
+    images: np.ndarray  # (k, H, W) float32 in [-1, 1]: the generator images it was made from
+    magnitude: np.ndarray  # (freq, frames) linear |STFT| that Griffin-Lim inverted (preset rate)
+    record: dict = field(default_factory=dict)
+
+
+def _denoise(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    from .denoise import denoise
+
+    return np.asarray(denoise(audio, sample_rate), dtype=np.float32)
+
+
+def finish_audio(audio: np.ndarray, preset: Preset, settings: GenerateSettings
+                 ) -> tuple[np.ndarray, int, float]:
+    """Griffin-Lim output (samples,) at the preset rate -> (audio at the output rate, Hz, gain).
+
+    Optional noise reduction, soxr resampling to exactly round(len * rate_out / rate_in)
+    samples, then scaling down (never up) to ``settings.peak`` so the WAV does not clip.
+    """
+    from .audio import resample
+
+    n_samples = len(audio)
+    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    sr = preset.sample_rate
+    if settings.denoise:
+        audio = _denoise(audio, sr)
+    if settings.sample_rate and settings.sample_rate != sr:
+        audio = resample(audio, sr, settings.sample_rate)
+        want = int(round(n_samples * settings.sample_rate / sr))
+        audio = np.pad(audio[:want], (0, max(0, want - len(audio))))
+        sr = settings.sample_rate
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    gain = settings.peak / peak if peak > settings.peak else 1.0
+    return (audio * gain).astype(np.float32), int(sr), float(gain)
+
+
+def make_clip(audio: np.ndarray, preset: Preset, settings: GenerateSettings, images, mag: torch.Tensor,
+          joins: list[int], overlap: int, trim: int) -> Clip:
+    audio, sr, gain = finish_audio(audio, preset, settings)
+    clip = Clip(audio, sr, np.asarray(images, np.float32), mag.cpu().numpy())
+    hop_s = preset.hop_length / preset.sample_rate
+    clip.record = {"joins_seconds": [round(f * hop_s, 6) for f in joins], "gain": gain,
+                   "n_samples": int(len(audio)), "sample_rate": sr,
+                   "overlap_frames": overlap, "trim_frames": trim}
+    return clip

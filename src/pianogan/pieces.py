@@ -1,0 +1,61 @@
+"""Pieces from a generator that makes any length itself (the ``longform`` family): one latent of
+the needed length, one forward pass, Griffin-Lim streamed in blocks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from .clips import Clip, GenerateSettings, make_clip
+from .config import Preset
+from .errors import PianoGANError
+
+
+def is_native(G) -> bool:
+    """Whether G makes any length itself (it says how many frames one local latent covers)."""
+    return bool(getattr(getattr(G, "cfg", None), "frames_per_latent", None))
+
+
+def style_index(G, style: str | None) -> int | None:
+    """The label index of ``style`` for a conditional G (None: G picks from the latent)."""
+    styles = tuple(getattr(getattr(G, "cfg", None), "styles", ()) or ())
+    if style is None:
+        return None
+    if not styles:
+        raise PianoGANError(f"--style {style}: this model is not conditioned on styles")
+    if style not in styles:
+        raise PianoGANError(f"unknown style {style!r}; this model knows {', '.join(styles)}")
+    return styles.index(style)
+
+
+def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: GenerateSettings,
+                  style: str | None = None, device="cpu", progress=None) -> list[Clip]:
+    """Pieces of ``seconds`` from a generator that makes any length itself (``G.frames_per_latent``,
+    the ``longform`` family): one latent of the needed length per piece (seed ``seed + i``), one
+    forward pass, then Griffin-Lim streamed in blocks, so memory stays bounded for long pieces."""
+    from .phase_stream import griffin_lim_stream
+    from .spectrogram import image_to_magnitude
+
+    preset: Preset = info["preset"]
+    frames = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
+    fpl = int(G.cfg.frames_per_latent)
+    label = style_index(G, style)
+    clips = []
+    for i in range(n):
+        z = G.sample_z(1, generator=torch.Generator().manual_seed(seed + i), n_local=-(-frames // fpl))
+        labels = None if label is None else torch.tensor([label], device=device)
+        with torch.no_grad():
+            image = G(z.to(device), labels)[0, 0, :, :frames].float().cpu()
+        mag = image_to_magnitude(image, preset, info["stats"])
+        gl = dataclasses.replace(settings.gl, seed=seed + i)
+        audio = np.concatenate(list(griffin_lim_stream([mag], preset.n_fft, preset.hop_length, gl,
+                                                       length=int(round(seconds * preset.sample_rate)))))
+        clip = make_clip(audio, preset, settings, image.numpy()[None], mag, [], 0, 0)
+        clip.record.update({"kind": "piece", "seed": seed + i, "latents": z.tolist(),
+                            "style": None if label is None else G.cfg.styles[label]})
+        clips.append(clip)
+        if progress is not None:
+            progress.update(1)
+    return clips
