@@ -192,6 +192,21 @@ def test_budget_adapts_when_the_machine_speeds_up_and_respects_max_steps():
     assert quick.steps == 1 and len(quick.calls) == 1
 
 
+def test_budget_counts_sample_and_checkpoint_rounds_the_calibration_never_saw():
+    """Measured on a quiet machine: calibration steps at 0.224 s, but every 100th step the run
+    also wrote a sample grid and a checkpoint, and the median-sized call took 113 % of 420 s."""
+
+    class Periodic(FakeTrainer):
+        def train(self, target):
+            first = self.step
+            super().train(target)
+            self.now += 1.5 * (target // 100 - first // 100)  # not in the logged step times
+
+    fake = Periodic(steady=0.224)
+    log = _budget_run(fake)
+    assert 0.9 * 420 <= log.seconds <= 1.1 * 420, log.to_dict()
+
+
 def test_demo_uses_the_default_griffin_lim():
     from pianogan.cli import build_parser
     from pianogan.demo.pipeline import _gl_flags
