@@ -211,5 +211,12 @@ def test_generate_makes_any_length_with_a_style(tmp_path, capsys):
         assert summary["seconds"] == [pytest.approx(seconds, abs=1e-3)] * 2
         doc = json.loads((out / "generated.json").read_text())
         assert [c["style"] for c in doc["clips"]] == ["keyboard", "keyboard"]
+        # Every frame is played: the last quarter of the piece is as loud as the rest (a piece
+        # squeezed onto one clip's frames was silent after them).
+        import soundfile as sf
+
+        audio, _ = sf.read(out / "clip-0000.wav")
+        quarter = len(audio) // 4
+        assert np.sqrt(np.mean(audio[-quarter:] ** 2)) > 0.2 * np.sqrt(np.mean(audio[:quarter] ** 2))
     assert cli_main(["generate", str(tmp_path / "r"), "--out", str(tmp_path / "x"), "--style", "jazz"]) == 2
     assert "unknown style 'jazz'" in capsys.readouterr().err

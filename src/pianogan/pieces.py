@@ -13,6 +13,20 @@ from .config import Preset
 from .errors import PianoGANError
 
 
+def frames_to_magnitude(image: torch.Tensor, preset: Preset, stats) -> torch.Tensor:
+    """(F, T) image of any length T on the preset's STFT bins -> linear |STFT| (F, T).
+
+    Unlike :func:`~pianogan.spectrogram.image_to_magnitude`, which maps an image back onto one
+    clip's STFT grid (and would squeeze a 10-minute piece into one clip's frames), this keeps
+    every frame: an any-length model's rows are the STFT bins themselves, nothing is resized.
+    """
+    from .spectrogram import denormalize
+
+    if preset.needs_resize or image.shape[0] != preset.n_freq:
+        raise PianoGANError(f"preset {preset.name!r}: any-length pieces need image rows = STFT bins")
+    return (torch.exp(denormalize(image, stats, preset.clip_sigma)) - preset.eps).clamp_min(0)
+
+
 def is_native(G) -> bool:
     """Whether G makes any length itself (it says how many frames one local latent covers)."""
     return bool(getattr(getattr(G, "cfg", None), "frames_per_latent", None))
@@ -36,7 +50,6 @@ def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: Ge
     the ``longform`` family): one latent of the needed length per piece (seed ``seed + i``), one
     forward pass, then Griffin-Lim streamed in blocks, so memory stays bounded for long pieces."""
     from .phase_stream import griffin_lim_stream
-    from .spectrogram import image_to_magnitude
 
     preset: Preset = info["preset"]
     frames = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
@@ -48,7 +61,7 @@ def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: Ge
         labels = None if label is None else torch.tensor([label], device=device)
         with torch.no_grad():
             image = G(z.to(device), labels)[0, 0, :, :frames].float().cpu()
-        mag = image_to_magnitude(image, preset, info["stats"])
+        mag = frames_to_magnitude(image, preset, info["stats"])
         gl = dataclasses.replace(settings.gl, seed=seed + i)
         audio = np.concatenate(list(griffin_lim_stream([mag], preset.n_fft, preset.hop_length, gl,
                                                        length=int(round(seconds * preset.sample_rate)))))
