@@ -20,11 +20,11 @@ def frames_to_magnitude(image: torch.Tensor, preset: Preset, stats) -> torch.Ten
     clip's STFT grid (and would squeeze a 10-minute piece into one clip's frames), this keeps
     every frame: an any-length model's rows are the STFT bins themselves, nothing is resized.
     """
-    from .spectrogram import denormalize
+    from .spectrogram import normalized_to_magnitude
 
     if preset.needs_resize or image.shape[0] != preset.n_freq:
         raise PianoGANError(f"preset {preset.name!r}: any-length pieces need image rows = STFT bins")
-    return (torch.exp(denormalize(image, stats, preset.clip_sigma)) - preset.eps).clamp_min(0)
+    return normalized_to_magnitude(image, stats, preset.clip_sigma, preset.eps)
 
 
 def is_native(G) -> bool:

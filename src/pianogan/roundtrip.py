@@ -30,7 +30,7 @@ from .config import Preset
 from .errors import PianoGANError
 from .phase import GLSettings
 from .quality import lsd_from_magnitudes, sc_from_magnitudes
-from .spectrogram import (Stats, audio_to_logmag, denormalize, image_to_magnitude, normalize, stats_of,
+from .spectrogram import (Stats, audio_to_logmag, image_to_magnitude, normalize, normalized_to_magnitude, stats_of,
                           stft_magnitude, to_image)
 
 VARIANTS = ("image", "no_resize", "phase_only")
@@ -116,7 +116,7 @@ def round_trip(audio: np.ndarray, preset: Preset, stats: Stats | None = None, gl
         mags = {"image": image_to_magnitude(images, preset, stats)}
         if "no_resize" in variants:
             if preset.needs_resize:
-                mags["no_resize"] = (torch.exp(denormalize(norm, stats, preset.clip_sigma)) - preset.eps).clamp_min(0)
+                mags["no_resize"] = normalized_to_magnitude(norm, stats, preset.clip_sigma, preset.eps)
             else:
                 mags["no_resize"] = mags["image"]
         if "phase_only" in variants:

@@ -220,11 +220,16 @@ def audio_to_image(audio: torch.Tensor | np.ndarray, preset: Preset, stats: Stat
     return img[0] if unbatched else img
 
 
+def normalized_to_magnitude(norm: torch.Tensor, stats: Stats, clip_sigma: float, eps: float) -> torch.Tensor:
+    """Normalised values of any shape, on STFT bins -> linear |STFT| (same shape), >= 0: the
+    inverse of normalize(log_magnitude(mag, eps))."""
+    return (torch.exp(denormalize(norm, stats, clip_sigma)) - eps).clamp_min(0)
+
+
 def image_to_magnitude(image: torch.Tensor | np.ndarray, preset: Preset, stats: Stats) -> torch.Tensor:
     """(batch, H, W) or (H, W) image -> linear |STFT| (batch, freq, frames), >= 0."""
     image, unbatched = _as_batch(torch.as_tensor(image, dtype=torch.float32), 3)
-    logmag = denormalize(from_image(image, preset), stats, preset.clip_sigma)
-    mag = (torch.exp(logmag) - preset.eps).clamp_min(0)
+    mag = normalized_to_magnitude(from_image(image, preset), stats, preset.clip_sigma, preset.eps)
     return mag[0] if unbatched else mag
 
 

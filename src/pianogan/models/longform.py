@@ -370,14 +370,14 @@ def prepare(G: Generator, dataset, n_clips: int = 64, seed: int = 0) -> dict:
     (:func:`~.piano_render.fit_templates`). Returns what was fitted, for the log."""
     if G.cfg.head != "notes" or not G.cfg.fit_templates:
         return {}
-    from ..spectrogram import Stats, denormalize
+    from ..spectrogram import Stats, normalized_to_magnitude
     from .piano_render import fit_templates
 
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(dataset), min(n_clips, len(dataset)), replace=False))
     img = torch.from_numpy(dataset.images(idx))  # (n, F, T) in [-1, 1]
     stats = Stats(G.cfg.stats_mean, G.cfg.stats_std)
-    mag = (torch.exp(denormalize(img, stats, G.cfg.clip_sigma)) - G.cfg.eps).clamp_min(0)
+    mag = normalized_to_magnitude(img, stats, G.cfg.clip_sigma, G.cfg.eps)
     frames = mag.permute(1, 0, 2).reshape(mag.shape[1], -1).numpy()
     keys, noise, scale = fit_templates(frames, G.render.harmonic)
     G.render.init_from(keys, noise, scale)
