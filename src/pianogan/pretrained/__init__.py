@@ -15,7 +15,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..atomic import atomic_path, write_json
+from ..atomic import atomic_path, write_json, write_text
 from ..errors import PianoGANError
 
 HERE = Path(__file__).resolve().parent
@@ -93,8 +93,6 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     models[name] = entry
     write_json(folder / "MODELS.json", models)
     if card:
-        from ..atomic import write_text
-
         write_text(folder / f"{name}.md", card)
     return entry
 

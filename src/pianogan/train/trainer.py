@@ -168,8 +168,8 @@ class Trainer:
             return torch.optim.Adam(net.parameters(), foreach=True, **kw)
 
     # ------------------------------------------------------------------ one step
-    def real_batch(self, k: int) -> torch.Tensor:
-        idx = self.stream.indices(k)
+    def real_batch(self, idx: np.ndarray) -> torch.Tensor:
+        """The training clips ``idx`` (a batch of the stream) as (B, 1, H, W) on the device."""
         x = torch.from_numpy(self.dataset.images(idx)).unsqueeze(1)
         if self.device.type == "cuda":
             x = x.pin_memory().to(self.device, non_blocking=True)
@@ -201,11 +201,11 @@ class Trainer:
 
     def d_step(self, step: int, i: int) -> dict:
         """Discriminator update ``i`` (0..n_critic-1) of G step ``step``; returns its statistics."""
-        k = step * int(self.loss.n_critic) + i
-        real = self.real_batch(k)
+        idx = self.stream.indices(step * int(self.loss.n_critic) + i)
+        real = self.real_batch(idx)
         z = self.G.sample_z(self.batch, device=self.device)
         with autocast(self.device, self.amp_dtype):
-            d_loss, stats = self.loss.d_loss(real, z, step, **self.cond(self.stream.indices(k)))
+            d_loss, stats = self.loss.d_loss(real, z, step, **self.cond(idx))
         stats["grad/D_norm"] = self._update(self.D, self.opt_D, d_loss, "discriminator", step)
         return stats
 
