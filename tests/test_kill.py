@@ -63,17 +63,21 @@ def _run(cmd: list[str], marker: Path, kill_after: float | None = None) -> tuple
     return killed, time.monotonic() - t0
 
 
-def _kill_and_restart(cmd: list[str], marker: Path, window: float, rng) -> int:
+def _kill_and_restart(cmd: list[str], marker: Path, window: float, rng, finished=lambda: False) -> int:
     """Up to KILLS killed attempts, then one to the end; returns the number of kills.
 
     Each attempt is killed after a draw from U(0, 0.9 window / KILLS): together they stay
     within the work, so each attempt still has work left when its moment comes, and the
-    moments fall anywhere in the first 90 % of the run's work."""
+    moments fall anywhere in the first 90 % of the run's work. ``finished()`` says the work is
+    all saved already (a kill that landed while the process was only exiting): no restart then."""
     for kills in range(KILLS):
         killed, _ = _run(cmd, marker, kill_after=float(rng.uniform(0.0, 0.9 * window / KILLS)))
         if not killed:  # what was left took less than the drawn moment: done
             return kills
-    _run(cmd, marker)
+        if finished():
+            return kills + 1
+    if not finished():
+        _run(cmd, marker)
     return KILLS
 
 
@@ -118,7 +122,11 @@ def test_train_killed_at_random_moments_ends_identical(dataset, tmp_path):
             "--ckpt-every", "8", "--log-every", "1", "--sample-every", "0", "--no-progress",
             "--resume"]  # --resume: a fresh run when there is no checkpoint yet
     _, window = _run([*args, "--out", str(ref)], ref / "config.json")
-    kills = _kill_and_restart([*args, "--out", str(run)], run / "config.json", window, rng)
+    def finished() -> bool:  # the last checkpoint is the run's last write that matters
+        last = ck.latest_checkpoint(run)
+        return last is not None and ck.checkpoint_step(last) == 80
+
+    kills = _kill_and_restart([*args, "--out", str(run)], run / "config.json", window, rng, finished)
     print(f"train: killed {kills} times in a {window:.2f} s working window")
     assert kills >= 1  # (3 as drawn, unless the machine got much faster than in the reference run)
     ca, cb = (ck.load_checkpoint(ck.latest_checkpoint(r)) for r in (ref, run))
