@@ -94,12 +94,14 @@ def test_style_labels_policy():
     assert names == ("A", "B", "other") and int((idx == 2).sum()) == 1
 
 
-def _dataset(tmp_path, n: int = 48, labelled: bool = True):
+def _dataset(tmp_path, n: int = 48, labelled: bool = True, midi: bool = False):
     """Synthetic piano-like clips of ``PRESET``: notes of one of two 'styles' (low or high
-    register) struck on a grid, rendered with the model's own templates."""
+    register) struck on a grid, rendered with the model's own templates. With ``midi``, the
+    notes are also written as the performance of the (single) shard, so the clips have rolls."""
     rng = np.random.default_rng(0)
     tmpl = harmonic_templates(129, 8000, 256)
     imgs = np.empty((n, 129, 64), np.float32)
+    played = []  # (start s, key index)
     for i in range(n):
         low = i % 2 == 0
         mag = np.full((129, 64), 1e-3)
@@ -107,23 +109,37 @@ def _dataset(tmp_path, n: int = 48, labelled: bool = True):
             key = rng.integers(20, 40) if low else rng.integers(50, 70)
             env = np.exp(-np.arange(64 - t0) / 10.0)
             mag[:, t0:] += tmpl[:, key][:, None] * env[None, :]
+            played.append((i * PRESET.clip_seconds + t0 * PRESET.hop_length / PRESET.sample_rate, int(key)))
         imgs[i] = np.clip((np.log(mag) + 3.0) / 3.0, -1, 1)
-    rows = [{"source": "bach/x.mxl" if i % 2 == 0 else "joplin/y.mxl"} for i in range(n)]
+    rows = [{"source": "bach/x.mxl" if i % 2 == 0 else "joplin/y.mxl",
+             "offset_seconds": round(i * PRESET.clip_seconds, 6)} for i in range(n)]
     out = write_dataset(tmp_path / "data", imgs, PRESET, Stats(-3.0, 1.0), rows=rows)
+    if midi:
+        import pretty_midi
+
+        pm = pretty_midi.PrettyMIDI()
+        inst = pretty_midi.Instrument(0)
+        inst.notes = [pretty_midi.Note(90, 21 + k, s, s + 0.4) for s, k in played]
+        pm.instruments.append(inst)
+        (out / "midi").mkdir()
+        pm.write(str(out / "midi" / "shard-00000.mid"))
     if labelled:
         info = json.loads((out / "dataset.json").read_text())
         (out / "dataset.json").write_text(json.dumps({**info, "source": "builtin"}))
     return out
 
 
-def test_trainer_conditions_on_labels_and_resumes_exactly(tmp_path):
-    data = _dataset(tmp_path)
-    cfg = {"base": "tiny", "model": SMALL}
+def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
+    data = _dataset(tmp_path, midi=True)
+    cfg = {"base": "tiny", "model": {**SMALL, "render_fit_steps": 5, "roll_width": 32}}
     a = train("longform", data, tmp_path / "a", config=cfg, steps=6, ckpt_every=3, progress=False, **QUIET)
     from pianogan.train.checkpoint import load_checkpoint, load_generator
 
     G, meta = load_generator(tmp_path / "a")
     assert tuple(G.cfg.styles) == ("chorale", "keyboard") and G.n_styles == 2
+    assert G.cfg.roll_weight > 0  # the dataset has rolls: the roll critic took part
+    logged = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert all("loss/D_roll" in r and "loss/G_roll" in r for r in logged)
     train("longform", data, tmp_path / "b", config=cfg, steps=3, ckpt_every=3, progress=False, **QUIET)
     b = train("longform", data, tmp_path / "b", config=None, resume=True, steps=6, ckpt_every=3,
               progress=False, **QUIET)
@@ -141,6 +157,7 @@ def test_unlabelled_dataset_trains_unconditionally(tmp_path):
 
     G, _ = load_generator(tmp_path / "r")
     assert G.n_styles == 0 and G.embed is None
+    assert G.cfg.roll_weight == 0  # no performance MIDI: images alone, no roll critic
 
 
 @pytest.mark.slow

@@ -1,10 +1,15 @@
-"""Loss of the ``longform`` family: non-saturating logistic with lazy R1, optionally conditional.
+"""Loss of the ``longform`` family: non-saturating logistic with lazy R1, optionally conditional,
+with a second critic on the notes when the data has piano rolls.
 
 D: softplus(D(G(z, y), y)) + softplus(-D(x, y)), and every ``r1_interval``-th step
 ``r1_interval · γ/2 · E‖∇_x D(x, y)‖²`` on the reals (added to the same step; see
 losses/stylegan2.py for why the interval scales it). G: softplus(-D(G(z, y), y)).
 Labels y: a real batch's own labels for D (the fakes get the same labels, so D compares like
 with like), labels drawn by the trainer for G; None for an unconditional model.
+
+Rolls (``roll_weight`` > 0): a real batch comes with the (strikes, held) it was played from, the
+generator returns the ones it played, and the roll critic's logistic loss is added with weight
+``roll_weight`` on both sides; R1 then takes the gradient with respect to the roll too.
 """
 
 from __future__ import annotations
@@ -13,36 +18,64 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .stylegan2 import r1_penalty
-
 
 class LongformLoss:
     def __init__(self, cfg, G: nn.Module, D: nn.Module):
         self.cfg, self.G, self.D = cfg, G, D
         self.n_critic = int(cfg.n_critic)
+        self.roll_weight = float(getattr(cfg, "roll_weight", 0.0) or 0.0)
 
-    def d_loss(self, real: torch.Tensor, z: torch.Tensor, step: int, labels: torch.Tensor | None = None):
-        """real (B, 1, F, T) in [-1, 1], z (B, z_dim), labels (B,) or None -> (loss, stats)."""
+    def d_loss(self, real: torch.Tensor, z: torch.Tensor, step: int, labels: torch.Tensor | None = None,
+               rolls: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """real (B, 1, F, T) in [-1, 1], z (B, z_dim), labels (B,) or None, rolls (strikes, held)
+        (B, 88, T) each or None -> (loss, stats)."""
+        use_rolls = self.roll_weight > 0 and rolls is not None
         with torch.no_grad():
-            fake = self.G(z, labels).to(real.dtype)
+            if use_rolls:
+                fake, fake_notes = self.G(z, labels, notes=True)
+            else:
+                fake, fake_notes = self.G(z, labels), None
+            fake = fake.to(real.dtype)
         do_r1 = self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0
         real = real.detach().requires_grad_(do_r1)
-        real_logits = self.D(real, labels).float()
-        fake_logits = self.D(fake, labels).float()
+        stats = {}
+        if use_rolls:
+            real_notes = tuple(r.detach().to(real.dtype).requires_grad_(do_r1) for r in rolls)
+            real_logits, real_roll = (o.float() for o in self.D(real, labels, notes=real_notes))
+            fake_logits, fake_roll = (o.float() for o in self.D(fake, labels, notes=fake_notes))
+            roll_real, roll_fake = F.softplus(-real_roll).mean(), F.softplus(fake_roll).mean()
+            roll_loss = self.roll_weight * (roll_real + roll_fake)
+            stats.update({"loss/D_roll": (roll_real + roll_fake).item(),
+                          "D/roll_real": real_roll.detach().mean().item(),
+                          "D/roll_fake": fake_roll.detach().mean().item()})
+            inputs, total = [real, *real_notes], real_logits + self.roll_weight * real_roll
+        else:
+            real_logits = self.D(real, labels).float()
+            fake_logits = self.D(fake, labels).float()
+            roll_loss, inputs, total = 0.0, [real], real_logits
         loss_real = F.softplus(-real_logits).mean()
         loss_fake = F.softplus(fake_logits).mean()
-        loss = loss_real + loss_fake
-        stats = {"loss/D_real": loss_real.item(), "loss/D_fake": loss_fake.item(),
-                 "D/real": real_logits.detach().mean().item(), "D/fake": fake_logits.detach().mean().item()}
+        loss = loss_real + loss_fake + roll_loss
+        stats.update({"loss/D_real": loss_real.item(), "loss/D_fake": loss_fake.item(),
+                      "D/real": real_logits.detach().mean().item(), "D/fake": fake_logits.detach().mean().item()})
         if do_r1:
-            r1 = r1_penalty(real, real_logits).mean()
+            grads = torch.autograd.grad(total.sum(), inputs, create_graph=True)
+            r1 = sum(g.float().square().flatten(1).sum(dim=1) for g in grads).mean()
             loss = loss + r1 * (self.cfg.r1_gamma / 2) * self.cfg.r1_interval
             stats["loss/r1"] = r1.item()
         stats["loss/D"] = loss.item()
         return loss, stats
 
-    def g_loss(self, z: torch.Tensor, step: int, labels: torch.Tensor | None = None):
-        """z (B, z_dim), labels (B,) or None -> (loss, stats)."""
+    def g_loss(self, z: torch.Tensor, step: int, labels: torch.Tensor | None = None, rolls=None):
+        """z (B, z_dim), labels (B,) or None -> (loss, stats). ``rolls`` is unused (the generator
+        is judged on what it plays, not on real rolls); with a roll critic both critics count."""
+        if self.roll_weight > 0:
+            img, notes = self.G(z, labels, notes=True)
+            logits, roll_logits = self.D(img, labels, notes=notes)
+            loss_img = F.softplus(-logits.float()).mean()
+            loss_roll = F.softplus(-roll_logits.float()).mean()
+            loss = loss_img + self.roll_weight * loss_roll
+            return loss, {"loss/G": loss.item(), "loss/G_img": loss_img.item(), "loss/G_roll": loss_roll.item()}
         loss = F.softplus(-self.D(self.G(z, labels), labels).float()).mean()
         return loss, {"loss/G": loss.item()}
 

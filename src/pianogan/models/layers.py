@@ -198,3 +198,14 @@ def dcgan_init(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+def feature_stddev(x: torch.Tensor, group: int) -> torch.Tensor:
+    """(n, C) -> (n, C + 1): the mean over features of the std across a group of samples."""
+    n = x.shape[0]
+    g = min(group, n)
+    while n % g:
+        g -= 1
+    y = x.float().reshape(g, -1, x.shape[1])
+    s = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=1)  # (n/g,)
+    return torch.cat([x, s.repeat(g).reshape(n, 1).to(x.dtype)], dim=1)

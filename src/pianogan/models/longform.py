@@ -39,7 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import PianoGANError
+from .layers import feature_stddev
 from .piano_render import N_KEYS, PianoRenderer
+from .roll_critic import RollCritic
 
 
 # Key onsets are softplus(NOTE_SHARPNESS * logit): a logit range of about [-1, 0.5] spans silence
@@ -63,12 +65,18 @@ class Config:
     coarse_dilations: tuple[int, ...] = (1, 2, 4)
     n_partials: int = 48
     fit_templates: bool = True  # start the key templates from an NMF fit to the training data
-    decay_seconds: float = 3.0
+    decay_seconds: float = 4.0
+    n_decays: int = 4  # decay rates per key in the renderer
     # --- discriminator
     log_rows: int = 160  # log-frequency rows of D's pitch view
     d_channels: tuple[int, ...] = (32, 64, 96)  # 2-D stages on the log rows (stride 2 each)
     d_width: int = 256  # 1-D trunk width
     mbstd_group: int = 4
+    # --- piano rolls (datasets with performance MIDI: data/rolls.py); 0 when the data has none
+    roll_weight: float = 1.0  # weight of the roll critic's loss beside the spectrogram critic's
+    roll_width: int = 128
+    roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated)
+    render_fit_steps: int = 800  # supervised fit of the renderer to real rolls before training
     # --- the dataset, filled by ``configure`` (the renderer works in its units)
     sample_rate: int = 8000
     n_fft: int = 1024
@@ -115,15 +123,18 @@ CONFIGS: dict[str, Config] = {
 }
 
 
-def configure(cfg: Config, preset, stats, styles: tuple[str, ...]) -> Config:
+def configure(cfg: Config, preset, stats, styles: tuple[str, ...], rolls: bool = False) -> Config:
     """The model config completed with what it needs from the dataset: the preset's STFT, the
-    normalisation statistics (the renderer draws in log-magnitude units) and the labels."""
+    normalisation statistics (the renderer draws in log-magnitude units), the labels, and
+    whether the clips come with piano rolls (without them, or with the "direct" head, there is
+    no roll critic)."""
     import dataclasses
 
+    roll_weight = cfg.roll_weight if rolls and cfg.head == "notes" else 0.0
     return dataclasses.replace(cfg, sample_rate=int(preset.sample_rate), n_fft=int(preset.n_fft),
                                hop_length=int(preset.hop_length), clip_sigma=float(preset.clip_sigma),
                                eps=float(preset.eps), stats_mean=float(stats.mean),
-                               stats_std=float(stats.std), styles=tuple(styles))
+                               stats_std=float(stats.std), styles=tuple(styles), roll_weight=roll_weight)
 
 
 # ---------------------------------------------------------------------------------- layers
@@ -210,13 +221,19 @@ class Generator(nn.Module):
             self.to_notes = nn.Conv1d(ch[-1], 2 * N_KEYS, 1)
             self.render = PianoRenderer(n_bins, cfg.sample_rate, cfg.n_fft, cfg.hop_length,
                                         cfg.stats_mean, cfg.stats_std, cfg.clip_sigma, cfg.eps,
-                                        cfg.n_partials, cfg.decay_seconds)
+                                        cfg.n_partials, cfg.decay_seconds, cfg.n_decays)
         else:
             self.to_rows = nn.Conv1d(ch[-1], n_bins, 1)
         he_init(self)
         for m in self.modules():
             if isinstance(m, FiLMConv):
                 m.start()
+        if cfg.head == "notes" and cfg.roll_weight > 0 and cfg.render_fit_steps > 0:
+            # The renderer is fitted to real rolls before training (``prepare``) and then held:
+            # the adversarial game is about what to play, not about re-learning the instrument.
+            # Only the texture noise strength stays free.
+            for name, p in self.render.named_parameters():
+                p.requires_grad_(name == "log_texture")
         with torch.no_grad():
             if cfg.head == "notes":
                 self.to_notes.weight.mul_(0.15)
@@ -264,16 +281,16 @@ class Generator(nn.Module):
             x = blk(x, w)
         return _act(x)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, notes: bool = False, **kwargs):
+        """Image (n, 1, F, T); with ``notes`` (the "notes" head) also (strikes, held) (n, 88, T)."""
         h = self.features(z, labels)
         if self.cfg.head == "notes":
             onsets, gate = self._notes(h)
             # Texture noise: random while training, a function of z otherwise (same z, same take).
             seeds = None if self.training else noise_seeds(z)
-            img = self.render(onsets, gate, seeds)
-        else:
-            img = torch.tanh(self.to_rows(h))
-        return img.unsqueeze(1)
+            img = self.render(onsets, gate, seeds).unsqueeze(1)
+            return (img, (onsets, gate)) if notes else img
+        return torch.tanh(self.to_rows(h)).unsqueeze(1)
 
     def _notes(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features -> (key strikes (n, 88, T) >= 0, damper gates (n, 88, T) in [0, 1]).
@@ -307,17 +324,6 @@ def log_projection(n_bins: int, rows: int, sample_rate: int, n_fft: int, fmin: f
     return fwd
 
 
-def minibatch_stddev(x: torch.Tensor, group: int) -> torch.Tensor:
-    """(n, C) -> (n, C + 1): the mean over features of the std across a group of samples."""
-    n = x.shape[0]
-    g = min(group, n)
-    while n % g:
-        g -= 1
-    y = x.float().reshape(g, -1, x.shape[1])
-    s = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=1)  # (n/g,)
-    return torch.cat([x, s.repeat(g).reshape(n, 1).to(x.dtype)], dim=1)
-
-
 class Discriminator(nn.Module):
     """image (n, 1, F, T) [+ labels (n,)] -> logits (n,); any T that is a multiple of 32."""
 
@@ -346,8 +352,18 @@ class Discriminator(nn.Module):
         self.out = nn.Linear(wd, 1)
         self.embed = nn.Embedding(len(cfg.styles), wd) if cfg.styles else None
         he_init(self)
+        self.roll = (RollCritic(cfg.roll_width, len(cfg.styles), cfg.mbstd_group, cfg.roll_noise)
+                     if cfg.roll_weight > 0 else None)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, notes=None):
+        """Logits (n,) of the images; with ``notes`` = (strikes, held) (n, 88, T) and a roll
+        critic, (image logits, roll logits)."""
+        out = self.judge_image(x, labels)
+        if notes is None or self.roll is None:
+            return out
+        return out, self.roll(notes[0], notes[1], labels)
+
+    def judge_image(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = x[:, 0]  # (n, F, T)
         t = x.shape[-1] - x.shape[-1] % self.t_down
         x = x[..., :t]
@@ -357,7 +373,7 @@ class Discriminator(nn.Module):
         h = self.trunk(h)
         local = self.local(h).mean(dim=(1, 2))
         g = self.context(h).mean(dim=2)
-        g = self.glob(minibatch_stddev(g, self.cfg.mbstd_group))
+        g = self.glob(feature_stddev(g, self.cfg.mbstd_group))
         out = self.out(g).squeeze(1) + local
         if self.embed is not None and labels is not None:
             out = out + (self.embed(labels) * g).sum(dim=1) / math.sqrt(g.shape[1])
@@ -381,7 +397,19 @@ def prepare(G: Generator, dataset, n_clips: int = 64, seed: int = 0) -> dict:
     frames = mag.permute(1, 0, 2).reshape(mag.shape[1], -1).numpy()
     keys, noise, scale = fit_templates(frames, G.render.harmonic)
     G.render.init_from(keys, noise, scale)
-    return {"clips": int(len(idx)), "frames": int(frames.shape[1]), "activation_scale": scale}
+    out = {"clips": int(len(idx)), "frames": int(frames.shape[1]), "activation_scale": scale}
+    if G.cfg.roll_weight > 0 and G.cfg.render_fit_steps > 0:
+        from ..data.rolls import clip_rolls, roll_to_notes
+        from .piano_render import fit_to_rolls
+
+        rolls = clip_rolls(dataset)
+        if rolls is not None:
+            pick = np.sort(rng.choice(len(dataset), min(8 * n_clips, len(dataset)), replace=False))
+            strikes, held = roll_to_notes(rolls[pick])
+            images = torch.from_numpy(dataset.images(pick))
+            out["render_fit"] = fit_to_rolls(G.render, strikes, held, images, G.cfg.render_fit_steps,
+                                             seed=seed)
+    return out
 
 
 def build(cfg: Config, image_shape: tuple[int, int]) -> tuple[Generator, Discriminator]:

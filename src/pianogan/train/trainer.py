@@ -98,6 +98,7 @@ class Trainer:
             self.model_cfg, self.train_cfg = resolve_config(model, config, overrides)
             self.model_cfg = cn.configure(self.family, self.model_cfg, self.dataset)
         self.labels = cn.clip_labels(self.model_cfg, self.dataset)
+        self.rolls = cn.clip_rolls(self.model_cfg, self.dataset)
 
         self.env = dd.init(self.train_cfg.device)
         self.device = self.env.device
@@ -112,7 +113,7 @@ class Trainer:
 
     def cond(self, indices) -> dict:
         """The losses' conditioning kwargs for a real batch's clip ``indices`` (None: drawn)."""
-        return cn.batch_cond(self.labels, indices, self.batch, self.device)
+        return cn.batch_cond(self.labels, indices, self.batch, self.device, self.rolls)
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:

@@ -1,0 +1,100 @@
+"""Piano rolls under a dataset's clips (data/rolls.py), the renderer that turns them into spectra
+(its attack, release and supervised fit) and the roll critic."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pianogan.data.render import Note
+from pianogan.data.rolls import CARRY_SECONDS, carried, piece_roll, roll_to_notes
+from pianogan.models.piano_render import PianoRenderer, attack_kernel, fit_to_rolls
+from pianogan.models.roll_critic import RollCritic, fold_pitch_classes
+
+RATE = 8000 / 256  # frames per second of the 10s-8k preset
+
+
+def test_piece_roll_marks_strikes_and_held_frames():
+    notes = [Note(0.5, 1.5, 60, 100), Note(0.5, 0.7, 64, 40), Note(0.51, 0.6, 60, 120), Note(1.0, 1.2, 10, 50)]
+    roll = piece_roll(notes, 64, RATE)
+    a = int(round(0.5 * RATE))
+    assert roll.shape == (2, 88, 64) and roll.dtype == np.uint8
+    assert roll[0, 60 - 21, a] == 120  # the louder of two strikes in one frame
+    assert roll[0, 64 - 21, a] == 40 and roll[0].sum() == 160
+    assert roll[1, 60 - 21, a:int(round(1.5 * RATE))].all() and not roll[1, 60 - 21, int(round(1.5 * RATE))]
+    assert not roll[1, 60 - 21, :a].any()
+
+
+def test_a_clip_starting_mid_note_gets_a_decayed_strike():
+    roll = piece_roll([Note(0.0, 5.0, 48, 100), Note(0.0, 0.5, 50, 100)], 200, RATE)
+    frame = int(round(1.5 * RATE))
+    v = carried(roll, frame, RATE)
+    assert v[48 - 21] == round(100 * np.exp(-1.5 / CARRY_SECONDS * (frame / RATE / 1.5)))
+    assert v[50 - 21] == 0  # released before the clip: nothing carried
+    assert v.sum() == v[48 - 21]
+
+
+def test_roll_to_notes_units():
+    raw = np.zeros((1, 2, 88, 8), np.uint8)
+    raw[0, 0, 3, 2], raw[0, 1, 3, 2:5] = 127, 1
+    s, h = roll_to_notes(raw)
+    assert s.shape == h.shape == (1, 88, 8) and s[0, 3, 2] == 1.0 and s.sum() == 1.0 and h.sum() == 3
+
+
+def _renderer(**kw) -> PianoRenderer:
+    return PianoRenderer(513, 8000, 1024, 256, -3.5, 2.3, 3.0, 1e-4, **kw)
+
+
+def test_attack_kernel_spreads_an_onset_like_the_stft_window():
+    k = attack_kernel(1024, 256, 3)
+    assert k.shape == (7,) and abs(k.sum() - 1) < 1e-6
+    assert np.allclose(k[2:6], k[2:6][::-1]) and k[3:5].sum() > 0.8  # centred between frames 0 and 1
+    assert k[0] == k[1] == k[6] == 0  # nothing beyond the window's reach
+    r = _renderer()
+    s = torch.zeros(1, 88, 40)
+    s[0, 40, 20] = 1.0
+    with torch.no_grad():
+        level = r.magnitude(s, torch.ones_like(s))[0].sum(0)
+    quiet = level[:10].mean()
+    assert level[19] > 2 * quiet  # heard a frame before its onset frame (centred windows)
+    assert level[16] < 1.01 * quiet  # not earlier than the window reaches
+
+
+def test_a_released_key_fades_instead_of_stopping():
+    r = _renderer()
+    s, g = torch.zeros(1, 88, 60), torch.zeros(1, 88, 60)
+    s[0, 40, 5] = 1.0
+    g[0, 40, 5:30] = 1.0
+    with torch.no_grad():
+        level = r.magnitude(s, g)[0].sum(0)
+    floor = level[:2].mean()
+    assert level[31] > 1.5 * floor and level[31] < level[29]  # fading after the release
+    assert level[55] - floor < 0.05 * (level[29] - floor)  # and nearly gone later
+
+
+def test_fit_to_rolls_learns_another_renderers_instrument():
+    torch.manual_seed(0)
+    teacher, student = _renderer(), _renderer()
+    with torch.no_grad():
+        teacher.log_tau.add_(0.7)
+        teacher.log_gain.add_(1.0)
+        teacher.log_templates.add_(0.5 * torch.randn_like(teacher.log_templates))
+    s = (torch.rand(24, 88, 64) < 0.01).float() * torch.rand(24, 88, 64)
+    g = torch.ones_like(s)
+    with torch.no_grad():
+        target = teacher(s, g, texture=False)
+    info = fit_to_rolls(student, s, g, target, steps=150, batch=8)
+    assert info["l1_after"] < 0.5 * info["l1_before"]
+    assert not any(p.grad is not None and not p.requires_grad for p in student.parameters())
+
+
+def test_roll_critic_sees_pitch_classes_and_any_length():
+    x = torch.zeros(1, 1, 88, 4)
+    x[0, 0, [0, 12, 24], 0] = 1.0  # three A's
+    pc = fold_pitch_classes(x)
+    assert pc.shape == (1, 1, 12, 4) and pc[0, 0, 0, 0] == 3 and pc.sum() == 3
+    c = RollCritic(32, n_styles=2)
+    for t in (64, 320):
+        s, h = torch.rand(4, 88, t), torch.rand(4, 88, t)
+        out = c(s, h, torch.tensor([0, 1, 0, 1]))
+        assert out.shape == (4,) and torch.isfinite(out).all()
