@@ -1,0 +1,261 @@
+"""`pianogan evaluate-pieces`: long pieces (key held across 10 s windows, seams at block joins) and
+style accuracy of a conditional generator, each beside the same figure for real music."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from ..errors import PianoGANError
+
+HELP = "score long pieces (key across 10 s windows, seams) and style accuracy against real data"
+DESCRIPTION = """\
+Measures of issue 10 that `pianogan evaluate` does not cover, each beside real music:
+  - pieces: N pieces of --seconds from the generator (or long images) and N real excerpts of the
+    same length (consecutive clips of one piece of the dataset, joined on the STFT frame grid):
+    * window key agreement: Griffin-Lim -> basic-pitch notes (offline ONNX model) -> best major
+      scale of each 10 s window; share of neighbouring windows with the same scale;
+    * seams: spectral flux (sum over bins of the rise of log|STFT|, nats) at the generator's block
+      boundaries against real music's 99th percentile: share of boundary frames above it (real
+      music at the same frames: ~0.01) and the largest boundary flux / p99;
+  - styles (a style-conditioned generator): --style-n clips of each style at the training length,
+    classified by a logistic regression on the 73 audio descriptors fitted on the real train split;
+    fake accuracy / real held-out (validation + test) accuracy, both balanced; the bar is 0.70.
+--fake: a run directory / .pt checkpoint / generator.safetensors, or long images (n, H, W) as an
+.npy file or a directory with images.npy (no style report then). Writes pieces.json and pieces.md
+to --out (default FAKE_DIR/eval) and prints the table (or --json)."""
+EPILOG = """examples:
+  pianogan evaluate-pieces --real data/model --fake runs/longform --n 8 --style-n 32
+  pianogan evaluate-pieces --real data/model --fake long/images.npy --block-frames 319 --json"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("evaluate-pieces", help=HELP, description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--real", required=True, metavar="DATASET", help="prepared dataset directory (all splits)")
+    p.add_argument("--fake", required=True, metavar="RUN_OR_IMAGES", help="run / checkpoint, or long images .npy")
+    p.add_argument("--seconds", type=float, default=60.0,
+                   help="length of each generated piece (default 60; image input: their width)")
+    p.add_argument("--n", type=int, default=8,
+                   help="pieces, fake and real each (default 8; image input: its first N)")
+    p.add_argument("--style-n", type=int, default=32, metavar="N", help="fake clips per style (default 32)")
+    p.add_argument("--block-frames", type=int, metavar="K",
+                   help="frames between block boundaries (default: the generator's frames per local "
+                        "latent; a fixed-length generator's chain joins; image input: the clip stride)")
+    p.add_argument("--seed", type=int, default=0, help="seed of piece / clip 0 and of the excerpts (default 0)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where G runs")
+    p.add_argument("--no-notes", action="store_true", help="skip the transcription (no key agreement)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default FAKE_DIR/eval)")
+    p.add_argument("--json", action="store_true", help="print the report JSON instead of the table")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def _native_images(G, z, labels, device, frames: int):
+    import torch
+
+    with torch.no_grad():
+        lab = None if labels is None else labels.to(device)
+        return G(z.to(device), lab)[:, 0, :, :frames].float().cpu().numpy()
+
+
+def native_style_clips(G, styles: tuple[str, ...], n: int, seed: int, device, bar):
+    """n clips (training length) per style of a conditional any-length G -> (images, style indices)."""
+    import numpy as np
+    import torch
+
+    images, labels = [], []
+    for k in range(len(styles)):
+        z = G.sample_z(n, generator=torch.Generator().manual_seed(seed + 1000 * (k + 1)), device="cpu")
+        for lo in range(0, n, 16):
+            images.append(_native_images(G, z[lo:lo + 16], torch.full((len(z[lo:lo + 16]),), k), device,
+                                         G.image_shape[1]))
+            bar.update(len(images[-1]))
+        labels += [k] * n
+    return np.concatenate(images), np.array(labels, np.int64)
+
+
+def native_long(G, n: int, frames: int, seed: int, device, bar):
+    """n pieces (n, F, frames) of an any-length G, latent seed ``seed + i`` as `pianogan generate`;
+    a conditional G plays style i mod K (every style as often)."""
+    import numpy as np
+    import torch
+
+    fpl, k = int(G.cfg.frames_per_latent), len(getattr(G.cfg, "styles", ()) or ())
+    out = []
+    for i in range(n):
+        z = G.sample_z(1, generator=torch.Generator().manual_seed(seed + i), device="cpu", n_local=-(-frames // fpl))
+        out.append(_native_images(G, z, torch.tensor([i % k]) if k else None, device, frames)[0])
+        bar.update(1)
+    return np.stack(out)
+
+
+def chained_long(G, info: dict, n: int, seconds: float, seed: int, device, stats, bar):
+    """n pieces of a fixed-length G chained as `pianogan generate --seconds` chains them (latent
+    walk, edge frames dropped, power crossfade) -> (images (n, F, T) in ``stats``, join frames)."""
+    import numpy as np
+    import torch
+
+    from ..chain import chain_length, edge_frames, join_magnitudes, overlap_frames
+    from ..generate import chain_latents, render_images
+    from ..spectrogram import image_to_magnitude, log_magnitude, normalize
+
+    preset = info["preset"]
+    k = chain_length(preset, seconds)
+    frames = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
+    out, joins = [], []
+    for i in range(n):
+        imgs = render_images(G, chain_latents(G, seed + i, k, 3), device=device)
+        mags = image_to_magnitude(torch.as_tensor(imgs), preset, info["stats"])
+        mag, joins = join_magnitudes(mags, overlap_frames(preset), edge_frames(preset))
+        out.append(normalize(log_magnitude(mag[:, :frames], preset.eps), stats, preset.clip_sigma).numpy())
+        bar.update(1)
+    return np.stack(out), [j for j in joins if j < frames]
+
+
+def load_fake(args, ds, dataset_styles, progress: bool) -> dict:
+    """--fake -> {"pieces", "block_frames", "style_images", "style_labels", "info"}."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from ..evaluate.sources import is_run_or_checkpoint, load_images_npy, renormalize
+
+    preset, stats, path = ds.preset, ds.stats, Path(args.fake)
+    if not path.exists():
+        raise PianoGANError(f"fake input not found: {path}")
+    npy = path if path.suffix == ".npy" else path / "images.npy"
+    if npy.is_file():
+        pieces = load_images_npy(npy, preset, stats)[:args.n]
+        return {"pieces": pieces, "block_frames": args.block_frames or preset.n_frames - 1,
+                "style_images": None, "style_labels": None, "info": {"fake_kind": "images"}}
+    if not is_run_or_checkpoint(path):
+        raise PianoGANError(f"{path}: not a run, checkpoint or images .npy")
+    from ..devices import resolve_device
+    from ..pieces import is_native
+    from ..train.checkpoint import load_generator
+
+    device = str(resolve_device(args.device))
+    G, info = load_generator(path, device=device)
+    if tuple(info["preset"].image_shape) != tuple(preset.image_shape):
+        raise PianoGANError(f"{path}: the generator's preset {info['preset'].name!r} is not the dataset's "
+                            f"{preset.name!r}")
+    styles = tuple(getattr(getattr(G, "cfg", None), "styles", ()) or ())
+    unknown = [s for s in styles if dataset_styles is None or s not in dataset_styles]
+    if unknown:
+        raise PianoGANError(f"{path}: the generator's styles {', '.join(unknown)} are not the dataset's")
+    frames = 1 + int(round(args.seconds * preset.sample_rate)) // preset.hop_length
+    total = args.n + (args.style_n * len(styles) if is_native(G) else 0)
+    out = {"style_images": None, "style_labels": None,
+           "info": {"fake_kind": "generator", "model": info.get("model"), "step": info.get("step"),
+                    "checkpoint": str(info.get("path", path)), "styles": list(styles)}}
+    with tqdm(total=total, desc="generating", unit="img", disable=not progress, leave=False) as bar:
+        if is_native(G):
+            pieces = native_long(G, args.n, frames, args.seed, device, bar)
+            out["block_frames"] = args.block_frames or int(G.cfg.frames_per_latent)
+            if styles:
+                imgs, lab = native_style_clips(G, styles, args.style_n, args.seed, device, bar)
+                out["style_images"] = renormalize(imgs, preset, info["stats"], stats)
+                out["style_labels"] = np.array([dataset_styles.index(styles[i]) for i in lab], np.int64)
+            pieces = renormalize(pieces, preset, info["stats"], stats)
+        else:
+            pieces, joins = chained_long(G, info, args.n, args.seconds, args.seed, device, stats, bar)
+            out["block_frames"] = args.block_frames or joins
+    out["pieces"] = pieces
+    return out
+
+
+def _f(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def to_markdown(report: dict) -> str:
+    """The report as a Markdown page: pieces table (real | fake), style table."""
+    p = report.get("pieces")
+    lines = ["# Long pieces and styles", "", f"real: `{report['real']}`, fake: `{report['fake']}`", ""]
+    if p:
+        r, f = p["sets"]["real"], p["sets"]["fake"]
+        lines += [f"## Pieces: {p['seconds']:g} s ({f['n']} fake, {r['n']} real excerpts)", "",
+                  "| measure | real | fake |", "|---|---|---|"]
+        if "window_key_agreement" in f:
+            rk, fk = r["window_key_agreement"], f["window_key_agreement"]
+            for key, what in (("agreement", f"window key agreement ({fk['window_s']:g} s windows)"),
+                              ("windows_with_key", "windows with a key"), ("notes_per_s", "notes per second")):
+                lines.append(f"| {what} | {_f(rk[key])} | {_f(fk[key])} |")
+        for key, what in (("share_above_p99", "boundary flux > real p99 (share)"),
+                          ("max_ratio", "max boundary flux / real p99"),
+                          ("boundary_rank", "boundary flux rank in its piece (0.5 = ordinary)"),
+                          ("boundary_to_median", "median flux, boundary / all frames")):
+            lines.append(f"| {what} | {_f(r['join_flux'][key])} | {_f(f['join_flux'][key])} |")
+        bf = p["block_frames"]
+        lines += ["", f"Real flux p99: {p['flux_p99_real']:.1f} nats; boundaries "
+                  + (f"every {bf} frames" if isinstance(bf, int) else f"at frames {bf}") + ".", ""]
+    s = report.get("style")
+    if s:
+        verdict = "passes" if s["passes"] else "fails"
+        lines += ["## Styles", "", f"Balanced accuracy, real held-out {_f(s['real_accuracy'])} "
+                  f"({s['n_heldout']} clips), fake {_f(s['fake_accuracy'])} ({s['n_fake']} clips); ratio "
+                  f"{_f(s['ratio'])} ({verdict} the {s['ratio_bar']:.2f} bar); chance {_f(s['chance'])}.", "",
+                  "| style | real | fake |", "|---|---|---|"]
+        lines += [f"| {k} | {_f(v['real'])} | {_f(v['fake'])} |" for k, v in s["per_style"].items()]
+    elif report.get("style_skipped"):
+        lines += ["## Styles", "", report["style_skipped"]]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..atomic import write_json, write_text
+    from ..data.dataset import PianoDataset
+    from ..data.labels import dataset_labels
+    from ..evaluate.pieces import piece_report
+    from ..evaluate.style import style_report
+
+    for name in ("n", "style_n"):
+        if getattr(args, name) < 1:
+            raise PianoGANError(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 < args.seconds <= 3600:
+        raise PianoGANError(f"--seconds must be > 0 and at most 3600, got {args.seconds:g}")
+    if args.block_frames is not None and args.block_frames < 1:
+        raise PianoGANError("--block-frames must be at least 1")
+    if not Path(args.real).is_dir():
+        raise PianoGANError(f"real dataset not found: {args.real}")
+    ds = PianoDataset(args.real)
+    progress = not args.quiet
+    found = dataset_labels(ds)
+    fake = load_fake(args, ds, None if found is None else list(found[0]), progress)
+    transcriber = None
+    if not args.no_notes:
+        from ..transcribe import Transcriber
+
+        transcriber = Transcriber()
+    report: dict = {"format_version": 1, "real": str(args.real), "fake": str(args.fake), **fake["info"],
+                    "settings": {"seconds": args.seconds, "n": args.n, "style_n": args.style_n, "seed": args.seed,
+                                 "notes": not args.no_notes, "preset": ds.preset.name}}
+    if progress:
+        print(f"pianogan evaluate-pieces: {len(fake['pieces'])} pieces of {args.seconds:g} s", file=sys.stderr)
+    report["pieces"] = piece_report(ds, fake["pieces"], transcriber, fake["block_frames"], len(fake["pieces"]),
+                                    args.seed, progress)
+    if fake["style_images"] is not None:
+        report["style"] = style_report(ds, fake["style_images"], fake["style_labels"], seed=args.seed,
+                                       progress=progress)
+    else:
+        report["style_skipped"] = ("no style report: the fake input is not a style-conditioned any-length "
+                                   "generator" + ("" if found else ", and the dataset has no style labels"))
+    path = Path(args.fake)
+    out = Path(args.out) if args.out else (path if path.is_dir() else path.parent) / "eval"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PianoGANError(f"cannot create the output directory {out}: {e.strerror}") from None
+    write_json(out / "pieces.json", report)
+    write_text(out / "pieces.md", to_markdown(report))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(to_markdown(report))
+        print(f"wrote {out / 'pieces.json'}, {out / 'pieces.md'}")
+    return 0
