@@ -41,9 +41,13 @@ MODEL_HOURS ?= 3.2
 MODEL_STEPS ?= 6000
 model: $(STAMP)
 	$(PY) -m pianogan prepare builtin --preset 10s-8k --max-hours $(MODEL_HOURS) --out data/model
-	$(PY) -m pianogan train --model longform --config default --data data/model --out runs/model \
-		--steps $(MODEL_STEPS) --sample-every 500 --ckpt-every 250 --resume
+	@if $(PY) -c "import sys; from pianogan.train.checkpoint import latest_checkpoint as l, checkpoint_step as s; \
+		p = l('runs/model'); sys.exit(0 if p and s(p) >= $(MODEL_STEPS) else 1)"; \
+	then echo "runs/model is trained to $(MODEL_STEPS) steps: skipping training"; \
+	else $(PY) -m pianogan train --model longform --config default --data data/model --out runs/model \
+		--steps $(MODEL_STEPS) --sample-every 500 --ckpt-every 250 --resume; fi
 	$(PY) -m pianogan evaluate --real data/model --fake runs/model --n 256 --out runs/model/eval
+	$(PY) -m pianogan evaluate-pieces --real data/model --fake runs/model --out runs/model/eval-pieces
 
 serve: $(STAMP)
 	$(PY) -m pianogan serve --runs runs

@@ -15,10 +15,19 @@ from pianogan.train import checkpoint as ck
 WORLD = 2
 
 
-MODELS = ("dcgan", "specgan")
+MODELS = ("dcgan", "specgan", "longform")
 
 
-def _worker(rank: int, ports: list[int], data: str, tmp: str) -> None:
+def _config(model: str) -> dict:
+    if model == "longform":  # style labels, piano rolls and the renderer fit included
+        from test_longform import SMALL
+
+        return {"base": "tiny", "model": {**SMALL, "render_fit_steps": 3, "roll_width": 32}}
+    extra = {"label_flip_prob": 0.2, "instance_noise": 0.1} if model == "dcgan" else {}
+    return {"base": "tiny", "model": {"d": 8, "max_channels": 64, **extra}}
+
+
+def _worker(rank: int, ports: list[int], datasets: dict, tmp: str) -> None:
     torch.set_num_threads(1)
     from pianogan.train.trainer import Trainer
 
@@ -26,9 +35,7 @@ def _worker(rank: int, ports: list[int], data: str, tmp: str) -> None:
         # What torchrun puts in each process's environment.
         os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
                            "LOCAL_RANK": str(rank), "WORLD_SIZE": str(WORLD)})
-        extra = {"label_flip_prob": 0.2, "instance_noise": 0.1} if model == "dcgan" else {}
-        t = Trainer(model, data, f"{tmp}/{model}",
-                    config={"base": "tiny", "model": {"d": 8, "max_channels": 64, **extra}},
+        t = Trainer(model, datasets[model], f"{tmp}/{model}", config=_config(model),
                     overrides={"steps": 3, "batch_size": 8, "ckpt_every": 2, "sample_every": 0,
                                "sample_images": 0, "log_every": 1, "device": "cpu"}, progress=False)
         summary = t.run()
@@ -40,8 +47,11 @@ def _worker(rank: int, ports: list[int], data: str, tmp: str) -> None:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
-    data = write_synthetic_dataset(tmp / "ds", n=32)
-    mp.spawn(_worker, args=([free_port() for _ in MODELS], str(data), str(tmp)), nprocs=WORLD,
+    from test_longform import _dataset
+
+    data = str(write_synthetic_dataset(tmp / "ds", n=32))
+    datasets = {"dcgan": data, "specgan": data, "longform": str(_dataset(tmp / "lf", n=32, midi=True))}
+    mp.spawn(_worker, args=([free_port() for _ in MODELS], datasets, str(tmp)), nprocs=WORLD,
              join=True)
     return tmp
 
