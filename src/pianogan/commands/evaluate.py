@@ -47,7 +47,8 @@ def register(subparsers) -> None:
                         "most the fake clips available)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, sampling and k-means (default 0)")
     p.add_argument("--bins", type=int, metavar="K", help="NDB bins (default n // 10, between 2 and 50)")
-    p.add_argument("--split", metavar="SPLIT", help="use only this split of the real dataset (default: all)")
+    p.add_argument("--split", metavar="SPLIT", help="use only this split of the real dataset, or several joined by commas, e.g. "
+                        "validation,test for held-out clips (default: all)")
     p.add_argument("--out", metavar="DIR", help="output directory (default FAKE_DIR/eval, or ./eval)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where a generator runs (default auto)")
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise PianoGANError(f"--n must be at least 2, got {args.n}")
     if not Path(args.real).is_dir():
         raise PianoGANError(f"real dataset not found: {args.real}")
-    real_ds = PianoDataset(args.real, split=args.split)
+    real_ds = PianoDataset(args.real, split=args.split.split(",") if args.split else None)
     if len(real_ds) < 4:
         raise PianoGANError(f"{args.real}: {len(real_ds)} real clips"
                             f"{f' in split {args.split!r}' if args.split else ''}; need at least 4")
