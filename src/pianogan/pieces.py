@@ -44,6 +44,13 @@ def style_index(G, style: str | None) -> int | None:
     return styles.index(style)
 
 
+def piece_latent(G, seed: int, frames: int) -> torch.Tensor:
+    """The latent (1, z_dim) of piece ``seed`` with at least ``frames`` frames: enough local steps
+    of ``G.cfg.frames_per_latent`` frames, drawn from its own seeded generator."""
+    fpl = int(G.cfg.frames_per_latent)
+    return G.sample_z(1, generator=torch.Generator().manual_seed(seed), n_local=-(-frames // fpl))
+
+
 def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: GenerateSettings,
                   style: str | None = None, device="cpu", progress=None) -> list[Clip]:
     """Pieces of ``seconds`` from a generator that makes any length itself (``G.frames_per_latent``,
@@ -53,11 +60,10 @@ def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: Ge
 
     preset: Preset = info["preset"]
     frames = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
-    fpl = int(G.cfg.frames_per_latent)
     label = style_index(G, style)
     clips = []
     for i in range(n):
-        z = G.sample_z(1, generator=torch.Generator().manual_seed(seed + i), n_local=-(-frames // fpl))
+        z = piece_latent(G, seed + i, frames)
         labels = None if label is None else torch.tensor([label], device=device)
         with torch.no_grad():
             image = G(z.to(device), labels)[0, 0, :, :frames].float().cpu()

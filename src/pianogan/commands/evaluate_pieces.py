@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import PianoGANError
+from .evaluate import default_out
 
 HELP = "score long pieces (key across 10 s windows, seams) and style accuracy against real data"
 DESCRIPTION = """\
@@ -84,10 +85,12 @@ def native_long(G, n: int, frames: int, seed: int, device, bar):
     import numpy as np
     import torch
 
-    fpl, k = int(G.cfg.frames_per_latent), len(getattr(G.cfg, "styles", ()) or ())
+    from ..pieces import piece_latent
+
+    k = len(getattr(G.cfg, "styles", ()) or ())
     out = []
     for i in range(n):
-        z = G.sample_z(1, generator=torch.Generator().manual_seed(seed + i), device="cpu", n_local=-(-frames // fpl))
+        z = piece_latent(G, seed + i, frames)
         out.append(_native_images(G, z, torch.tensor([i % k]) if k else None, device, frames)[0])
         bar.update(1)
     return np.stack(out)
@@ -245,8 +248,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         report["style_skipped"] = ("no style report: the fake input is not a style-conditioned any-length "
                                    "generator" + ("" if found else ", and the dataset has no style labels"))
-    path = Path(args.fake)
-    out = Path(args.out) if args.out else (path if path.is_dir() else path.parent) / "eval"
+    out = Path(args.out) if args.out else default_out(args.fake)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from ..errors import PianoGANError
+from .render import PIANO_RANGE
 
-PIANO_LOW, N_KEYS = 21, 88
+PIANO_LOW, N_KEYS = PIANO_RANGE[0], PIANO_RANGE[1] - PIANO_RANGE[0] + 1  # A0 and the 88 keys
 CARRY_SECONDS = 1.5
 STRIKE_POWER = 2.0  # strike strength = (velocity / 127) ** 2: amplitude grows faster than velocity
 
@@ -58,15 +59,14 @@ def clip_rolls(dataset) -> np.ndarray | None:
     None when any of its pieces has no performance MIDI (audio data)."""
     from .render import load_midi, notes_from_midi
 
+    if not has_rolls(dataset):
+        return None
     preset = dataset.preset
     rate = preset.sample_rate / preset.hop_length
     width = preset.image_width
     root = Path(dataset.root)
-    names = sorted({r["shard"] for r in dataset.rows})
-    if not has_rolls(dataset):
-        return None
     pieces = {}
-    for s in names:
+    for s in sorted({r["shard"] for r in dataset.rows}):
         notes = notes_from_midi(load_midi(root / "midi" / f"{s}.mid"))
         end = max((n.end for n in notes), default=0.0)
         pieces[s] = piece_roll(notes, int(end * rate) + width + 2, rate)
@@ -100,5 +100,5 @@ def carried(roll: np.ndarray, frame: int, frame_rate: float) -> np.ndarray:
 def roll_to_notes(raw: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 rolls (n, 2, 88, T) -> (strikes (n, 88, T) float32 in [0, 1], held (n, 88, T) in {0, 1}):
     the units of the ``longform`` generator's note head."""
-    x = torch.as_tensor(np.asarray(raw) if not isinstance(raw, torch.Tensor) else raw).float()
+    x = torch.as_tensor(raw).float()
     return (x[:, 0] / 127.0) ** STRIKE_POWER, x[:, 1]

@@ -204,14 +204,15 @@ def join_flux(images: np.ndarray, preset: Preset, stats: Stats, boundary_every_f
 
 
 def pieces_to_audio(images: np.ndarray, preset: Preset, stats: Stats, n_iter: int = NOTES_GL_ITER) -> np.ndarray:
-    """Images (n, F, T) -> audio (n, (T - 1) * hop) by Griffin-Lim (peak-locked start), every frame kept."""
+    """Images (n, F, T) -> audio (n, (T - 1) * hop) by Griffin-Lim (the project's DEFAULT_GL with
+    ``n_iter`` iterations, as `evaluate`), every frame kept."""
     from ..phase import griffin_lim
 
     x = _as_batch(images)
     mag = magnitude_frames(x, preset, stats)
     with torch.no_grad():
         audio = griffin_lim(mag, n_fft=preset.n_fft, hop_length=preset.hop_length, n_iter=n_iter,
-                            length=(x.shape[-1] - 1) * preset.hop_length, init="peaks")
+                            length=(x.shape[-1] - 1) * preset.hop_length)
     return audio.numpy()
 
 

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .stylegan2 import r1_penalty
+
 
 class LongformLoss:
     def __init__(self, cfg, G: nn.Module, D: nn.Module):
@@ -59,8 +61,7 @@ class LongformLoss:
         stats.update({"loss/D_real": loss_real.item(), "loss/D_fake": loss_fake.item(),
                       "D/real": real_logits.detach().mean().item(), "D/fake": fake_logits.detach().mean().item()})
         if do_r1:
-            grads = torch.autograd.grad(total.sum(), inputs, create_graph=True)
-            r1 = sum(g.float().square().flatten(1).sum(dim=1) for g in grads).mean()
+            r1 = r1_penalty(inputs, total).mean()
             loss = loss + r1 * (self.cfg.r1_gamma / 2) * self.cfg.r1_interval
             stats["loss/r1"] = r1.item()
         stats["loss/D"] = loss.item()

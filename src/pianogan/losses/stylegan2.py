@@ -22,6 +22,7 @@ go through).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -59,10 +60,13 @@ def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if hasattr(m, "module") else m
 
 
-def r1_penalty(real: torch.Tensor, logits: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
-    """Per-sample ‖∇_real Σ logits‖² (n,); ``real`` must require grad and produce ``logits``."""
-    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=create_graph)
-    return grad.float().square().sum(dim=(1, 2, 3))
+def r1_penalty(real: torch.Tensor | Sequence[torch.Tensor], logits: torch.Tensor,
+               create_graph: bool = True) -> torch.Tensor:
+    """Per-sample ‖∇_real Σ logits‖² (n,); ``real`` (one tensor, or several inputs of the same
+    critic, whose squared gradients add up) must require grad and produce ``logits``."""
+    inputs = [real] if isinstance(real, torch.Tensor) else list(real)
+    grads = torch.autograd.grad(logits.sum(), inputs, create_graph=create_graph)
+    return sum(g.float().square().flatten(1).sum(dim=1) for g in grads)
 
 
 class StyleGAN2Loss:

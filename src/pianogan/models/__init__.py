@@ -8,7 +8,8 @@ trainer reads these ``Config`` fields of every family: ``batch_size``, ``lr_g``,
 ``ema_half_life_kimg`` and ``ema_rampup``. Optional: ``configure(cfg, preset, stats, styles)``
 completes a config from the dataset (the trainer calls it before ``build``); a config with a
 non-empty ``styles`` makes a conditional model, whose ``G(z, labels)``, ``D(x, labels)`` and
-loss methods take ``labels`` (n,) int64 style indices.
+loss methods take ``labels`` (n,) int64 style indices. Optional: ``prepare(G, dataset, rolls)``,
+a data-dependent initialisation of a fresh run (``rolls``: the clips' piano rolls or None).
 Families are imported only when asked for, so importing this package stays cheap.
 """
 

@@ -380,10 +380,12 @@ class Discriminator(nn.Module):
         return out
 
 
-def prepare(G: Generator, dataset, n_clips: int = 64, seed: int = 0) -> dict:
+def prepare(G: Generator, dataset, rolls=None, n_clips: int = 64, seed: int = 0) -> dict:
     """Data-dependent initialisation before training (a fresh run only): the renderer's key
     templates, noise floor and gain fitted to ``n_clips`` training clips by NMF
-    (:func:`~.piano_render.fit_templates`). Returns what was fitted, for the log."""
+    (:func:`~.piano_render.fit_templates`), then, given the clips' ``rolls`` (n, 2, 88, T) uint8
+    (the trainer's, :mod:`pianogan.data.rolls`), the whole renderer fitted to real notes ->
+    real images. Returns what was fitted, for the log."""
     if G.cfg.head != "notes" or not G.cfg.fit_templates:
         return {}
     from ..spectrogram import Stats, normalized_to_magnitude
@@ -399,10 +401,9 @@ def prepare(G: Generator, dataset, n_clips: int = 64, seed: int = 0) -> dict:
     G.render.init_from(keys, noise, scale)
     out = {"clips": int(len(idx)), "frames": int(frames.shape[1]), "activation_scale": scale}
     if G.cfg.roll_weight > 0 and G.cfg.render_fit_steps > 0:
-        from ..data.rolls import clip_rolls, roll_to_notes
+        from ..data.rolls import roll_to_notes
         from .piano_render import fit_to_rolls
 
-        rolls = clip_rolls(dataset)
         if rolls is not None:
             pick = np.sort(rng.choice(len(dataset), min(8 * n_clips, len(dataset)), replace=False))
             strikes, held = roll_to_notes(rolls[pick])

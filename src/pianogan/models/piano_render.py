@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PIANO_LOW, N_KEYS = 21, 88  # MIDI note of A0; keys of a piano
+from ..data.rolls import N_KEYS, PIANO_LOW  # MIDI note of A0; keys of a piano
 
 
 def key_frequencies(n_keys: int = N_KEYS, low: int = PIANO_LOW) -> np.ndarray:
@@ -200,14 +200,12 @@ class PianoRenderer(nn.Module):
         """``seeds``: one per sample for the texture noise (reproducible output, what generation
         uses); None draws it from torch's global generator (training); ``texture=False``: none."""
         logmag = torch.log(self.magnitude(onsets, gate) + self.eps)
-        if not texture:
-            pass
-        elif seeds is None:
-            noise = torch.randn_like(logmag)
-        else:
-            noise = torch.stack([torch.randn(logmag.shape[1:], generator=torch.Generator().manual_seed(int(s)))
-                                 for s in seeds]).to(logmag)
         if texture:
+            if seeds is None:
+                noise = torch.randn_like(logmag)
+            else:
+                noise = torch.stack([torch.randn(logmag.shape[1:], generator=torch.Generator().manual_seed(int(s)))
+                                     for s in seeds]).to(logmag)
             logmag = logmag + self.log_texture.exp()[:, None] * noise
         return ((logmag - self.mean) * self.scale).clamp(-1.0, 1.0)
 

@@ -25,9 +25,6 @@ from torch import nn
 
 from .layers import feature_stddev
 
-N_KEYS = 88
-
-
 def fold_pitch_classes(x: torch.Tensor) -> torch.Tensor:
     """(n, C, 88, T) -> (n, C, 12, T): sum over octaves; class 0 = A (the piano's lowest key)."""
     pad = 96 - x.shape[2]

@@ -144,7 +144,7 @@ class Trainer:
             self.ckpt = None  # free the memory
         else:
             if callable(getattr(self.family, "prepare", None)):  # data-dependent initialisation
-                self.family.prepare(self.G, self.dataset)
+                self.family.prepare(self.G, self.dataset, rolls=self.rolls)
                 self.G_ema.load_state_dict(self.G.state_dict())
             for m in (self.G, self.D, self.G_ema):
                 dd.broadcast_module(m, self.env)
