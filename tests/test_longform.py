@@ -22,7 +22,7 @@ LF = get_model("longform")
 PRESET = Preset("test-lf", 8_000, 256, 128, 1.008, 129, 64)
 SMALL = dict(z_global=16, z_local=8, w_dim=32, g_channels=(32, 32, 24, 16), d_channels=(8, 16),
              d_width=32, log_rows=48, batch_size=8, sample_rate=8000, n_fft=256, hop_length=128,
-             frames_per_latent=8)
+             frames_per_latent=8, post_channels=16)
 QUIET = dict(sample_every=0, log_every=1, sample_images=0)
 
 
@@ -54,7 +54,7 @@ def test_conditioning_changes_the_output_and_is_used_by_D():
         z = G.sample_z(1).repeat(3, 1)
         x = G(z, torch.tensor([0, 1, 2]))
         assert (x[0] - x[1]).abs().max() > 1e-5 and (x[1] - x[2]).abs().max() > 1e-5
-        assert torch.allclose(G(z[:1], torch.tensor([1])), x[1:2], atol=1e-6)  # per-sample
+        assert torch.allclose(G(z[:1], torch.tensor([1])), x[1:2], atol=1e-5)  # per-sample
         # No labels: a deterministic style from z.
         assert torch.equal(G(z[:1]), G(z[:1]))
         D.embed.weight.normal_()
@@ -147,6 +147,11 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
     wa = load_checkpoint(tmp_path / "a" / "checkpoints" / "step-0000006.pt")["G"]
     wb = load_checkpoint(tmp_path / "b" / "checkpoints" / "step-0000006.pt")["G"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # The renderer, fitted to the real rolls before training, is held while G trains.
+    w3 = load_checkpoint(tmp_path / "b" / "checkpoints" / "step-0000003.pt")["G"]
+    fitted = [k for k in wa if k.startswith("render.")]
+    assert fitted and all(torch.equal(wa[k], w3[k]) for k in fitted)
+    assert not all(torch.equal(wa[k], w3[k]) for k in wa)  # while the rest learns
 
 
 def test_unlabelled_dataset_trains_unconditionally(tmp_path):
@@ -207,6 +212,20 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
         assert G(G.sample_z(1, n_local=16)).shape == (1, 1, 129, 128)
     with pytest.raises(PianoGANError, match="unknown pretrained model"):
         load_pretrained("nope", folder=folder)
+    # The demo plays a shipped model first: a long piece and one clip per style.
+    from dataclasses import replace
+
+    from pianogan.demo.config import QUICK
+    from pianogan.demo.pipeline import stage_music
+
+    cfg = replace(QUICK, pretrained_folder=str(folder), music_seconds=3.0, style_seconds=1.5)
+    done = stage_music(cfg, tmp_path / "demo")
+    assert done["model"] == "tiny-test" and done["styles"] == ["chorale", "keyboard"]
+    for sub, seconds in (("piece", 3.0), ("chorale", 1.5), ("keyboard", 1.5)):
+        [clip] = json.loads((tmp_path / "demo" / "music" / sub / "generated.json").read_text())["clips"]
+        assert clip["seconds"] == pytest.approx(seconds, abs=1e-3)
+    assert stage_music(replace(cfg, pretrained_folder=str(tmp_path / "none")), tmp_path / "d2") == {
+        "skipped": "no pretrained model ships"}
     raw = bytearray((folder / "tiny-test.safetensors").read_bytes())
     raw[-1] ^= 0xFF
     (folder / "tiny-test.safetensors").write_bytes(bytes(raw))

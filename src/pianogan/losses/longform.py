@@ -21,6 +21,14 @@ from torch import nn
 from .stylegan2 import r1_penalty
 
 
+def roll_noise_at(cfg, step: int) -> float:
+    """The roll critic's instance noise at training ``step``: ``roll_noise`` falling linearly to
+    ``roll_noise_end`` over ``roll_noise_kimg`` thousand real clips. Large at first (the critic
+    must not win on exact zeros alone), small later (faint wrong notes must show)."""
+    done = min(1.0, step * cfg.batch_size / 1000.0 / max(cfg.roll_noise_kimg, 1e-9))
+    return float(cfg.roll_noise + (cfg.roll_noise_end - cfg.roll_noise) * done)
+
+
 class LongformLoss:
     def __init__(self, cfg, G: nn.Module, D: nn.Module):
         self.cfg, self.G, self.D = cfg, G, D
@@ -43,11 +51,12 @@ class LongformLoss:
         stats = {}
         if use_rolls:
             real_notes = tuple(r.detach().to(real.dtype).requires_grad_(do_r1) for r in rolls)
-            real_logits, real_roll = (o.float() for o in self.D(real, labels, notes=real_notes))
-            fake_logits, fake_roll = (o.float() for o in self.D(fake, labels, notes=fake_notes))
+            sigma = roll_noise_at(self.cfg, step)
+            real_logits, real_roll = (o.float() for o in self.D(real, labels, notes=real_notes, roll_noise=sigma))
+            fake_logits, fake_roll = (o.float() for o in self.D(fake, labels, notes=fake_notes, roll_noise=sigma))
             roll_real, roll_fake = F.softplus(-real_roll).mean(), F.softplus(fake_roll).mean()
             roll_loss = self.roll_weight * (roll_real + roll_fake)
-            stats.update({"loss/D_roll": (roll_real + roll_fake).item(),
+            stats.update({"loss/D_roll": (roll_real + roll_fake).item(), "D/roll_noise": sigma,
                           "D/roll_real": real_roll.detach().mean().item(),
                           "D/roll_fake": fake_roll.detach().mean().item()})
             inputs, total = [real, *real_notes], real_logits + self.roll_weight * real_roll
@@ -72,7 +81,7 @@ class LongformLoss:
         is judged on what it plays, not on real rolls); with a roll critic both critics count."""
         if self.roll_weight > 0:
             img, notes = self.G(z, labels, notes=True)
-            logits, roll_logits = self.D(img, labels, notes=notes)
+            logits, roll_logits = self.D(img, labels, notes=notes, roll_noise=roll_noise_at(self.cfg, step))
             loss_img = F.softplus(-logits.float()).mean()
             loss_roll = F.softplus(-roll_logits.float()).mean()
             loss = loss_img + self.roll_weight * loss_roll

@@ -67,6 +67,9 @@ class Config:
     fit_templates: bool = True  # start the key templates from an NMF fit to the training data
     decay_seconds: float = 4.0
     n_decays: int = 4  # decay rates per key in the renderer
+    velocity_layers: bool = True  # soft and hard strike templates (brightness follows velocity)
+    post_channels: int = 128  # width of the renderer's correction net (0: none)
+    texture: bool = False  # the renderer's random texture noise (raised the FD ceiling 8 -> 13)
     # --- discriminator
     log_rows: int = 160  # log-frequency rows of D's pitch view
     d_channels: tuple[int, ...] = (32, 64, 96)  # 2-D stages on the log rows (stride 2 each)
@@ -75,7 +78,10 @@ class Config:
     # --- piano rolls (datasets with performance MIDI: data/rolls.py); 0 when the data has none
     roll_weight: float = 1.0  # weight of the roll critic's loss beside the spectrogram critic's
     roll_width: int = 128
-    roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated)
+    roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
+    roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
+    roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
+    strike_floor: float = 0.01  # key-pressure rises below this make no sound (velocity ~13 of 127)
     render_fit_steps: int = 800  # supervised fit of the renderer to real rolls before training
     # --- the dataset, filled by ``configure`` (the renderer works in its units)
     sample_rate: int = 8000
@@ -221,7 +227,8 @@ class Generator(nn.Module):
             self.to_notes = nn.Conv1d(ch[-1], 2 * N_KEYS, 1)
             self.render = PianoRenderer(n_bins, cfg.sample_rate, cfg.n_fft, cfg.hop_length,
                                         cfg.stats_mean, cfg.stats_std, cfg.clip_sigma, cfg.eps,
-                                        cfg.n_partials, cfg.decay_seconds, cfg.n_decays)
+                                        cfg.n_partials, cfg.decay_seconds, cfg.n_decays,
+                                        cfg.velocity_layers, cfg.post_channels)
         else:
             self.to_rows = nn.Conv1d(ch[-1], n_bins, 1)
         he_init(self)
@@ -231,9 +238,9 @@ class Generator(nn.Module):
         if cfg.head == "notes" and cfg.roll_weight > 0 and cfg.render_fit_steps > 0:
             # The renderer is fitted to real rolls before training (``prepare``) and then held:
             # the adversarial game is about what to play, not about re-learning the instrument.
-            # Only the texture noise strength stays free.
+            # Only the texture noise strength stays free (when the model uses it).
             for name, p in self.render.named_parameters():
-                p.requires_grad_(name == "log_texture")
+                p.requires_grad_(name == "log_texture" and cfg.texture)
         with torch.no_grad():
             if cfg.head == "notes":
                 self.to_notes.weight.mul_(0.15)
@@ -288,7 +295,7 @@ class Generator(nn.Module):
             onsets, gate = self._notes(h)
             # Texture noise: random while training, a function of z otherwise (same z, same take).
             seeds = None if self.training else noise_seeds(z)
-            img = self.render(onsets, gate, seeds).unsqueeze(1)
+            img = self.render(onsets, gate, seeds, texture=self.cfg.texture).unsqueeze(1)
             return (img, (onsets, gate)) if notes else img
         return torch.tanh(self.to_rows(h)).unsqueeze(1)
 
@@ -302,7 +309,10 @@ class Generator(nn.Module):
         """
         key_logit, gate_logit = (NOTE_SHARPNESS * self.to_notes(h).float()).chunk(2, dim=1)
         k = F.softplus(key_logit)
-        strikes = F.relu(k - F.pad(k, (1, 0))[..., :-1])
+        # A rise below the floor is no strike: real rolls hold no strikes that faint, and a
+        # haze of them (measured: a frame's strikes summed to 13 vs 2.8 real) became smeared
+        # clusters and broadband clicks that the roll critic, under its instance noise, missed.
+        strikes = F.relu(k - F.pad(k, (1, 0))[..., :-1] - self.cfg.strike_floor)
         return strikes, torch.sigmoid(gate_logit)
 
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -355,13 +365,15 @@ class Discriminator(nn.Module):
         self.roll = (RollCritic(cfg.roll_width, len(cfg.styles), cfg.mbstd_group, cfg.roll_noise)
                      if cfg.roll_weight > 0 else None)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, notes=None):
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, notes=None,
+                roll_noise: float | None = None):
         """Logits (n,) of the images; with ``notes`` = (strikes, held) (n, 88, T) and a roll
-        critic, (image logits, roll logits)."""
+        critic, (image logits, roll logits); ``roll_noise``: the roll critic's instance noise
+        (None: its configured start)."""
         out = self.judge_image(x, labels)
         if notes is None or self.roll is None:
             return out
-        return out, self.roll(notes[0], notes[1], labels)
+        return out, self.roll(notes[0], notes[1], labels, roll_noise)
 
     def judge_image(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = x[:, 0]  # (n, F, T)

@@ -126,7 +126,8 @@ class PianoRenderer(nn.Module):
 
     def __init__(self, n_bins: int, sample_rate: int, n_fft: int, hop_length: int,
                  stats_mean: float, stats_std: float, clip_sigma: float, eps: float,
-                 n_partials: int = 24, decay_seconds: float = 4.0, n_decays: int = 4):
+                 n_partials: int = 24, decay_seconds: float = 4.0, n_decays: int = 4,
+                 velocity_layers: bool = False, post_channels: int = 0):
         super().__init__()
         frame_s = hop_length / sample_rate
         self.decay_len = max(2, int(round(decay_seconds / frame_s)))
@@ -137,6 +138,12 @@ class PianoRenderer(nn.Module):
         # the floor keeps every bin trainable.
         init = torch.log(torch.as_tensor(self.harmonic, dtype=torch.float32) / n_decays + 1e-3)
         self.log_templates = nn.Parameter(init.unsqueeze(0).repeat(n_decays, 1, 1))  # (J, F, 88)
+        # A piano is brighter when struck harder, not only louder (the SoundFont's velocity
+        # filter; the renderer's timbre varied too little over time without it, measured as
+        # MFCC and centroid spread half the real one). Two template sets, for a soft and a hard
+        # strike, mixed by the strike's velocity: still linear in the strikes.
+        self.log_templates_loud = (nn.Parameter(init.unsqueeze(0).repeat(n_decays, 1, 1))
+                                   if velocity_layers else None)
         # Broadband transient at each onset (hammer and damper noise), and a texture: real
         # spectra are never smooth between partials, so the log-magnitude gets noise of a
         # learned strength per bin (drawn from torch's generator, as StyleGAN's noise inputs).
@@ -162,6 +169,16 @@ class PianoRenderer(nn.Module):
         self.log_floor = nn.Parameter(torch.full((n_bins,), float(stats_mean - 1.5 * stats_std)))
         self.log_gain = nn.Parameter(torch.tensor(float(stats_mean + 2.0 * stats_std)))
         self.mean, self.scale = float(stats_mean), 1.0 / (float(stats_std) * float(clip_sigma))
+        # What the note model leaves (reverberation, the sampler's filters, spectral leakage):
+        # a small convolutional correction along time of the normalised log-spectrum, fitted
+        # with the rest; starts as the identity.
+        self.post = None
+        if post_channels:
+            self.post = nn.Sequential(nn.Conv1d(n_bins, post_channels, 5, padding=2), nn.LeakyReLU(0.2),
+                                      nn.Conv1d(post_channels, post_channels, 5, padding=4, dilation=2),
+                                      nn.LeakyReLU(0.2), nn.Conv1d(post_channels, n_bins, 1))
+            nn.init.zeros_(self.post[-1].weight)
+            nn.init.zeros_(self.post[-1].bias)
         self.eps = float(eps)
 
     def magnitude(self, onsets: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
@@ -169,18 +186,24 @@ class PianoRenderer(nn.Module):
         dt = torch.float32  # the decay sums many small terms: keep them in fp32
         onsets, gate = onsets.to(dt), gate.to(dt)
         n, keys, t = onsets.shape
+        velocity = onsets.clamp(0.0, 1.0).sqrt()  # MIDI velocity / 127 (rolls.STRIKE_POWER = 2)
         onsets = (onsets + 1e-6) ** self.log_power.exp() - 1e-6 ** self.log_power.exp()
+        layers = [onsets] if self.log_templates_loud is None else [onsets * (1 - velocity), onsets * velocity]
         r = self.attack_radius
         kernel = self.log_attack.exp().flip(0).view(1, 1, -1).expand(keys, 1, -1)
         onsets = F.conv1d(F.pad(onsets, (r, r)), kernel, groups=keys)  # smeared like the STFT
         tau = self.log_tau.exp()  # (J, 88)
         j = tau.shape[0]
-        # All J decays in one depthwise convolution: channels (J * 88).
-        env = decay_filter(onsets.repeat(1, j, 1), tau.reshape(-1), self.decay_len)
         drops = F.relu(F.pad(gate, (1, 0), value=1.0)[..., :-1] - gate)  # how far each gate fell
         gate = (gate + decay_filter(drops, self.log_tau_release.exp(), self.decay_len)).clamp(max=1.0)
-        env = env.reshape(n, j, keys, t) * gate.unsqueeze(1)  # (n, J, 88, T)
-        mag = torch.einsum("jfk,njkt->nft", self.log_templates.exp(), env)
+        templates = [self.log_templates] + ([] if self.log_templates_loud is None else [self.log_templates_loud])
+        mag = 0.0
+        for x, tpl in zip(layers, templates):
+            x = F.conv1d(F.pad(x, (r, r)), kernel, groups=keys)  # smeared like the STFT
+            # All J decays in one depthwise convolution: channels (J * 88).
+            env = decay_filter(x.repeat(1, j, 1), tau.reshape(-1), self.decay_len)
+            env = env.reshape(n, j, keys, t) * gate.unsqueeze(1)  # (n, J, 88, T)
+            mag = mag + torch.einsum("jfk,njkt->nft", tpl.exp(), env)
         click = self.log_click.exp()[:, None] * onsets.sum(dim=1, keepdim=True)
         return (mag + click) * self.log_gain.exp() + self.log_floor.exp()[:, None]
 
@@ -192,6 +215,8 @@ class PianoRenderer(nn.Module):
         j = self.log_templates.shape[0]
         t = torch.log(torch.as_tensor(keys, dtype=torch.float32) / j + 1e-3)
         self.log_templates.copy_(t.unsqueeze(0).expand_as(self.log_templates))
+        if self.log_templates_loud is not None:
+            self.log_templates_loud.copy_(self.log_templates)
         self.log_floor.copy_(torch.log(torch.as_tensor(noise, dtype=torch.float32) + self.eps))
         self.log_gain.fill_(math.log(max(scale, 1e-6)))
 
@@ -199,19 +224,22 @@ class PianoRenderer(nn.Module):
                 texture: bool = True) -> torch.Tensor:
         """``seeds``: one per sample for the texture noise (reproducible output, what generation
         uses); None draws it from torch's global generator (training); ``texture=False``: none."""
-        logmag = torch.log(self.magnitude(onsets, gate) + self.eps)
+        x = (torch.log(self.magnitude(onsets, gate) + self.eps) - self.mean) * self.scale
+        if self.post is not None:
+            x = x + self.post(x)
         if texture:
             if seeds is None:
-                noise = torch.randn_like(logmag)
+                noise = torch.randn_like(x)
             else:
-                noise = torch.stack([torch.randn(logmag.shape[1:], generator=torch.Generator().manual_seed(int(s)))
-                                     for s in seeds]).to(logmag)
-            logmag = logmag + self.log_texture.exp()[:, None] * noise
-        return ((logmag - self.mean) * self.scale).clamp(-1.0, 1.0)
+                noise = torch.stack([torch.randn(x.shape[1:], generator=torch.Generator().manual_seed(int(s)))
+                                     for s in seeds]).to(x)
+            x = x + (self.log_texture.exp() * self.scale)[:, None] * noise
+        return x.clamp(-1.0, 1.0)
 
 
 def fit_to_rolls(render: PianoRenderer, strikes: torch.Tensor, held: torch.Tensor, images: torch.Tensor,
-                 steps: int = 800, lr: float = 0.02, batch: int = 16, seed: int = 0) -> dict:
+                 steps: int = 800, lr: float = 0.02, batch: int = 16, seed: int = 0,
+                 post_lr: float = 1e-3) -> dict:
     """Fit the renderer to real music: the notes a clip was played from -> that clip's image.
 
     strikes, held (n, 88, T) in the note head's units (:func:`pianogan.data.rolls.roll_to_notes`),
@@ -221,11 +249,15 @@ def fit_to_rolls(render: PianoRenderer, strikes: torch.Tensor, held: torch.Tenso
     before and after (normalised units), for the log.
     """
     g = torch.Generator().manual_seed(seed)
-    params = [p for name, p in render.named_parameters() if name != "log_texture"]
+    named = [(name, p) for name, p in render.named_parameters() if name != "log_texture"]
+    params = [p for _, p in named]
     trainable = [p.requires_grad for p in params]
     for p in params:
         p.requires_grad_(True)
-    opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.99))
+    # The note model's few log-parameters move fast; the correction net at a network's pace.
+    groups = [{"params": [p for name, p in named if not name.startswith("post.")], "lr": lr},
+              {"params": [p for name, p in named if name.startswith("post.")], "lr": post_lr}]
+    opt = torch.optim.Adam([g for g in groups if g["params"]], betas=(0.9, 0.99))
 
     def l1(idx):
         return (render(strikes[idx], held[idx], texture=False) - images[idx]).abs().mean()

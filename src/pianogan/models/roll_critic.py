@@ -12,7 +12,8 @@ held keys they were rendered from, and the generator's note head produces the sa
 
 Both feed a 1-D trunk along time with a local head (texture: rhythm, density) and a global head
 (minibatch standard deviation, projection on the style embedding). Any length: T a multiple of 4.
-While training, both real and generated rolls get Gaussian instance noise (``noise``).
+While training, both real and generated rolls get Gaussian instance noise (``noise``; the loss
+anneals it, :func:`pianogan.models.longform.roll_noise_at`).
 """
 
 from __future__ import annotations
@@ -56,14 +57,17 @@ class RollCritic(nn.Module):
                 nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
                 nn.init.zeros_(m.bias)
 
-    def forward(self, strikes: torch.Tensor, held: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, strikes: torch.Tensor, held: torch.Tensor, labels: torch.Tensor | None = None,
+                noise: float | None = None) -> torch.Tensor:
+        """``noise``: the instance noise's standard deviation while training (None: ``self.noise``)."""
         t = strikes.shape[-1] - strikes.shape[-1] % 4
         x = torch.stack([strikes[..., :t], held[..., :t]], dim=1).float()  # (n, 2, 88, T)
-        if self.training and self.noise > 0:
+        noise = self.noise if noise is None else float(noise)
+        if self.training and noise > 0:
             # Instance noise on both sides: real rolls are exact (zeros, velocity steps), the
             # generator's are continuous; without it the critic told them apart by that alone
             # (logits +4 / -6 within 100 steps, measured) and its gradient said nothing musical.
-            x = x + self.noise * torch.randn_like(x)
+            x = x + noise * torch.randn_like(x)
         k = self.keys(x)
         pc = fold_pitch_classes(x)  # (n, 2, 12, T)
         c = self.classes(pc.flatten(1, 2))

@@ -122,6 +122,9 @@ class Trainer:
         G, D = self.family.build(cfg, self.preset.image_shape)
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
         self.G, self.D = G.to(dev, memory_format=mf), D.to(dev, memory_format=mf)
+        # Parameters a model holds fixed (the longform renderer once fitted): the per-step
+        # freezing below toggles the others only.
+        self.fixed = {id(p) for net in (self.G, self.D) for p in net.parameters() if not p.requires_grad}
         self.G_ema = make_ema(self.G)
         self.opt_G = self._optimizer(self.G, "G")
         self.opt_D = self._optimizer(self.D, "D")
@@ -218,6 +221,11 @@ class Trainer:
         stats["grad/G_norm"] = self._update(self.G, self.opt_G, g_loss, "generator", step)
         return stats
 
+    def trainable(self, net: torch.nn.Module, on: bool) -> None:
+        """Switch weight gradients of ``net`` on or off, leaving the model's fixed parameters off."""
+        for p in net.parameters():
+            p.requires_grad_(on and id(p) not in self.fixed)
+
     def train_step(self, step: int, phase=None) -> dict:
         """One generator step (after n_critic discriminator steps); returns its statistics.
 
@@ -228,18 +236,18 @@ class Trainer:
         phase = phase or (lambda name: contextlib.nullcontext())
         G, D = self.G, self.D
         # Each network is frozen while the other trains: no weight gradients are computed for it.
-        G.requires_grad_(False)
-        D.requires_grad_(True)
+        self.trainable(G, False)
+        self.trainable(D, True)
         critic = []
         for i in range(int(self.loss.n_critic)):
             with phase("critic"):
                 critic.append(self.d_step(step, i))
         stats = mean_stats(critic)
         with phase("generator"):
-            G.requires_grad_(True)
-            D.requires_grad_(False)
+            self.trainable(G, True)
+            self.trainable(D, False)
             stats.update(self.g_step(step))
-            D.requires_grad_(True)
+            self.trainable(D, True)
             dd.average_buffers(G, self.env)  # batch-norm statistics: the same on every process
             dd.average_buffers(D, self.env)
             beta = ema_beta(self.model_cfg, step, self.batch_global)
