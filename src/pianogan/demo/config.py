@@ -25,11 +25,15 @@ class DemoConfig:
     interpolate: int = 6  # clips along a latent path
     gl: GLSettings = DEFAULT_GL  # Griffin-Lim of every clip, generated and real
     untrained_baseline: bool = True  # also evaluate the generator at its initial weights
+    music_seconds: float = 60.0  # the shipped model's long piece
+    style_seconds: float = 20.0  # and its clip per style
+    pretrained_folder: str = ""  # where the shipped models are ("": the package's own)
     seed: int = 0
 
 
 QUICK = DemoConfig(max_hours=0.02, train_minutes=0.0, train_steps=1, calibration_steps=1, n_listen=2,
-                   n_eval=32, n_real=2, long_seconds=5.0, interpolate=3,
+                   n_eval=32, n_real=2, long_seconds=5.0, interpolate=3, music_seconds=20.0,
+                   style_seconds=10.0,
                    gl=replace(DEFAULT_GL, n_iter=16))
 
-STAGES = ["prepare", "train", "generate", "real", "evaluate", "report"]
+STAGES = ["music", "prepare", "train", "generate", "real", "evaluate", "report"]

@@ -20,6 +20,33 @@ def _gl_flags(cfg: DemoConfig) -> list[str]:
 
 # --------------------------------------------------------------------------- stages
 
+def stage_music(cfg: DemoConfig, out: Path, resume: bool = False) -> dict:
+    """The pretrained model that ships with the package plays first: one long piece and one
+    clip per style it knows (OUT/music/piece, OUT/music/STYLE). Skipped, and said, when this
+    version ships none."""
+    from ..generate import GenerateSettings, generate
+    from ..generate_files import write_outputs
+    from ..pretrained import HERE, load_pretrained, shipped_models
+
+    folder = Path(cfg.pretrained_folder) if cfg.pretrained_folder else HERE
+    dest = fresh(out / "music")
+    if not shipped_models(folder):
+        dest.mkdir(parents=True)
+        (dest / "README.txt").write_text("This version of pianogan ships no pretrained model yet.\n")
+        print("    this version ships no pretrained model yet (docs/results.md): skipped",
+              file=sys.stderr, flush=True)
+        return {"skipped": "no pretrained model ships"}
+    G, info = load_pretrained(folder=folder)
+    piece = generate(G, info, n=1, seed=cfg.seed, settings=GenerateSettings(gl=cfg.gl, seconds=cfg.music_seconds))
+    write_outputs(piece, dest / "piece", info)
+    styles = tuple(getattr(G.cfg, "styles", ()) or ())
+    for i, style in enumerate(styles):
+        clips = generate(G, info, n=1, seed=cfg.seed + 1 + i, style=style,
+                         settings=GenerateSettings(gl=cfg.gl, seconds=cfg.style_seconds))
+        write_outputs(clips, dest / style, info)
+    return {"model": info["pretrained"], "sha256": info["sha256"], "styles": list(styles)}
+
+
 def stage_prepare(cfg: DemoConfig, out: Path, resume: bool) -> None:
     data = out / "data" if resume else fresh(out / "data")  # prepare resumes a partial dataset
     cli(["prepare", "builtin", "--preset", cfg.preset, "--max-hours", str(cfg.max_hours),
@@ -142,6 +169,10 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), quick: bool = Fals
     st.state["config"] = {**asdict(cfg), "quick": quick}
     settings = asdict(cfg)
     pick = lambda *keys: {k: settings[k] for k in keys}  # noqa: E731
+    st.run("music", f"the shipped model: a {cfg.music_seconds:g} s piece and a "
+           f"{cfg.style_seconds:g} s clip per style", pick("music_seconds", "style_seconds",
+                                                         "pretrained_folder", "gl", "seed"),
+           [out / "music"], lambda r: stage_music(cfg, out, r))
     st.run("prepare", f"built-in corpus, {cfg.max_hours:g} h, preset {cfg.preset}",
            pick("max_hours", "preset"), [out / "data" / "manifest.csv"],
            lambda r: stage_prepare(cfg, out, r))

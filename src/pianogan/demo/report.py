@@ -47,6 +47,8 @@ class Report:
     generated: list[AudioItem] = field(default_factory=list)
     real: list[AudioItem] = field(default_factory=list)
     long: list[AudioItem] = field(default_factory=list)
+    music: list[AudioItem] = field(default_factory=list)  # the shipped pretrained model's
+    music_note: str = ""
     interpolation: list[AudioItem] = field(default_factory=list)
     grid_png: str | None = None  # generator images of the generated clips
     metrics_columns: list[str] = field(default_factory=list)  # e.g. real floor, model, noise
@@ -150,7 +152,7 @@ def _kv_table(d: dict) -> str:
 def referenced_files(rep: Report) -> list[str]:
     """Every relative path the page points at."""
     paths = []
-    for items in (rep.generated, rep.real, rep.long, rep.interpolation):
+    for items in (rep.music, rep.generated, rep.real, rep.long, rep.interpolation):
         for it in items:
             paths += [it.wav] + ([it.png] if it.png else [])
     paths += [p for _, p in rep.plots + rep.training_plots]
@@ -168,6 +170,7 @@ def render(rep: Report, missing: list[str] | None = None) -> str:
         parts.append('<div class="missing"><b>Missing files</b> (a stage failed or was skipped): '
                      + ", ".join(_e(m) for m in missing) + "</div>")
     sections = [
+        ("Music from the shipped model", rep.music and _cards(rep.music, wide=True), rep.music_note),
         ("Generated clips", rep.generated and _cards(rep.generated),
          "Each clip: the spectrogram of the magnitude that Griffin-Lim inverted, and the audio."),
         ("Real clips, same inversion", rep.real and _cards(rep.real),
@@ -326,6 +329,17 @@ def build_report(cfg, out: Path, timings: list, quick: bool) -> Report:
                                     lambda r: f"t = {r['t']:.2f} from seed {r['seed']} to {r['to_seed']}")
     rep.real = _clip_items(out, "real", lambda r: str(r.get("title", ""))[:70],
                            lambda r: f"{r.get('composer', '')} · {r.get('split', '')} split")
+    music = state.get("stages", {}).get("music", {}).get("result", {})
+    if music.get("model"):
+        rep.music = _clip_items(out, "music/piece", lambda r: f"{r['seconds']:g} s piece",
+                                lambda r: f"seed {r['seed']}")
+        for style in music.get("styles", []):
+            rep.music += _clip_items(out, f"music/{style}", lambda r, s=style: f"{s}, {r['seconds']:g} s",
+                                     lambda r: f"seed {r['seed']}")
+        rep.music_note = (f"The pretrained model {music['model']} (sha256 {music['sha256'][:12]}...) that "
+                          "ships inside the package, generated on this machine; its training and "
+                          "measured figures are in its model card and docs/results.md. Below it, the "
+                          "demo trains a tiny model live.")
     if gen.get("grid"):
         rep.grid_png = f"samples/{gen['grid']}"
     metrics = _load_json(out / "eval" / "metrics.json")
