@@ -219,3 +219,47 @@ def test_cli_on_long_images(tmp_path, capsys):
     assert sets["fake"]["join_flux"]["share_above_p99"] == 1.0 and sets["real"]["join_flux"]["share_above_p99"] < 0.5
     assert sets["real"]["n"] == 2 and report["pieces"]["frames"] == 376 and "style_skipped" in report
     assert "| boundary flux > real p99 (share) |" in (tmp_path / "out" / "pieces.md").read_text()
+
+
+class _ScriptedTranscriber:
+    """Stands in for basic-pitch: hands out the given note lists in call order."""
+
+    def __init__(self, note_lists):
+        self.queue = list(note_lists)
+
+    def transcribe(self, audio, sample_rate):
+        from pianogan.transcribe import Transcription
+
+        out = []
+        for a in audio:
+            notes = np.array(self.queue.pop(0), np.float64).reshape(-1, 4)
+            out.append(Transcription(notes, np.zeros((1, 88), np.float32), np.zeros((1, 88), np.float32),
+                                     len(a) / sample_rate))
+        return out
+
+
+def _played(pitches, seconds=4.0):
+    """(k, 4) notes: the pitches in turn, one every 0.25 s, 0.2 s long."""
+    return [(0.25 * i, 0.25 * i + 0.2, p, 0.8) for i, p in enumerate(
+        pitches[j % len(pitches)] for j in range(int(seconds / 0.25)))]
+
+
+def test_piece_notes_report_compares_whole_pieces_with_a_real_floor(tmp_path):
+    rows, images = [], []
+    for piece in range(3):
+        for j in range(4):
+            rows.append({"source": f"p{piece}", "offset_seconds": 2.0 * j})
+            images.append(_smooth_piece(126, 10 * piece + j))
+    ds = PianoDataset(write_dataset(tmp_path / "ds", np.stack(images), SMALL, STATS, rows))
+    fake = np.stack([_smooth_piece(P.piece_frames(SMALL, 4.0), s) for s in (40, 41)])
+    c_major = [60, 62, 64, 65, 67, 69, 71, 72]
+    chromatic = list(range(60, 72))
+    # real A (2 excerpts), real B (2), then the 2 fake pieces: real music in C major, fake chromatic
+    tr = _ScriptedTranscriber([_played(c_major)] * 4 + [_played(chromatic)] * 2)
+    out = P.piece_notes_report(ds, fake, tr)
+    assert out["n_real"] == 2 and out["n_fake"] == 2 and out["seconds"] == pytest.approx(4.0, abs=0.02)
+    real, gen = out["sets"]["real"], out["sets"]["fake"]
+    assert real["pc_js"] < 1e-9 and gen["pc_js"] > 0.05  # same notes as the reference: floor 0
+    assert real["in_key_share"] > gen["in_key_share"]
+    assert real["notes_per_s"] == gen["notes_per_s"] == pytest.approx(4.0)
+    assert not tr.queue  # every piece was transcribed once

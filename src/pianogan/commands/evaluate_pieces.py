@@ -22,6 +22,10 @@ Measures of issue 10 that `pianogan evaluate` does not cover, each beside real m
     * seams: spectral flux (sum over bins of the rise of log|STFT|, nats) at the generator's block
       boundaries against real music's 99th percentile: share of boundary frames above it (real
       music at the same frames: ~0.01) and the largest boundary flux / p99;
+  - notes on whole pieces: --note-n pieces of --note-seconds (default 20) and 2 x --note-n real
+    excerpts of that length (half A the reference, half B the real values and floor), each
+    Griffin-Lim -> basic-pitch: in-key share, notes per second, polyphony, key agreement of the
+    two halves, pitch-class divergence to real (JS), note FD;
   - styles (a style-conditioned generator): --style-n clips of each style at the training length,
     classified by a logistic regression on the 73 audio descriptors fitted on the real train split;
     fake accuracy / real held-out (validation + test) accuracy, both balanced; the bar is 0.70.
@@ -42,6 +46,9 @@ def register(subparsers) -> None:
                    help="length of each generated piece (default 60; image input: their width)")
     p.add_argument("--n", type=int, default=8,
                    help="pieces, fake and real each (default 8; image input: its first N)")
+    p.add_argument("--note-seconds", type=float, default=20.0,
+                   help="length of the pieces the note measures read (default 20; 0 = skip)")
+    p.add_argument("--note-n", type=int, default=32, help="pieces for the note measures (default 32)")
     p.add_argument("--style-n", type=int, default=32, metavar="N", help="fake clips per style (default 32)")
     p.add_argument("--block-frames", type=int, metavar="K",
                    help="frames between block boundaries (default: the generator's frames per local "
@@ -133,7 +140,7 @@ def load_fake(args, ds, dataset_styles, progress: bool) -> dict:
     if npy.is_file():
         pieces = load_images_npy(npy, preset, stats)[:args.n]
         return {"pieces": pieces, "block_frames": args.block_frames or preset.n_frames - 1,
-                "style_images": None, "style_labels": None, "info": {"fake_kind": "images"}}
+                "note_pieces": None, "style_images": None, "style_labels": None, "info": {"fake_kind": "images"}}
     if not is_run_or_checkpoint(path):
         raise PianoGANError(f"{path}: not a run, checkpoint or images .npy")
     from ..devices import resolve_device
@@ -150,8 +157,10 @@ def load_fake(args, ds, dataset_styles, progress: bool) -> dict:
     if unknown:
         raise PianoGANError(f"{path}: the generator's styles {', '.join(unknown)} are not the dataset's")
     frames = 1 + int(round(args.seconds * preset.sample_rate)) // preset.hop_length
-    total = args.n + (args.style_n * len(styles) if is_native(G) else 0)
-    out = {"style_images": None, "style_labels": None,
+    total = args.n + (args.style_n * len(styles) if is_native(G) else 0) + (args.note_n if want_notes else 0)
+    note_frames = 1 + int(round(args.note_seconds * preset.sample_rate)) // preset.hop_length
+    want_notes = args.note_seconds > 0 and not args.no_notes
+    out = {"style_images": None, "style_labels": None, "note_pieces": None,
            "info": {"fake_kind": "generator", "model": info.get("model"), "step": info.get("step"),
                     "checkpoint": str(info.get("path", path)), "styles": list(styles)}}
     with tqdm(total=total, desc="generating", unit="img", disable=not progress, leave=False) as bar:
@@ -163,9 +172,15 @@ def load_fake(args, ds, dataset_styles, progress: bool) -> dict:
                 out["style_images"] = renormalize(imgs, preset, info["stats"], stats)
                 out["style_labels"] = np.array([dataset_styles.index(styles[i]) for i in lab], np.int64)
             pieces = renormalize(pieces, preset, info["stats"], stats)
+            if want_notes:  # other latents than the long pieces': seeds from seed + 5000
+                notes = native_long(G, args.note_n, note_frames, args.seed + 5000, device, bar)
+                out["note_pieces"] = renormalize(notes, preset, info["stats"], stats)
         else:
             pieces, joins = chained_long(G, info, args.n, args.seconds, args.seed, device, stats, bar)
             out["block_frames"] = args.block_frames or joins
+            if want_notes:
+                out["note_pieces"] = chained_long(G, info, args.note_n, args.note_seconds, args.seed + 5000,
+                                                  device, stats, bar)[0]
     out["pieces"] = pieces
     return out
 
@@ -197,6 +212,18 @@ def to_markdown(report: dict) -> str:
         bf = p["block_frames"]
         lines += ["", f"Real flux p99: {p['flux_p99_real']:.1f} nats; boundaries "
                   + (f"every {bf} frames" if isinstance(bf, int) else f"at frames {bf}") + ".", ""]
+    nt = report.get("notes")
+    if nt:
+        r, f = nt["sets"]["real"], nt["sets"]["fake"]
+        lines += [f"## Notes of {nt['seconds']:g} s pieces ({nt['n_fake']} fake, {nt['n_real']} real + "
+                  f"{nt['n_real']} real reference)", "", "| measure | real | fake |", "|---|---|---|"]
+        for key, what in (("in_key_share", "in-key share above chance"), ("notes_per_s", "notes per second"),
+                          ("polyphony", "polyphony"), ("key_agreement_notes", "key agreement of the halves"),
+                          ("ioi_median_s", "inter-onset interval, median (s)"),
+                          ("pc_js", "pitch-class divergence to the reference (JS; real = floor)"),
+                          ("fd_notes", "note FD to the reference (real = floor)")):
+            lines.append(f"| {what} | {_f(r.get(key))} | {_f(f.get(key))} |")
+        lines.append("")
     s = report.get("style")
     if s:
         verdict = "passes" if s["passes"] else "fails"
@@ -217,7 +244,9 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate.pieces import piece_report
     from ..evaluate.style import style_report
 
-    for name in ("n", "style_n"):
+    if args.note_seconds < 0:
+        raise PianoGANError("--note-seconds must be >= 0")
+    for name in ("n", "style_n", "note_n"):
         if getattr(args, name) < 1:
             raise PianoGANError(f"--{name.replace('_', '-')} must be at least 1")
     if not 0 < args.seconds <= 3600:
@@ -237,11 +266,17 @@ def run(args: argparse.Namespace) -> int:
         transcriber = Transcriber()
     report: dict = {"format_version": 1, "real": str(args.real), "fake": str(args.fake), **fake["info"],
                     "settings": {"seconds": args.seconds, "n": args.n, "style_n": args.style_n, "seed": args.seed,
+                                 "note_seconds": args.note_seconds, "note_n": args.note_n,
                                  "notes": not args.no_notes, "preset": ds.preset.name}}
     if progress:
         print(f"pianogan evaluate-pieces: {len(fake['pieces'])} pieces of {args.seconds:g} s", file=sys.stderr)
     report["pieces"] = piece_report(ds, fake["pieces"], transcriber, fake["block_frames"], len(fake["pieces"]),
                                     args.seed, progress)
+    if fake["note_pieces"] is not None:
+        from ..evaluate.pieces import piece_notes_report
+
+        report["notes"] = piece_notes_report(ds, fake["note_pieces"], transcriber, len(fake["note_pieces"]),
+                                             args.seed, progress)
     if fake["style_images"] is not None:
         report["style"] = style_report(ds, fake["style_images"], fake["style_labels"], seed=args.seed,
                                        progress=progress)

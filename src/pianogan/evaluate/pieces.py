@@ -11,7 +11,10 @@ frame (``image_to_magnitude`` would squeeze a piece into one clip's frames).
   consecutive :data:`~.notes.KEY_WINDOW_S` window; share of neighbouring windows with the same one;
 - :func:`frame_flux`, :func:`flux_p99`, :func:`join_flux`: spectral flux per frame (nats) and how
   it behaves at block boundaries against real music's 99th percentile;
-- :func:`piece_report`: all of it for a fake set and for real excerpts of the same length.
+- :func:`piece_report`: all of it for a fake set and for real excerpts of the same length;
+- :func:`piece_notes_report`: the note measures of :mod:`~.notes` (in-key share, notes per
+  second, polyphony, key agreement of the halves, pitch-class divergence) on whole pieces (e.g.
+  20 s), against real excerpts of the same length, with a real-vs-real floor.
 """
 
 from __future__ import annotations
@@ -280,3 +283,45 @@ def piece_report(dataset: PianoDataset, fake_long_images: np.ndarray, transcribe
     return {"seconds": seconds, "frames": frames, "flux_p99_real": p99,
             "block_frames": block_frames if isinstance(block_frames, int) else list(block_frames),
             "sets": sets}
+
+
+def transcribe_pieces(images: np.ndarray, preset: Preset, stats: Stats, transcriber, progress: bool = False,
+                      desc: str = "notes") -> list:
+    """Pieces (n, F, T) -> Griffin-Lim (every frame kept) -> one transcription each."""
+    from tqdm.auto import tqdm
+
+    x = _as_batch(images)
+    out = []
+    for i in tqdm(range(len(x)), desc=desc, unit="piece", disable=not progress, leave=False):
+        out += transcriber.transcribe(list(pieces_to_audio(x[i:i + 1], preset, stats)), preset.sample_rate)
+    return out
+
+
+def piece_notes_report(dataset: PianoDataset, fake_images: np.ndarray, transcriber, n_real: int | None = None,
+                       seed: int = 0, progress: bool = False) -> dict:
+    """Note measures of fake pieces (n, F, T) against real excerpts of the same length.
+
+    Real excerpts (:func:`real_excerpts`, 2 x ``n_real``, default 2 x n) are split into half A,
+    the reference, and half B, which gives the real values and the floor of the divergences
+    (pitch-class JS, note FD) that the fake set is compared with. Keys: ``seconds``, ``n_real``,
+    ``sets`` {"real": half B vs A, "fake": fake vs A} (:func:`~.notes.compare_notes` keys).
+    """
+    fake = _as_batch(fake_images)
+    preset, stats = dataset.preset, dataset.stats
+    frames = fake.shape[-1]
+    seconds = (frames - 1) * preset.hop_length / preset.sample_rate
+    want = 2 * (len(fake) if n_real is None else n_real)
+    try:
+        real = real_excerpts(dataset, seconds, want, seed)
+    except PianoGANError:
+        real = real_excerpts(dataset, seconds, None, seed)  # fewer than asked: all there are
+    if len(real) < 4:
+        raise PianoGANError(f"{dataset.root}: {len(real)} real excerpts of {seconds:g} s; need at least 4")
+    real = real[:, :, :frames]
+    half = len(real) // 2
+    tr = {name: transcribe_pieces(x, preset, stats, transcriber, progress, f"notes ({name})")
+          for name, x in (("real A", real[:half]), ("real B", real[half:2 * half]), ("fake", fake))}
+    ref = note_measures.build_notes_reference(note_measures.measure_set(tr["real A"]))
+    return {"seconds": seconds, "n_real": half, "n_fake": int(len(fake)),
+            "sets": {"real": note_measures.compare_notes(ref, note_measures.measure_set(tr["real B"])),
+                     "fake": note_measures.compare_notes(ref, note_measures.measure_set(tr["fake"]))}}
