@@ -35,10 +35,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 # The long-form model's recipe (issue 10, docs/results.md): a pinned 3.2 h slice of the built-in
-# corpus at the 10s-8k preset, then the `longform` family for MODEL_STEPS steps (sized for <= 2 h
-# on 2 CPU cores). Re-running resumes; `pianogan export runs/model --name NAME` ships the result.
+# corpus at the 10s-8k preset, then the `longform` family for MODEL_STEPS steps (session 5: 1.1-1.3 s
+# a step on 2 shared cores, + ~9 min of renderer fit: ~95 min; its best FD came at step 3500).
+# Re-running resumes; `pianogan export runs/model --name NAME` ships the result.
 MODEL_HOURS ?= 3.2
-MODEL_STEPS ?= 6000
+MODEL_STEPS ?= 4000
 model: $(STAMP)
 	$(PY) -m pianogan prepare builtin --preset 10s-8k --max-hours $(MODEL_HOURS) --out data/model
 	@if $(PY) -c "import sys; from pianogan.train.checkpoint import latest_checkpoint as l, checkpoint_step as s; \

@@ -256,3 +256,28 @@ def test_generate_makes_any_length_with_a_style(tmp_path, capsys):
         assert np.sqrt(np.mean(audio[-quarter:] ** 2)) > 0.2 * np.sqrt(np.mean(audio[:quarter] ** 2))
     assert cli_main(["generate", str(tmp_path / "r"), "--out", str(tmp_path / "x"), "--style", "jazz"]) == 2
     assert "unknown style 'jazz'" in capsys.readouterr().err
+
+
+def test_evaluate_pieces_on_a_run_with_note_measures(tmp_path, capsys):
+    """`evaluate-pieces` on a longform run: long pieces, 20 s-style note measures and styles."""
+    from pianogan.cli import main as cli_main
+    from pianogan.data.dataset import PianoDataset
+
+    imgs = PianoDataset(_dataset(tmp_path, n=48)).images()
+    # two pieces of 24 consecutive clips each (real excerpts are consecutive clips of one piece)
+    rows = [{"source": "bach/x.mxl" if i < 24 else "joplin/y.mxl",
+             "offset_seconds": round((i % 24) * PRESET.clip_seconds, 6),
+             "split": "validation" if i % 4 == 3 else "train"} for i in range(48)]
+    data = write_dataset(tmp_path / "pieces", imgs, PRESET, Stats(-3.0, 1.0), rows=rows)
+    info = json.loads((data / "dataset.json").read_text())
+    (data / "dataset.json").write_text(json.dumps({**info, "source": "builtin"}))
+    train("longform", data, tmp_path / "r", config={"base": "tiny", "model": SMALL}, steps=1,
+          progress=False, **QUIET)
+    assert cli_main(["evaluate-pieces", "--real", str(data), "--fake", str(tmp_path / "r"), "--seconds", "21",
+                     "--n", "1", "--style-n", "4", "--note-seconds", "2", "--note-n", "2", "--json", "--quiet",
+                     "--out", str(tmp_path / "ev")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["notes"]["n_fake"] == 2 and report["notes"]["n_real"] == 2
+    assert report["notes"]["seconds"] == pytest.approx(2.0, abs=0.02)
+    assert set(report["notes"]["sets"]) == {"real", "fake"} and "style" in report
+    assert "## Notes of 2 s pieces" in (tmp_path / "ev" / "pieces.md").read_text()

@@ -157,9 +157,9 @@ def load_fake(args, ds, dataset_styles, progress: bool) -> dict:
     if unknown:
         raise PianoGANError(f"{path}: the generator's styles {', '.join(unknown)} are not the dataset's")
     frames = 1 + int(round(args.seconds * preset.sample_rate)) // preset.hop_length
-    total = args.n + (args.style_n * len(styles) if is_native(G) else 0) + (args.note_n if want_notes else 0)
     note_frames = 1 + int(round(args.note_seconds * preset.sample_rate)) // preset.hop_length
     want_notes = args.note_seconds > 0 and not args.no_notes
+    total = args.n + (args.style_n * len(styles) if is_native(G) else 0) + (args.note_n if want_notes else 0)
     out = {"style_images": None, "style_labels": None, "note_pieces": None,
            "info": {"fake_kind": "generator", "model": info.get("model"), "step": info.get("step"),
                     "checkpoint": str(info.get("path", path)), "styles": list(styles)}}
