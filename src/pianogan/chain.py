@@ -41,7 +41,7 @@ def overlap_frames(preset: Preset, overlap_seconds: float | None = None) -> int:
 def chain_length(preset: Preset, seconds: float, overlap_seconds: float | None = None) -> int:
     """Number of clip images a piece of ``seconds`` needs (1 when it fits in one clip), with
     crossfades of ``overlap_seconds`` (:func:`overlap_frames`)."""
-    need = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
+    need = preset.frames_for(seconds)
     e, t0 = edge_frames(preset), preset.n_frames
     if need <= t0:
         return 1
@@ -100,7 +100,7 @@ def magnitude_blocks(images, preset: Preset, stats: Stats, seconds: float, overl
                      joins: list[int] | None = None):
     """Clip images (k, H, W) -> the (freq, frames) magnitude of ``seconds``, in blocks, lazily
     (one clip image at a time); appends the join frames to ``joins``."""
-    need = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
+    need = preset.frames_for(seconds)
     mags = (image_to_magnitude(torch.as_tensor(img), preset, stats) for img in images)
     got = 0
     for block in join_magnitude_blocks(mags, len(images), overlap, trim, joins):

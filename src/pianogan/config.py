@@ -55,6 +55,10 @@ class Preset:
         """STFT frames of one clip (centred frames, as librosa.stft)."""
         return 1 + self.n_samples // self.hop_length
 
+    def frames_for(self, seconds: float) -> int:
+        """STFT frames of a piece of ``seconds`` (centred frames, as :attr:`n_frames`)."""
+        return 1 + int(round(seconds * self.sample_rate)) // self.hop_length
+
     @property
     def image_shape(self) -> tuple[int, int]:
         return (self.image_height, self.image_width)

@@ -59,7 +59,7 @@ def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: Ge
     from .phase_stream import griffin_lim_stream
 
     preset: Preset = info["preset"]
-    frames = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
+    frames = preset.frames_for(seconds)
     label = style_index(G, style)
     clips = []
     for i in range(n):

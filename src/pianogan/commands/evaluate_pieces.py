@@ -115,7 +115,7 @@ def chained_long(G, info: dict, n: int, seconds: float, seed: int, device, stats
 
     preset = info["preset"]
     k = chain_length(preset, seconds)
-    frames = 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
+    frames = preset.frames_for(seconds)
     out, joins = [], []
     for i in range(n):
         imgs = render_images(G, chain_latents(G, seed + i, k, 3), device=device)
@@ -156,8 +156,7 @@ def load_fake(args, ds, dataset_styles, progress: bool) -> dict:
     unknown = [s for s in styles if dataset_styles is None or s not in dataset_styles]
     if unknown:
         raise PianoGANError(f"{path}: the generator's styles {', '.join(unknown)} are not the dataset's")
-    frames = 1 + int(round(args.seconds * preset.sample_rate)) // preset.hop_length
-    note_frames = 1 + int(round(args.note_seconds * preset.sample_rate)) // preset.hop_length
+    frames, note_frames = preset.frames_for(args.seconds), preset.frames_for(args.note_seconds)
     want_notes = args.note_seconds > 0 and not args.no_notes
     total = args.n + (args.style_n * len(styles) if is_native(G) else 0) + (args.note_n if want_notes else 0)
     out = {"style_images": None, "style_labels": None, "note_pieces": None,

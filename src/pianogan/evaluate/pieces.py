@@ -57,7 +57,7 @@ def edge_pad(preset: Preset) -> int:
 
 def piece_frames(preset: Preset, seconds: float) -> int:
     """Frames of a piece of ``seconds`` (as :func:`pianogan.pieces.native_pieces` makes them)."""
-    return 1 + int(round(seconds * preset.sample_rate)) // preset.hop_length
+    return preset.frames_for(seconds)
 
 
 def _runs(dataset: PianoDataset, need: int) -> list[list[list[int]]]:
@@ -127,6 +127,14 @@ def real_excerpts(dataset: PianoDataset, seconds: float = 60.0, n: int | None = 
         raise PianoGANError(f"{dataset.root}: {len(picked)} excerpts of {seconds:g} s ({need} consecutive "
                             f"clips of one piece){'' if n is None else f', {n} asked'}")
     return np.stack([join_clips(dataset.images(run), preset)[:, :frames] for run in picked])
+
+
+def excerpts_up_to(dataset: PianoDataset, seconds: float, n: int, seed: int = 0) -> np.ndarray:
+    """:func:`real_excerpts`, ``n`` of them, or all there are when the dataset holds fewer."""
+    try:
+        return real_excerpts(dataset, seconds, n, seed)
+    except PianoGANError:
+        return real_excerpts(dataset, seconds, None, seed)
 
 
 def magnitude_frames(images: np.ndarray, preset: Preset, stats: Stats) -> torch.Tensor:
@@ -219,6 +227,18 @@ def pieces_to_audio(images: np.ndarray, preset: Preset, stats: Stats, n_iter: in
     return audio.numpy()
 
 
+def transcribe_pieces(images: np.ndarray, preset: Preset, stats: Stats, transcriber, progress: bool = False,
+                      desc: str = "notes") -> list:
+    """Pieces (n, F, T) -> Griffin-Lim (every frame kept) -> one transcription each."""
+    from tqdm.auto import tqdm
+
+    x = _as_batch(images)
+    out = []
+    for i in tqdm(range(len(x)), desc=desc, unit="piece", disable=not progress, leave=False):
+        out += transcriber.transcribe(list(pieces_to_audio(x[i:i + 1], preset, stats)), preset.sample_rate)
+    return out
+
+
 def window_key_agreement(images: np.ndarray, preset: Preset, stats: Stats, transcriber,
                          window_s: float = note_measures.KEY_WINDOW_S, progress: bool = False,
                          desc: str = "key windows") -> dict:
@@ -230,17 +250,13 @@ def window_key_agreement(images: np.ndarray, preset: Preset, stats: Stats, trans
     ``windows_with_key`` (share of windows with enough notes for a scale), ``notes_per_s``,
     ``scales`` (per piece, the tonic 0..11 of each window or None), ``window_s``.
     """
-    from tqdm.auto import tqdm
-
     x = _as_batch(images)
     seconds = (x.shape[-1] - 1) * preset.hop_length / preset.sample_rate
     seconds += preset.hop_length / preset.sample_rate  # 30 s at hop 256 is 937.5 hops: count 3 windows
     if seconds < 2 * window_s:
         raise PianoGANError(f"pieces of {seconds:.1f} s hold fewer than two {window_s:g} s windows")
     scales, agree, nps = [], [], []
-    for i in tqdm(range(len(x)), desc=desc, unit="piece", disable=not progress, leave=False):
-        audio = pieces_to_audio(x[i:i + 1], preset, stats)
-        [tr] = transcriber.transcribe(list(audio), preset.sample_rate)
+    for tr in transcribe_pieces(x, preset, stats, transcriber, progress, desc):
         s = note_measures.window_scales(tr.notes, seconds, window_s)
         scales.append(s)
         agree.append(note_measures._agreement(s))
@@ -266,12 +282,7 @@ def piece_report(dataset: PianoDataset, fake_long_images: np.ndarray, transcribe
         raise PianoGANError(f"fake pieces have {fake.shape[1]} rows; the dataset's preset has {preset.n_freq} bins")
     frames = fake.shape[-1]
     seconds = (frames - 1) * preset.hop_length / preset.sample_rate
-    want = len(fake) if n_real is None else n_real
-    try:
-        real = real_excerpts(dataset, seconds, want, seed)
-    except PianoGANError:
-        real = real_excerpts(dataset, seconds, None, seed)  # fewer than asked: all there are
-    real = real[:, :, :frames]
+    real = excerpts_up_to(dataset, seconds, len(fake) if n_real is None else n_real, seed)[:, :, :frames]
     p99 = flux_p99(real, preset, stats)
     sets = {}
     for name, x in (("real", real), ("fake", fake)):
@@ -283,18 +294,6 @@ def piece_report(dataset: PianoDataset, fake_long_images: np.ndarray, transcribe
     return {"seconds": seconds, "frames": frames, "flux_p99_real": p99,
             "block_frames": block_frames if isinstance(block_frames, int) else list(block_frames),
             "sets": sets}
-
-
-def transcribe_pieces(images: np.ndarray, preset: Preset, stats: Stats, transcriber, progress: bool = False,
-                      desc: str = "notes") -> list:
-    """Pieces (n, F, T) -> Griffin-Lim (every frame kept) -> one transcription each."""
-    from tqdm.auto import tqdm
-
-    x = _as_batch(images)
-    out = []
-    for i in tqdm(range(len(x)), desc=desc, unit="piece", disable=not progress, leave=False):
-        out += transcriber.transcribe(list(pieces_to_audio(x[i:i + 1], preset, stats)), preset.sample_rate)
-    return out
 
 
 def piece_notes_report(dataset: PianoDataset, fake_images: np.ndarray, transcriber, n_real: int | None = None,
@@ -310,11 +309,7 @@ def piece_notes_report(dataset: PianoDataset, fake_images: np.ndarray, transcrib
     preset, stats = dataset.preset, dataset.stats
     frames = fake.shape[-1]
     seconds = (frames - 1) * preset.hop_length / preset.sample_rate
-    want = 2 * (len(fake) if n_real is None else n_real)
-    try:
-        real = real_excerpts(dataset, seconds, want, seed)
-    except PianoGANError:
-        real = real_excerpts(dataset, seconds, None, seed)  # fewer than asked: all there are
+    real = excerpts_up_to(dataset, seconds, 2 * (len(fake) if n_real is None else n_real), seed)
     if len(real) < 4:
         raise PianoGANError(f"{dataset.root}: {len(real)} real excerpts of {seconds:g} s; need at least 4")
     real = real[:, :, :frames]

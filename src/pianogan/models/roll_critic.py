@@ -13,7 +13,7 @@ held keys they were rendered from, and the generator's note head produces the sa
 Both feed a 1-D trunk along time with a local head (texture: rhythm, density) and a global head
 (minibatch standard deviation, projection on the style embedding). Any length: T a multiple of 4.
 While training, both real and generated rolls get Gaussian instance noise (``noise``; the loss
-anneals it, :func:`pianogan.models.longform.roll_noise_at`).
+anneals it, :func:`pianogan.losses.longform.roll_noise_at`).
 """
 
 from __future__ import annotations
