@@ -62,6 +62,25 @@ def test_conditioning_changes_the_output_and_is_used_by_D():
         assert scores.unique().numel() == 3
 
 
+def test_r1_is_taken_on_the_roll_critics_view_not_the_raw_strikes():
+    # Through a square-root view every silent entry of a real roll has a slope of 50: R1 taken on
+    # the raw strikes was ~2500x larger there and flattened the critic to chance (session 6).
+    torch.manual_seed(0)
+    rolls = (torch.zeros(8, 88, 64), torch.zeros(8, 88, 64))
+    rolls[0][:, 40, ::16] = 0.25
+    rolls[1][:, 40, :] = 1.0
+    r1 = {}
+    for power in (1.0, 0.5):
+        cfg = small_cfg(roll_weight=1.0, roll_view_power=power, roll_noise=0.0, r1_gamma=1.0, r1_interval=1)
+        torch.manual_seed(1)
+        G, D = LF.build(cfg, PRESET.image_shape)
+        loss = LF.make_loss(cfg, G, D)
+        real = torch.rand(8, 1, 129, 64) * 2 - 1
+        _, stats = loss.d_loss(real, G.sample_z(8), step=0, rolls=rolls)
+        r1[power] = stats["loss/r1"]
+    assert 0.2 < r1[0.5] / r1[1.0] < 5
+
+
 def test_harmonic_templates_put_partials_at_the_keys_frequencies():
     t = harmonic_templates(513, 8000, 1024)
     f0 = key_frequencies()

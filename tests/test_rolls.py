@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from pianogan.data.render import Note
 from pianogan.data.rolls import CARRY_SECONDS, carried, piece_roll, roll_to_notes
 from pianogan.models.piano_render import PianoRenderer, attack_kernel, fit_to_rolls
-from pianogan.models.roll_critic import RollCritic, fold_pitch_classes
+from pianogan.models.roll_critic import RollCritic, fold_pitch_classes, roll_view
 
 RATE = 8000 / 256  # frames per second of the 10s-8k preset
 
@@ -98,6 +99,21 @@ def test_roll_critic_sees_pitch_classes_and_any_length():
         s, h = torch.rand(4, 88, t), torch.rand(4, 88, t)
         out = c(s, h, torch.tensor([0, 1, 0, 1]))
         assert out.shape == (4,) and torch.isfinite(out).all()
+
+
+def test_roll_critic_lifts_faint_strikes_above_its_noise():
+    # Session 5's generator hid a haze of strikes ~0.015 under the critic's instance noise (0.01-0.05);
+    # the square-root view must show them well above it, keep silence at 0 and keep gradients finite.
+    s = torch.zeros(1, 88, 8)
+    s[0, 40, 0], s[0, 41, 4] = 0.015, 0.25
+    s.requires_grad_(True)
+    x = roll_view(s, torch.zeros(1, 88, 8), 0.5)
+    assert x[0, 0, 40, 0] > 0.1 and abs(x[0, 0, 41, 4] - 0.5) < 0.01
+    assert x[0, 0, 0, 0] == 0 and x[0, 1].abs().sum() == 0
+    x[:, 0].sum().backward()
+    assert torch.isfinite(s.grad).all() and s.grad.max() <= 51
+    linear = RollCritic(32).view(s.detach(), torch.zeros(1, 88, 8))  # the default: linear
+    assert linear[0, 0, 40, 0] == pytest.approx(0.015)
 
 
 def test_long_pieces_are_pooled_before_plotting():

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.roll_critic import roll_view
 from .stylegan2 import r1_penalty
 
 
@@ -50,7 +51,9 @@ class LongformLoss:
         real = real.detach().requires_grad_(do_r1)
         stats = {}
         if use_rolls:
-            real_notes = tuple(r.detach().to(real.dtype).requires_grad_(do_r1) for r in rolls)
+            # R1 on the roll as the critic sees it (models/roll_critic.py: roll_view says why)
+            real_notes = roll_view(*(r.detach() for r in rolls), self.cfg.roll_view_power)
+            real_notes = real_notes.to(real.dtype).requires_grad_(do_r1)
             sigma = roll_noise_at(self.cfg, step)
             real_logits, real_roll = (o.float() for o in self.D(real, labels, notes=real_notes, roll_noise=sigma))
             fake_logits, fake_roll = (o.float() for o in self.D(fake, labels, notes=fake_notes, roll_noise=sigma))
@@ -59,7 +62,7 @@ class LongformLoss:
             stats.update({"loss/D_roll": (roll_real + roll_fake).item(), "D/roll_noise": sigma,
                           "D/roll_real": real_roll.detach().mean().item(),
                           "D/roll_fake": fake_roll.detach().mean().item()})
-            inputs, total = [real, *real_notes], real_logits + self.roll_weight * real_roll
+            inputs, total = [real, real_notes], real_logits + self.roll_weight * real_roll
         else:
             real_logits = self.D(real, labels).float()
             fake_logits = self.D(fake, labels).float()

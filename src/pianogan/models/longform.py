@@ -78,6 +78,7 @@ class Config:
     # --- piano rolls (datasets with performance MIDI: data/rolls.py); 0 when the data has none
     roll_weight: float = 1.0  # weight of the roll critic's loss beside the spectrogram critic's
     roll_width: int = 128
+    roll_view_power: float = 0.5  # the roll critic sees strikes^p (models/roll_critic.py says why)
     roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
     roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
     roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
@@ -362,17 +363,20 @@ class Discriminator(nn.Module):
         self.out = nn.Linear(wd, 1)
         self.embed = nn.Embedding(len(cfg.styles), wd) if cfg.styles else None
         he_init(self)
-        self.roll = (RollCritic(cfg.roll_width, len(cfg.styles), cfg.mbstd_group, cfg.roll_noise)
+        self.roll = (RollCritic(cfg.roll_width, len(cfg.styles), cfg.mbstd_group, cfg.roll_noise,
+                                cfg.roll_view_power)
                      if cfg.roll_weight > 0 else None)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, notes=None,
                 roll_noise: float | None = None):
-        """Logits (n,) of the images; with ``notes`` = (strikes, held) (n, 88, T) and a roll
-        critic, (image logits, roll logits); ``roll_noise``: the roll critic's instance noise
+        """Logits (n,) of the images; with ``notes`` = (strikes, held) (n, 88, T), or their view
+        (n, 2, 88, T) (:func:`~.roll_critic.roll_view`), and a roll critic, (image logits, roll logits); ``roll_noise``: the roll critic's instance noise
         (None: its configured start)."""
         out = self.judge_image(x, labels)
         if notes is None or self.roll is None:
             return out
+        if isinstance(notes, torch.Tensor):  # already the critic's view (the loss's R1 needs that)
+            return out, self.roll.judge(notes, labels, roll_noise)
         return out, self.roll(notes[0], notes[1], labels, roll_noise)
 
     def judge_image(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
