@@ -212,6 +212,24 @@ def test_training_moves_generated_images_towards_real(tmp_path):
     assert after < before / 5, (before, after)
 
 
+def test_level_calibration_finds_the_gain_that_made_a_level():
+    from dataclasses import replace
+
+    from pianogan.models.longform_level import calibrate_level, mean_level
+
+    torch.manual_seed(0)
+    G, _ = LF.build(small_cfg(), PRESET.image_shape)
+    G.eval()
+    with torch.no_grad():
+        G.cfg = replace(G.cfg, strike_gain=3.0)
+        target = G(G.sample_z(32, generator=torch.Generator().manual_seed(0)))  # mean_level's latents
+        loud = mean_level(G, 32)
+    G.cfg = replace(G.cfg, strike_gain=1.0)
+    r = calibrate_level(G, target.squeeze(1).numpy(), n=32)
+    assert r["before"] < loud and r["gain"] == pytest.approx(3.0, rel=0.05)
+    assert G.cfg.strike_gain == r["gain"] and r["after"] == pytest.approx(r["real"], abs=2e-3)
+
+
 def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     from pianogan.errors import PianoGANError
     from pianogan.pretrained import export, load_pretrained, registry, shipped_models
@@ -223,10 +241,13 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     assert shipped_models(folder) == []
     with pytest.raises(PianoGANError, match="ships no pretrained model"):
         load_pretrained(folder=folder)
-    entry = export(tmp_path / "r", "tiny-test", folder=folder, card="# card\n")
+    entry = export(tmp_path / "r", "tiny-test", folder=folder, card="# card\n", level_from=data, level_n=16)
+    level = entry["level"]  # the loudness of the real training clips, approached by one strike gain
+    assert abs(level["after"] - level["real"]) < abs(level["before"] - level["real"])
     assert entry["dtype"] == "float16" and (folder / "tiny-test.md").is_file()
     G, info = load_pretrained("tiny-test", folder=folder)
     assert info["sha256"] == registry(folder)["tiny-test"]["sha256"] and G.n_styles == 2
+    assert G.cfg.strike_gain == pytest.approx(level["gain"], rel=1e-4)  # the gain ships in the config
     with torch.no_grad():
         assert G(G.sample_z(1, n_local=16)).shape == (1, 1, 129, 128)
     with pytest.raises(PianoGANError, match="unknown pretrained model"):

@@ -83,6 +83,7 @@ class Config:
     roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
     roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
     strike_floor: float = 0.01  # key-pressure rises below this make no sound (velocity ~13 of 127)
+    strike_gain: float = 1.0  # strikes are scaled by this before rendering (set by longform_level)
     render_fit_steps: int = 800  # supervised fit of the renderer to real rolls before training
     # --- the dataset, filled by ``configure`` (the renderer works in its units)
     sample_rate: int = 8000
@@ -314,7 +315,7 @@ class Generator(nn.Module):
         # haze of them (measured: a frame's strikes summed to 13 vs 2.8 real) became smeared
         # clusters and broadband clicks that the roll critic, under its instance noise, missed.
         strikes = F.relu(k - F.pad(k, (1, 0))[..., :-1] - self.cfg.strike_floor)
-        return strikes, torch.sigmoid(gate_logit)
+        return strikes * self.cfg.strike_gain, torch.sigmoid(gate_logit)
 
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Key strikes (n, 88, T) of the "notes" head (what the model plays, before rendering)."""

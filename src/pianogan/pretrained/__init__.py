@@ -65,36 +65,59 @@ def load_pretrained(name: str | None = None, device="cpu", folder: Path = HERE):
     return G, {**info, "pretrained": name, "sha256": digest}
 
 
-def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, card: str = "") -> dict:
+def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, card: str = "",
+           level_from: str | Path | None = None, level_n: int = 128) -> dict:
     """Write a run's EMA generator as shipped model ``name`` in ``folder`` (fp16 by default) and
-    record it in MODELS.json; returns the registry entry."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    record it in MODELS.json; returns the registry entry. ``run``: anything
+    :func:`~pianogan.train.checkpoint.load_generator` reads (a run directory, a step-N.pt
+    checkpoint, a generator.safetensors). ``level_from``: a prepared dataset whose training clips
+    set the model's loudness first (:mod:`pianogan.models.longform_level`; ``longform`` only)."""
+    from safetensors.torch import save_file
 
-    src = Path(run) / "generator.safetensors" if Path(run).is_dir() else Path(run)
-    if not src.is_file():
-        raise PianoGANError(f"{run}: no generator.safetensors to export")
-    with safe_open(str(src), framework="pt") as f:
-        meta = dict(f.metadata() or {})
-    state = load_file(str(src))
-    if fp16:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    from ..train.checkpoint import generator_metadata, load_generator
+
+    G, info = load_generator(run)
+    model_config, level = dict(info["model_config"]), None
+    if level_from is not None:
+        level = _calibrate(G, level_from, level_n)
+        model_config["strike_gain"] = float(G.cfg.strike_gain)
+    meta = generator_metadata(info["model"], model_config, info["preset"], info["stats"], info["step"])
+    state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous()
+             for k, v in G.state_dict().items()}
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{name}.safetensors"
     with atomic_path(out) as tmp:
-        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata=meta)
+        save_file(state, str(tmp), metadata=meta)
     size = out.stat().st_size
     if size > MAX_BYTES:
         out.unlink()
         raise PianoGANError(f"{name}: {size / 2 ** 20:.1f} MB is over the {MAX_BYTES // 2 ** 20} MB limit")
     entry = {"file": out.name, "sha256": sha256(out), "bytes": size, "dtype": "float16" if fp16 else "float32",
-             "model": meta.get("model"), "step": int(meta.get("step", 0)), "card": f"{name}.md"}
+             "model": info["model"], "step": int(info["step"]), "card": f"{name}.md"}
+    if level is not None:
+        entry["level"] = level
     models = registry(folder)
     models[name] = entry
     write_json(folder / "MODELS.json", models)
     if card:
         write_text(folder / f"{name}.md", card)
     return entry
+
+
+def _calibrate(G, data: str | Path, n: int) -> dict:
+    """The level calibration against ``n`` training clips of the prepared dataset ``data``."""
+    import numpy as np
+
+    from ..data.dataset import PianoDataset
+    from ..models.longform_level import calibrate_level
+
+    if getattr(G.cfg, "head", None) != "notes":
+        raise PianoGANError("--level-from: only a longform model with the 'notes' head has a strike gain")
+    ds = PianoDataset(data, split="train")
+    if len(ds) == 0:
+        raise PianoGANError(f"{data}: no training clips to set the level from")
+    idx = np.sort(np.random.default_rng(0).choice(len(ds), min(n, len(ds)), replace=False))
+    return {k: round(float(v), 5) for k, v in calibrate_level(G, ds.images(idx), n=n).items()}
 
 
 __all__ = ["export", "load_pretrained", "registry", "sha256", "shipped_models"]

@@ -135,15 +135,20 @@ def load_newest_checkpoint(run: str | Path, map_location="cpu") -> tuple[Path, d
     raise UnreadableCheckpoint(f"{run}: no readable checkpoint: {'; '.join(skipped)}")
 
 
+def generator_metadata(model: str, model_config: dict, preset: Preset, stats: Stats, step: int) -> dict[str, str]:
+    """The string metadata a generator.safetensors carries: all that is needed to rebuild G."""
+    return {"format_version": str(FORMAT_VERSION), "model": model,
+            "model_config": json.dumps(model_config), "preset": json.dumps(preset.to_dict()),
+            "stats": json.dumps(stats.to_dict()), "step": str(int(step))}
+
+
 def save_generator(run: str | Path, state: dict, model: str, model_config: dict, preset: Preset,
                    stats: Stats, step: int) -> Path:
     """RUN/generator.safetensors: ``state`` (the EMA generator's state dict) + metadata."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-    meta = {"format_version": str(FORMAT_VERSION), "model": model,
-            "model_config": json.dumps(model_config), "preset": json.dumps(preset.to_dict()),
-            "stats": json.dumps(stats.to_dict()), "step": str(int(step))}
+    meta = generator_metadata(model, model_config, preset, stats, step)
     path = Path(run) / "generator.safetensors"
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
