@@ -35,9 +35,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 # The long-form model's recipe (issue 10, docs/results.md): a pinned 3.2 h slice of the built-in
-# corpus at the 10s-8k preset, then the `longform` family for MODEL_STEPS steps (session 5: 1.1-1.3 s
-# a step on 2 shared cores, + ~9 min of renderer fit: ~95 min; its best FD came at step 3500).
-# Re-running resumes; `pianogan export runs/model --name NAME` ships the result.
+# corpus at the 10s-8k preset, then the `longform` family for MODEL_STEPS steps (session 6: 0.85-1.2 s
+# a step on 2 cores, + 8 min of renderer fit: 100 min; its best FD came at step 4000, the last).
+# Re-running resumes; `pianogan export runs/model --name NAME --level-from data/model` ships the result.
 MODEL_HOURS ?= 3.2
 MODEL_STEPS ?= 4000
 model: $(STAMP)
