@@ -143,7 +143,7 @@ def test_real_excerpts_join_consecutive_clips_of_one_piece(tmp_path):
     ds = PianoDataset(write_dataset(tmp_path / "ds", np.stack(images)[order], SMALL, STATS,
                                     [rows[i] for i in order]))
     out = P.real_excerpts(ds, seconds=4.0)
-    assert out.shape == (4, 129, P.piece_frames(SMALL, 4.0)) == (4, 129, 251)
+    assert out.shape == (4, 129, SMALL.frames_for(4.0)) == (4, 129, 251)
     stride, pad = 125, P.edge_pad(SMALL)
     firsts = []
     for x in out:
@@ -251,7 +251,7 @@ def test_piece_notes_report_compares_whole_pieces_with_a_real_floor(tmp_path):
             rows.append({"source": f"p{piece}", "offset_seconds": 2.0 * j})
             images.append(_smooth_piece(126, 10 * piece + j))
     ds = PianoDataset(write_dataset(tmp_path / "ds", np.stack(images), SMALL, STATS, rows))
-    fake = np.stack([_smooth_piece(P.piece_frames(SMALL, 4.0), s) for s in (40, 41)])
+    fake = np.stack([_smooth_piece(SMALL.frames_for(4.0), s) for s in (40, 41)])
     c_major = [60, 62, 64, 65, 67, 69, 71, 72]
     chromatic = list(range(60, 72))
     # real A (2 excerpts), real B (2), then the 2 fake pieces: real music in C major, fake chromatic

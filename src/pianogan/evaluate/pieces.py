@@ -55,11 +55,6 @@ def edge_pad(preset: Preset) -> int:
     return math.ceil((preset.n_fft // 2) / preset.hop_length)
 
 
-def piece_frames(preset: Preset, seconds: float) -> int:
-    """Frames of a piece of ``seconds`` (as :func:`pianogan.pieces.native_pieces` makes them)."""
-    return preset.frames_for(seconds)
-
-
 def _runs(dataset: PianoDataset, need: int) -> list[list[list[int]]]:
     """Per piece (same shard and source), the non-overlapping runs of ``need`` consecutive clips."""
     clip_s = dataset.preset.clip_seconds
@@ -104,7 +99,7 @@ def join_clips(clips: np.ndarray, preset: Preset) -> np.ndarray:
 
 
 def real_excerpts(dataset: PianoDataset, seconds: float = 60.0, n: int | None = None, seed: int = 0) -> np.ndarray:
-    """Real excerpts (n, F, piece_frames(seconds)) of ``seconds``: consecutive clips of one piece
+    """Real excerpts (n, F, preset.frames_for(seconds)) of ``seconds``: consecutive clips of one piece
     (same shard and source, offsets one clip length apart) joined by :func:`join_clips`.
 
     Excerpts do not overlap; the first ones come from as many different pieces as there are
@@ -116,7 +111,7 @@ def real_excerpts(dataset: PianoDataset, seconds: float = 60.0, n: int | None = 
     if preset.n_samples % preset.hop_length:
         raise PianoGANError(f"preset {preset.name!r}: a clip is not a whole number of hops; clips "
                             f"cannot be joined on one frame grid")
-    frames = piece_frames(preset, seconds)
+    frames = preset.frames_for(seconds)
     need = max(1, math.ceil((frames - 1) / (preset.n_frames - 1)))
     runs = _runs(dataset, need)
     order = np.random.default_rng(seed).permutation(len(runs))

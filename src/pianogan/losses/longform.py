@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.roll_critic import roll_view
 from .stylegan2 import r1_penalty
 
 
@@ -52,8 +51,8 @@ class LongformLoss:
         stats = {}
         if use_rolls:
             # R1 on the roll as the critic sees it (models/roll_critic.py: roll_view says why)
-            real_notes = roll_view(*(r.detach() for r in rolls), self.cfg.roll_view_power)
-            real_notes = real_notes.to(real.dtype).requires_grad_(do_r1)
+            real_notes = self.D.roll_view([r.detach() for r in rolls]).to(real.dtype).requires_grad_(do_r1)
+            fake_notes = self.D.roll_view(fake_notes)
             sigma = roll_noise_at(self.cfg, step)
             real_logits, real_roll = (o.float() for o in self.D(real, labels, notes=real_notes, roll_noise=sigma))
             fake_logits, fake_roll = (o.float() for o in self.D(fake, labels, notes=fake_notes, roll_noise=sigma))
@@ -84,7 +83,8 @@ class LongformLoss:
         is judged on what it plays, not on real rolls); with a roll critic both critics count."""
         if self.roll_weight > 0:
             img, notes = self.G(z, labels, notes=True)
-            logits, roll_logits = self.D(img, labels, notes=notes, roll_noise=roll_noise_at(self.cfg, step))
+            logits, roll_logits = self.D(img, labels, notes=self.D.roll_view(notes),
+                                         roll_noise=roll_noise_at(self.cfg, step))
             loss_img = F.softplus(-logits.float()).mean()
             loss_roll = F.softplus(-roll_logits.float()).mean()
             loss = loss_img + self.roll_weight * loss_roll

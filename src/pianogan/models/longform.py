@@ -370,15 +370,18 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, notes=None,
                 roll_noise: float | None = None):
-        """Logits (n,) of the images; with ``notes`` = (strikes, held) (n, 88, T), or their view
-        (n, 2, 88, T) (:func:`~.roll_critic.roll_view`), and a roll critic, (image logits, roll logits); ``roll_noise``: the roll critic's instance noise
-        (None: its configured start)."""
+        """Logits (n,) of the images; with ``notes`` (the roll critic's view of (strikes, held),
+        :meth:`roll_view`) and a roll critic, (image logits, roll logits); ``roll_noise``: the
+        roll critic's instance noise (None: its configured start)."""
         out = self.judge_image(x, labels)
         if notes is None or self.roll is None:
             return out
-        if isinstance(notes, torch.Tensor):  # already the critic's view (the loss's R1 needs that)
-            return out, self.roll.judge(notes, labels, roll_noise)
-        return out, self.roll(notes[0], notes[1], labels, roll_noise)
+        return out, self.roll(notes, labels, roll_noise)
+
+    def roll_view(self, notes: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """(strikes, held) (n, 88, T) -> what the roll critic reads (n, 2, 88, T'); the loss takes
+        R1 with respect to this (:func:`~.roll_critic.roll_view` says why)."""
+        return self.roll.view(*notes)
 
     def judge_image(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = x[:, 0]  # (n, F, T)

@@ -18,6 +18,8 @@ import math
 import numpy as np
 import torch
 
+from ..errors import PianoGANError
+
 
 @torch.no_grad()
 def mean_level(G, n: int = 128, seed: int = 0, batch: int = 32) -> float:
@@ -37,7 +39,7 @@ def calibrate_level(G, real_images: np.ndarray, n: int = 128, seed: int = 0, ite
     ``real_images`` (n, F, T) in [-1, 1]; bisection on log gain (the level rises with the gain).
     Returns {"gain", "real", "before", "after"}. G is changed in place (its config only)."""
     if getattr(G.cfg, "head", None) != "notes":
-        raise ValueError("level calibration needs the longform 'notes' head")
+        raise PianoGANError("level calibration: only a longform model with the 'notes' head has a strike gain")
     target = float(np.mean(real_images, dtype=np.float64))
     base = float(G.cfg.strike_gain)
 

@@ -55,7 +55,7 @@ def fold_pitch_classes(x: torch.Tensor) -> torch.Tensor:
 
 
 class RollCritic(nn.Module):
-    """(strikes, held) (n, 88, T) each [+ labels (n,)] -> logits (n,)."""
+    """view(strikes, held) (n, 2, 88, T) [+ labels (n,)] -> logits (n,)."""
 
     def __init__(self, width: int = 128, n_styles: int = 0, mbstd_group: int = 4, noise: float = 0.0,
                  view_power: float = 1.0):
@@ -80,16 +80,12 @@ class RollCritic(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def view(self, strikes: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
+        """Raw (strikes, held) (n, 88, T) -> this critic's input (:func:`roll_view`)."""
         return roll_view(strikes, held, self.view_power)
 
-    def forward(self, strikes: torch.Tensor, held: torch.Tensor, labels: torch.Tensor | None = None,
-                noise: float | None = None) -> torch.Tensor:
-        """Logits (n,) of raw (strikes, held); ``noise``: the instance noise's standard deviation
-        while training (None: ``self.noise``)."""
-        return self.judge(self.view(strikes, held), labels, noise)
-
-    def judge(self, x: torch.Tensor, labels: torch.Tensor | None = None, noise: float | None = None) -> torch.Tensor:
-        """Logits (n,) of rolls already in the critic's view (:func:`roll_view`), (n, 2, 88, T)."""
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, noise: float | None = None) -> torch.Tensor:
+        """Logits (n,) of rolls in the critic's view ``x`` (n, 2, 88, T) (:meth:`view`); ``noise``:
+        the instance noise's standard deviation while training (None: ``self.noise``)."""
         noise = self.noise if noise is None else float(noise)
         if self.training and noise > 0:
             # Instance noise on both sides: real rolls are exact (zeros, velocity steps), the
