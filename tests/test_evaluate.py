@@ -300,6 +300,44 @@ def test_cli_run_dir_with_stand_in_generator(dataset, real, tmp_path, capsys, mo
     assert out["summary"]["fd_fake"] > out["summary"]["fd_floor"]  # an untrained net is not music
 
 
+def test_cli_repeats_report_the_fd_spread_over_draws(dataset, real, tmp_path, capsys, monkeypatch):
+    _, stats, _ = real
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    np.save(gen / "images.npy", _images(_pieces(range(300, 360)), stats))  # a fixed set of 60 clips
+    assert main(["evaluate", "--real", str(dataset), "--fake", str(gen), "--n", "30", "--repeats", "3", "--json",
+                 "--quiet", "--no-plot", "--no-notes"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rep, draws = out["repeats"], out["repeats"]["draws"]
+    assert [d["seed"] for d in draws] == [0, 1, 2]
+    assert draws[0]["fd_fake"] == out["summary"]["fd_fake"] and draws[0]["fd_floor"] == out["summary"]["fd_floor"]
+    # each draw is a new real split and a new 30 of the 60 fakes: the figures move
+    assert len({d["fd_floor"] for d in draws}) == 3 and len({d["fd_fake"] for d in draws}) == 3
+    for k in ("fd_floor", "fd_fake", "fd_ratio"):
+        values = [d[k] for d in draws]
+        assert rep["mean"][k] == pytest.approx(np.mean(values)) and rep["sd"][k] == pytest.approx(np.std(values, ddof=1))
+        assert rep["min"][k] == min(values) and rep["max"][k] == max(values)
+
+    # a generator draws new latents for every seed; the table says what was repeated
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    seeds = []
+    real_sample = sample_generator
+
+    def spy(G, n, seed=0, **kw):
+        seeds.append(seed)
+        return real_sample(G, n, seed=seed, **kw)
+
+    monkeypatch.setattr("pianogan.evaluate.sources._load_generator", lambda path, device: (
+        StandIn().eval(), {"model": "standin", "preset": PRESET, "stats": stats, "step": 3, "path": str(path)}))
+    monkeypatch.setattr("pianogan.evaluate.sources.sample_generator", spy)
+    assert main(["evaluate", "--real", str(dataset), "--fake", str(run_dir), "--n", "20", "--repeats", "2",
+                 "--seed", "5", "--quiet", "--no-plot", "--no-notes", "--out", str(tmp_path / "e")]) == 0
+    assert seeds == [5, 6]
+    assert "FD over 2 draws (seeds 5-6" in capsys.readouterr().out
+    assert "FD over 2 draws" in (tmp_path / "e" / "metrics.md").read_text()
+
+
 @pytest.mark.parametrize("case, message", [
     ("no-dataset", "real dataset not found"),
     ("not-a-dataset", "not a prepared dataset"),
@@ -307,6 +345,7 @@ def test_cli_run_dir_with_stand_in_generator(dataset, real, tmp_path, capsys, mo
     ("empty-fake", "no images.npy, audio files, dataset or checkpoint found"),
     ("wrong-size", "fake images are 32x32 but preset 'tiny' makes 64x128 images"),
     ("bad-n", "--n must be at least 2"),
+    ("bad-repeats", "--repeats must be at least 1"),
 ])
 def test_cli_errors_are_one_line(case, message, dataset, tmp_path, capsys):
     real, fake, extra = str(dataset), "noise", []
@@ -325,6 +364,8 @@ def test_cli_errors_are_one_line(case, message, dataset, tmp_path, capsys):
         fake = str(tmp_path)
     elif case == "bad-n":
         extra = ["--n", "1"]
+    elif case == "bad-repeats":
+        extra = ["--repeats", "0"]
     rc = main(["evaluate", "--real", real, "--fake", fake, "--quiet", "--out", str(tmp_path / "o"), "--no-notes",
                *extra])
     err = capsys.readouterr().err.strip()

@@ -33,7 +33,8 @@ clips of the dataset's length). Writes metrics.json, metrics.md and metrics.png 
 EPILOG = """examples:
   pianogan evaluate --real data/tiny --fake runs/tiny --n 200
   pianogan evaluate --real data/tiny --fake samples            # samples/images.npy or samples/*.wav
-  pianogan evaluate --real data/tiny --fake noise --json       # floor and white-noise ceiling only"""
+  pianogan evaluate --real data/tiny --fake noise --json       # floor and white-noise ceiling only
+  pianogan evaluate --real data/model --fake runs/model --n 256 --repeats 5   # FD mean +- sd of 5 draws"""
 
 
 def register(subparsers) -> None:
@@ -54,6 +55,9 @@ def register(subparsers) -> None:
                    help="where a generator runs (default auto)")
     p.add_argument("--no-notes", action="store_true",
                    help="skip the note-level measures (no Griffin-Lim, no transcription)")
+    p.add_argument("--repeats", type=int, default=1, metavar="K",
+                   help="also repeat the FD (real split, fake draw, floor) with seeds SEED+1 .. SEED+K-1 "
+                        "and report the mean and spread of each FD over the K draws (default 1: no repeats)")
     p.add_argument("--no-plot", action="store_true", help="skip metrics.png")
     p.add_argument("--json", action="store_true", help="print the metrics JSON to stdout instead of the table")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -68,13 +72,14 @@ def default_out(fake: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from ..data.dataset import PianoDataset
-    from ..evaluate import load_fake, run_evaluation, to_markdown
+    from ..evaluate import load_fake, run_evaluation, to_markdown, write_report
+    from ..evaluate.repeats import FIGURES, real_draw, repeat_fd, summarise_draws
 
     if args.n is not None and args.n < 2:
         raise PianoGANError(f"--n must be at least 2, got {args.n}")
+    if args.repeats < 1:
+        raise PianoGANError(f"--repeats must be at least 1, got {args.repeats}")
     if not Path(args.real).is_dir():
         raise PianoGANError(f"real dataset not found: {args.real}")
     real_ds = PianoDataset(args.real, split=args.split.split(",") if args.split else None)
@@ -89,21 +94,30 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.quiet
     if progress:
         print(f"pianogan evaluate: {len(real_ds)} real clips ({preset.name}), fake: {args.fake}", file=sys.stderr)
-    fake, fake_info = load_fake(args.fake, preset, stats, n=n, seed=args.seed, device=device, progress=progress)
+
+    def fake_for_seed(seed: int):
+        return load_fake(args.fake, preset, stats, n=n, seed=seed, device=device, progress=progress)
+
+    fake, fake_info = fake_for_seed(args.seed)
     if fake is not None and len(fake) == 0:
         raise PianoGANError(f"{args.fake}: no clips to evaluate")
     if fake is not None and len(fake) < 2:
         raise PianoGANError(f"{args.fake}: only {len(fake)} clip; need at least 2")
     if fake is not None:
         n = min(n, len(fake))
-    # Only the 2n real clips that are compared are read (a full dataset may not fit in memory).
-    rng = np.random.default_rng(args.seed)
-    real = real_ds.images(sorted(rng.choice(len(real_ds), 2 * n, replace=False).tolist()))
+    real = real_draw(real_ds, n, args.seed)
     out = Path(args.out) if args.out else default_out(args.fake)
     meta = {"real_source": str(args.real), "real_split": args.split, "n_real_total": len(real_ds), **fake_info}
-    report = run_evaluation(real, fake, preset, stats, n=n, seed=args.seed, bins=args.bins,
-                            out_dir=out, plot=not args.no_plot, meta=meta, progress=progress,
-                            notes=not args.no_notes)
+    report = run_evaluation(real, fake, preset, stats, n=n, seed=args.seed, bins=args.bins, meta=meta,
+                            progress=progress, notes=not args.no_notes)
+    if args.repeats > 1:
+        first = {"seed": args.seed, **{k: report["summary"][k] for k in FIGURES if k in report["summary"]}}
+        # Only a generator draws new clips per seed; a fixed set is read once and subsampled.
+        fixed = fake_info.get("fake_kind") != "generator"
+        others = repeat_fd(real_ds, (lambda s: fake) if fixed else (lambda s: fake_for_seed(s)[0]), preset, stats,
+                           n, list(range(args.seed + 1, args.seed + args.repeats)), progress)
+        report["repeats"] = summarise_draws([first, *others])
+    report["files"] = write_report(report, out, plot=not args.no_plot)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -76,7 +76,20 @@ def to_markdown(report: dict) -> str:
     if "mpd_ratio" in report["summary"]:
         lines += [f"Diversity ratio (fake / real mean pairwise feature distance): "
                   f"**{report['summary']['mpd_ratio']:.3f}**"]
+    lines += repeats_lines(report.get("repeats"))
     return "\n".join(lines) + "\n"
+
+
+def repeats_lines(rep: dict | None) -> list[str]:
+    """The FD over repeated draws (``pianogan evaluate --repeats K``): mean ± sd (min-max)."""
+    if not rep:
+        return []
+    seeds = [d["seed"] for d in rep["draws"]]
+    names = {"fd_floor": "real floor", "fd_fake": "fake", "fd_ratio": "fake / floor"}
+    parts = [f"{names[k]} {rep['mean'][k]:.2f} ± {rep['sd'][k]:.2f} ({rep['min'][k]:.2f}-{rep['max'][k]:.2f})"
+             for k in names if k in rep["mean"]]
+    return ["", f"FD over {len(seeds)} draws (seeds {seeds[0]}-{seeds[-1]}: real split and fake clips), "
+                f"mean ± sd (min-max): " + "; ".join(parts)]
 
 
 def plot_report(report: dict, path: str | Path) -> Path:
