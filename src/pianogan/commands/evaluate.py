@@ -74,7 +74,8 @@ def default_out(fake: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     from ..data.dataset import PianoDataset
     from ..evaluate import load_fake, run_evaluation, to_markdown, write_report
-    from ..evaluate.repeats import FIGURES, real_draw, repeat_fd, summarise_draws
+    from ..evaluate.repeats import draw_figures, real_draw, repeat_fd, summarise_draws
+    from ..evaluate.sources import generator_sampler
 
     if args.n is not None and args.n < 2:
         raise PianoGANError(f"--n must be at least 2, got {args.n}")
@@ -94,11 +95,7 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.quiet
     if progress:
         print(f"pianogan evaluate: {len(real_ds)} real clips ({preset.name}), fake: {args.fake}", file=sys.stderr)
-
-    def fake_for_seed(seed: int):
-        return load_fake(args.fake, preset, stats, n=n, seed=seed, device=device, progress=progress)
-
-    fake, fake_info = fake_for_seed(args.seed)
+    fake, fake_info = load_fake(args.fake, preset, stats, n=n, seed=args.seed, device=device, progress=progress)
     if fake is not None and len(fake) == 0:
         raise PianoGANError(f"{args.fake}: no clips to evaluate")
     if fake is not None and len(fake) < 2:
@@ -111,12 +108,15 @@ def run(args: argparse.Namespace) -> int:
     report = run_evaluation(real, fake, preset, stats, n=n, seed=args.seed, bins=args.bins, meta=meta,
                             progress=progress, notes=not args.no_notes)
     if args.repeats > 1:
-        first = {"seed": args.seed, **{k: report["summary"][k] for k in FIGURES if k in report["summary"]}}
-        # Only a generator draws new clips per seed; a fixed set is read once and subsampled.
-        fixed = fake_info.get("fake_kind") != "generator"
-        others = repeat_fd(real_ds, (lambda s: fake) if fixed else (lambda s: fake_for_seed(s)[0]), preset, stats,
-                           n, list(range(args.seed + 1, args.seed + args.repeats)), progress)
-        report["repeats"] = summarise_draws([first, *others])
+        # A generator draws new clips per seed (loaded once for all draws); a fixed set is subsampled.
+        if fake_info.get("fake_kind") == "generator":
+            sample, _ = generator_sampler(Path(args.fake), preset, stats, device, progress)
+            fake_for_seed = lambda seed: sample(n, seed)  # noqa: E731
+        else:
+            fake_for_seed = lambda seed: fake  # noqa: E731
+        others = repeat_fd(real_ds, fake_for_seed, preset, stats, n,
+                           list(range(args.seed + 1, args.seed + args.repeats)), progress)
+        report["repeats"] = summarise_draws([draw_figures(report["summary"], args.seed), *others])
     report["files"] = write_report(report, out, plot=not args.no_plot)
     if args.json:
         print(json.dumps(report, indent=2))

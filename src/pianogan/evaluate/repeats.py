@@ -29,9 +29,14 @@ def real_draw(real_ds, n: int, seed: int) -> np.ndarray:
     return real_ds.images(sorted(rng.choice(len(real_ds), 2 * n, replace=False).tolist()))
 
 
+def draw_figures(summary: dict, seed: int) -> dict:
+    """{"seed", "fd_floor"[, "fd_fake", "fd_ratio"]} of one evaluation's summary."""
+    return {"seed": int(seed), **{k: summary[k] for k in FIGURES if k in summary}}
+
+
 def repeat_fd(real_ds, fake_for_seed: Callable[[int], np.ndarray | None], preset: Preset, stats: Stats,
               n: int, seeds: list[int], progress: bool = False) -> list[dict]:
-    """One dict {"seed", "fd_floor"[, "fd_fake", "fd_ratio"]} per seed: the FD protocol of
+    """One :func:`draw_figures` dict per seed: the FD protocol of
     :func:`run_evaluation` (same split, same sizes) on that seed's real draw and fake set.
 
     ``fake_for_seed(seed)``: the fake images (m >= n, H, W) of that draw (a generator samples new
@@ -43,7 +48,7 @@ def repeat_fd(real_ds, fake_for_seed: Callable[[int], np.ndarray | None], preset
     for seed in tqdm(seeds, desc="repeats", unit="draw", disable=not progress, leave=False):
         rep = run_evaluation(real_draw(real_ds, n, seed), fake_for_seed(seed), preset, stats, n=n, seed=seed,
                              noise=False, plot=False, progress=False)
-        out.append({"seed": int(seed), **{k: rep["summary"][k] for k in FIGURES if k in rep["summary"]}})
+        out.append(draw_figures(rep["summary"], seed))
     return out
 
 
@@ -58,4 +63,4 @@ def summarise_draws(draws: list[dict]) -> dict:
             "max": {k: float(v.max()) for k, v in values.items()}}
 
 
-__all__ = ["FIGURES", "real_draw", "repeat_fd", "summarise_draws"]
+__all__ = ["FIGURES", "draw_figures", "real_draw", "repeat_fd", "summarise_draws"]

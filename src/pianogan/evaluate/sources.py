@@ -123,18 +123,29 @@ def sample_generator(G, n: int, seed: int = 0, batch_size: int = 64, device: str
     return np.concatenate(out) if out else np.zeros((0, 0, 0), np.float32)
 
 
-def load_generated(path: Path, preset: Preset, stats: Stats, n: int, seed: int = 0, device: str = "cpu",
-                   progress: bool = False) -> tuple[np.ndarray, dict]:
-    """n images sampled from the EMA generator of a run / checkpoint, in the real normalisation."""
+def generator_sampler(path: Path, preset: Preset, stats: Stats, device: str = "cpu",
+                      progress: bool = False) -> tuple:
+    """(sample, info) of a run / checkpoint, loaded once: ``sample(n, seed)`` -> n images
+    (n, H, W) from its EMA generator, in the real normalisation (reproducible for (n, seed))."""
     G, info = _load_generator(path, device)
     g_preset = info["preset"]
     if tuple(g_preset.image_shape) != tuple(preset.image_shape):
         h, w = g_preset.image_shape
         raise PianoGANError(f"{path}: the generator makes {h}x{w} images but the real dataset's preset "
                             f"{preset.name!r} has {preset.image_height}x{preset.image_width}")
-    images = sample_generator(G, n, seed=seed, device=device, progress=progress)
-    images = renormalize(images, preset, info["stats"], stats)
-    return images, {"model": info.get("model"), "step": info.get("step"), "checkpoint": str(info.get("path", path))}
+
+    def sample(n: int, seed: int = 0) -> np.ndarray:
+        images = sample_generator(G, n, seed=seed, device=device, progress=progress)
+        return renormalize(images, preset, info["stats"], stats)
+
+    return sample, {"model": info.get("model"), "step": info.get("step"), "checkpoint": str(info.get("path", path))}
+
+
+def load_generated(path: Path, preset: Preset, stats: Stats, n: int, seed: int = 0, device: str = "cpu",
+                   progress: bool = False) -> tuple[np.ndarray, dict]:
+    """n images sampled from the EMA generator of a run / checkpoint, in the real normalisation."""
+    sample, info = generator_sampler(path, preset, stats, device, progress)
+    return sample(n, seed), info
 
 
 def load_fake(spec: str, preset: Preset, stats: Stats, n: int | None = None, seed: int = 0,
