@@ -150,7 +150,9 @@ def _dataset(tmp_path, n: int = 48, labelled: bool = True, midi: bool = False):
 
 def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
     data = _dataset(tmp_path, midi=True)
-    cfg = {"base": "tiny", "model": {**SMALL, "render_fit_steps": 5, "roll_width": 32}}
+    # The rates ramp down from step 1 to step 4 (batch 8: 0.008 kimg a step), across the resume.
+    decay = {"lr_decay_start_kimg": 0.008, "lr_decay_kimg": 0.024, "lr_final": 0.1}
+    cfg = {"base": "tiny", "model": {**SMALL, "render_fit_steps": 5, "roll_width": 32, **decay}}
     a = train("longform", data, tmp_path / "a", config=cfg, steps=6, ckpt_every=3, progress=False, **QUIET)
     from pianogan.train.checkpoint import load_checkpoint, load_generator
 
@@ -159,6 +161,7 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
     assert G.cfg.roll_weight > 0  # the dataset has rolls: the roll critic took part
     logged = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert all("loss/D_roll" in r and "loss/G_roll" in r for r in logged)
+    assert [round(r["lr/scale"], 6) for r in logged] == [1.0, 1.0, 0.7, 0.4, 0.1, 0.1]
     train("longform", data, tmp_path / "b", config=cfg, steps=3, ckpt_every=3, progress=False, **QUIET)
     b = train("longform", data, tmp_path / "b", config=None, resume=True, steps=6, ckpt_every=3,
               progress=False, **QUIET)
@@ -166,6 +169,8 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
     wa = load_checkpoint(tmp_path / "a" / "checkpoints" / "step-0000006.pt")["G"]
     wb = load_checkpoint(tmp_path / "b" / "checkpoints" / "step-0000006.pt")["G"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    opt = load_checkpoint(tmp_path / "b" / "checkpoints" / "step-0000006.pt")["opt_G"]
+    assert opt["param_groups"][0]["lr"] == pytest.approx(0.1 * opt["param_groups"][0]["initial_lr"])
     # The renderer, fitted to the real rolls before training, is held while G trains.
     w3 = load_checkpoint(tmp_path / "b" / "checkpoints" / "step-0000003.pt")["G"]
     fitted = [k for k in wa if k.startswith("render.")]

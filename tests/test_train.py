@@ -13,6 +13,7 @@ from _train_data import SMALL, write_synthetic_dataset
 from pianogan.cli import main as cli_main
 from pianogan.train import checkpoint as ck
 from pianogan.train.ema import ema_beta, update_ema
+from pianogan.train.lr import lr_scale
 from pianogan.train.sampler import BatchStream
 from pianogan.train.trainer import Trainer, TrainingDiverged, train
 
@@ -207,3 +208,14 @@ def test_ema_rampup_and_update():
     w0 = ema.weight.detach().clone()
     update_ema(ema, g, 0.75)
     assert torch.allclose(ema.weight, 0.75 * w0 + 0.25 * g.weight)
+
+
+def test_lr_schedule_holds_then_ramps_down_linearly():
+    from types import SimpleNamespace as C
+
+    cfg = C(lr_decay_start_kimg=1.0, lr_decay_kimg=2.0, lr_final=0.1)
+    # batch 10: step 100 is 1 kimg, step 300 is 3 kimg
+    got = [lr_scale(cfg, s, 10) for s in (0, 100, 200, 300, 10_000)]
+    assert got == pytest.approx([1.0, 1.0, 0.55, 0.1, 0.1])
+    assert lr_scale(C(), 10_000, 10) == 1.0  # a family without the fields: constant
+    assert lr_scale(C(lr_decay_start_kimg=0.0, lr_decay_kimg=0.0, lr_final=0.1), 10_000, 10) == 1.0

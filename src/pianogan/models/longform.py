@@ -102,6 +102,12 @@ class Config:
     grad_clip: float = 0.0
     ema_half_life_kimg: float = 2.0
     ema_rampup: float = 0.05
+    # An optional linear ramp-down of both rates (train/lr.py). Off: ramping to 0.1 over the
+    # recipe's last 2000 steps (start 72, length 32 kimg) ended at FD 21.0 against 15.1 with
+    # constant rates, and swung as much on the way (docs/results.md, session 8).
+    lr_decay_start_kimg: float = 0.0
+    lr_decay_kimg: float = 0.0
+    lr_final: float = 0.1
     r1_gamma: float = 2.0  # StyleGAN2 heuristic 0.0002 * H * W / batch for 513x320, batch 16
     r1_interval: int = 4
     n_critic: int = 1

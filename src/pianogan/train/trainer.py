@@ -29,6 +29,7 @@ from . import conditioning as cn
 from . import distributed as dd
 from .config import resolve_config, resumed_config
 from .ema import ema_beta, make_ema, update_ema
+from .lr import lr_scale, remember_base_lr, set_lr
 from .metrics import trim_metrics
 from .precision import autocast, autocast_dtype, use_channels_last
 from .sampler import BatchStream
@@ -152,6 +153,8 @@ class Trainer:
             for m in (self.G, self.D, self.G_ema):
                 dd.broadcast_module(m, self.env)
             _seed_all(tc.seed * 1_000_003 + self.env.rank + 1)  # own latents per process
+        for opt in (self.opt_G, self.opt_D):
+            remember_base_lr(opt)
         self.stream = BatchStream(len(self.dataset), self.batch, self.env.world_size, self.env.rank,
                                   tc.seed)
         gen = torch.Generator().manual_seed(tc.sample_seed)
@@ -235,6 +238,9 @@ class Trainer:
         """
         phase = phase or (lambda name: contextlib.nullcontext())
         G, D = self.G, self.D
+        lr = lr_scale(self.model_cfg, step, self.batch_global)
+        set_lr(self.opt_G, lr)
+        set_lr(self.opt_D, lr)
         # Each network is frozen while the other trains: no weight gradients are computed for it.
         self.trainable(G, False)
         self.trainable(D, True)
@@ -253,6 +259,7 @@ class Trainer:
             beta = ema_beta(self.model_cfg, step, self.batch_global)
             update_ema(self.G_ema, G, beta)
         stats["ema/beta"] = beta
+        stats["lr/scale"] = lr
         return stats
 
     # ------------------------------------------------------------------ outputs
