@@ -125,3 +125,24 @@ def test_long_pieces_are_pooled_before_plotting():
     assert y.shape[0] == 5 and y.shape[1] <= MAX_PLOT_COLUMNS and y.max() == 7.0  # the peak survives
     small = np.ones((5, 320))
     assert for_display(small) is small or np.array_equal(for_display(small), small)
+
+
+def test_roll_critic_energy_view_weighs_pitch_classes_by_loudness():
+    # Session 8: the square-root view shows a faint and a loud strike alike, so a generator whose
+    # loud strikes sat on few pitch classes looked like real music there. The energy view must
+    # give the loud class almost all the share, ignore faint noise, and see harmony move.
+    c = RollCritic(32, view_power=0.5, energy_frames=4)
+    s, h = torch.zeros(2, 88, 16), torch.zeros(2, 88, 16)
+    s[:, 40, 0] = 0.5  # one loud strike on key 40 (pitch class 4) ...
+    s[:, 41:48, 1] = 0.02  # ... and faint ones on seven other classes
+    s[1, 43, 8] = 0.5  # clip 1 moves: a second loud strike, on class 7, two windows later
+    p = c.energy_profile(c.view(s, h))
+    clip, spread = p[:, :12], p[:, 12:]
+    assert p.shape == (2, 24) and clip[0, 4] > 0.99 and abs(clip[1, 4] - 0.5) < 0.01 and clip[0].sum() == pytest.approx(1, abs=1e-3)
+    assert spread[0].max() < spread[1].max()  # clip 0 never moves; clip 1 changes class between windows
+    assert c(c.view(s, h)).shape == (2,)
+    short = c.view(s[..., :4], h[..., :4]).requires_grad_(True)  # one window: no spread, finite slope
+    p = c.energy_profile(short)
+    p.sum().backward()
+    assert torch.all(p[:, 12:] < 1e-3) and torch.isfinite(short.grad).all()
+    assert RollCritic(32).energy is None  # off by default for the bare critic

@@ -79,6 +79,7 @@ class Config:
     roll_weight: float = 1.0  # weight of the roll critic's loss beside the spectrogram critic's
     roll_width: int = 128
     roll_view_power: float = 0.5  # the roll critic sees strikes^p (models/roll_critic.py says why)
+    roll_energy_seconds: float = 0.0  # window (s) of the roll critic's strike-energy view; 0: none (session 8: unproven, off)
     roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
     roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
     roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
@@ -370,8 +371,9 @@ class Discriminator(nn.Module):
         self.out = nn.Linear(wd, 1)
         self.embed = nn.Embedding(len(cfg.styles), wd) if cfg.styles else None
         he_init(self)
+        energy_frames = round(cfg.roll_energy_seconds * cfg.sample_rate / cfg.hop_length)
         self.roll = (RollCritic(cfg.roll_width, len(cfg.styles), cfg.mbstd_group, cfg.roll_noise,
-                                cfg.roll_view_power)
+                                cfg.roll_view_power, energy_frames)
                      if cfg.roll_weight > 0 else None)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, notes=None,
