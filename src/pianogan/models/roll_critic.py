@@ -69,8 +69,8 @@ class RollCritic(nn.Module):
     def __init__(self, width: int = 128, n_styles: int = 0, mbstd_group: int = 4, noise: float = 0.0,
                  view_power: float = 1.0, energy_frames: int = 0):
         super().__init__()
-        self.energy_frames = int(energy_frames)
         self.mbstd_group, self.noise, self.view_power = mbstd_group, float(noise), float(view_power)
+        self.energy_frames = int(energy_frames)
         self.keys = nn.Sequential(
             nn.Conv2d(2, 32, (13, 3), padding=(6, 1)), nn.LeakyReLU(0.2),
             nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2),

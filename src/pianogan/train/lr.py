@@ -9,6 +9,11 @@ same rate at every step.
 
 A family opts in with ``lr_decay_kimg > 0`` in its Config (fields ``lr_decay_start_kimg``,
 ``lr_decay_kimg``, ``lr_final``); without them the rate is constant.
+
+Not ``torch.optim.lr_scheduler.LambdaLR``: the rate here is a pure function of the step, so the
+trainer sets it at every step and an exact resume needs no scheduler state in the checkpoint
+(LambdaLR keeps a step counter of its own that would have to be saved and restored beside the
+optimisers); the base rate lives in the optimiser's state as ``initial_lr``, LambdaLR's name for it.
 """
 
 from __future__ import annotations
