@@ -35,11 +35,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 # The long-form model's recipe (issue 10, docs/results.md): a pinned 3.2 h slice of the built-in
-# corpus at the 10s-8k preset, then the `longform` family for MODEL_STEPS steps (0.85-1.03 s a step
-# on 2 quiet cores, + 8 min of renderer fit: about 113 min; FD was still falling at step 6500, the
-# last). Re-running resumes; `pianogan export runs/model --name NAME --level-from data/model` ships it.
+# corpus at the 10s-8k preset, then the `longform` family for MODEL_STEPS steps. Timed on 2 quiet
+# cores (docs/results.md, section 10): prepare 71 s, renderer fits 7.2 min, 1.17 s a step with its
+# checkpoints, so 5500 steps take about 116 min of the 2 h budget (6500 would take 134).
+# Re-running resumes; `pianogan export runs/model --name NAME --level-from data/model` ships it.
 MODEL_HOURS ?= 3.2
-MODEL_STEPS ?= 6500
+MODEL_STEPS ?= 5500
 model: $(STAMP)
 	$(PY) -m pianogan prepare builtin --preset 10s-8k --max-hours $(MODEL_HOURS) --out data/model
 	@if $(PY) -c "import sys; from pianogan.train.checkpoint import latest_checkpoint as l, checkpoint_step as s; \
