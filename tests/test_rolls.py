@@ -146,3 +146,25 @@ def test_roll_critic_energy_view_weighs_pitch_classes_by_loudness():
     p.sum().backward()
     assert torch.all(p[:, 12:] < 1e-3) and torch.isfinite(short.grad).all()
     assert RollCritic(32).energy is None  # off by default for the bare critic
+
+
+def test_pitch_class_spread_match_pulls_sound_off_the_dominant_class():
+    from pianogan.losses.longform import pitch_class_spread
+
+    real = torch.zeros(4, 88, 32)
+    real[:, [39, 43, 46, 50], ::8] = 0.5  # four pitch classes, equally loud
+    assert torch.allclose(pitch_class_spread(real)[0, :4], torch.full((4,), 0.25), atol=1e-4)
+    assert pitch_class_spread(real)[:, 4:].abs().max() < 1e-6
+    # Transposing changes nothing: only how the sound is spread over the classes counts.
+    assert torch.allclose(pitch_class_spread(real.roll(5, dims=1)), pitch_class_spread(real), atol=1e-5)
+    fake = torch.full((4, 88, 32), 0.05)
+    fake[:, 39, ::8] = 1.0  # one class loud, a haze everywhere
+    fake.requires_grad_(True)
+    target = pitch_class_spread(real).mean(0)
+    before = pitch_class_spread(fake)[:, 0].mean().item()
+    for _ in range(20):
+        loss = (pitch_class_spread(fake).mean(0) - target).abs().sum()
+        (g,) = torch.autograd.grad(loss, fake)
+        with torch.no_grad():
+            fake -= 0.05 * g / g.abs().max()
+    assert pitch_class_spread(fake)[:, 0].mean().item() < before - 0.05

@@ -80,6 +80,10 @@ class Config:
     roll_width: int = 128
     roll_view_power: float = 0.5  # the roll critic sees strikes^p (models/roll_critic.py says why)
     roll_energy_seconds: float = 0.0  # window (s) of the roll critic's strike-energy view; 0: none (session 8: unproven, off)
+    # G matches the reals' sorted pitch-class shares of strike energy (losses/longform.py). Off: at
+    # 2.0 it matched them within 200 steps, but the FD's MFCC part rose as its chroma part fell
+    # (docs/results.md, section 11).
+    pc_match_weight: float = 0.0
     roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
     roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
     roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
