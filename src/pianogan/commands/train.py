@@ -39,7 +39,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="RUN", help="run directory (created)")
     p.add_argument("--config", metavar="NAME|FILE.json",
                    help='"default" (the paper\'s settings, the default), "tiny" (CPU demo) or a JSON '
-                        'file {"base": NAME, "model": {...}, "train": {...}}; with --resume: the run\'s')
+                        'file {"base": NAME, "model": {...}, "train": {...}}; with --resume the default is '
+                        'the run\'s own, and a config whose model settings differ from it is refused')
     p.add_argument("--steps", type=int, metavar="N", help="total generator steps of the run")
     p.add_argument("--batch", type=int, metavar="B", help="global batch size (default: the config's)")
     p.add_argument("--resume", action="store_true",
