@@ -27,14 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.roll_critic import fold_pitch_classes
+from ..models.roll_critic import pitch_class_energy
 from .stylegan2 import r1_penalty
 
 
 def pitch_class_spread(strikes: torch.Tensor) -> torch.Tensor:
     """Strikes (n, 88, T) >= 0 -> (n, 12): each clip's pitch-class shares of strike energy
     (strike²), sorted in descending order (all zero for a silent clip)."""
-    e = fold_pitch_classes(strikes.float().clamp_min(0).square().unsqueeze(1))[:, 0].sum(-1)
+    e = pitch_class_energy(strikes.float()).sum(-1)
     return (e / (e.sum(1, keepdim=True) + 1e-6)).sort(dim=1, descending=True).values
 
 
@@ -111,7 +111,7 @@ class LongformLoss:
             loss = loss_img + self.roll_weight * loss_roll
             stats = {"loss/G_img": loss_img.item(), "loss/G_roll": loss_roll.item()}
             if self.pc_weight > 0 and self.pc_real is not None:
-                pc = (pitch_class_spread(notes[0]).mean(0) - self.pc_real.to(notes[0].device)).abs().sum()
+                pc = (pitch_class_spread(notes[0]).mean(0) - self.pc_real).abs().sum()
                 loss = loss + self.pc_weight * pc
                 stats["loss/G_pc"] = pc.item()
             return loss, {"loss/G": loss.item(), **stats}

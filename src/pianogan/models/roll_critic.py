@@ -63,6 +63,12 @@ def fold_pitch_classes(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], x.shape[1], 8, 12, x.shape[3]).sum(dim=2)
 
 
+def pitch_class_energy(strikes: torch.Tensor) -> torch.Tensor:
+    """Strikes (n, 88, T) -> (n, 12, T): strike energy (strike², negatives as 0) summed over
+    octaves per frame; the energy view below and the loss's pitch-class spread both read it."""
+    return fold_pitch_classes(strikes.clamp_min(0).square().unsqueeze(1))[:, 0]
+
+
 class RollCritic(nn.Module):
     """view(strikes, held) (n, 2, 88, T) [+ labels (n,)] -> logits (n,)."""
 
@@ -124,7 +130,7 @@ class RollCritic(nn.Module):
         """View ``x`` (n, 2, 88, T) -> (n, 24): the clip's pitch-class shares of strike energy
         (strike^2, undoing the view's power; the instance noise's share is ~1e-8) and their standard
         deviation across windows of ``energy_frames`` (one window when the clip is shorter)."""
-        e = fold_pitch_classes(x[:, :1].clamp_min(0) ** (2.0 / self.view_power))[:, 0]  # (n, 12, T)
+        e = pitch_class_energy(x[:, 0].clamp_min(0) ** (1.0 / self.view_power))  # (n, 12, T)
         k = max(1, min(self.energy_frames, e.shape[-1]))
         w = e[..., : e.shape[-1] // k * k].unflatten(-1, (-1, k)).sum(-1)  # (n, 12, W)
         clip = e.sum(-1)
