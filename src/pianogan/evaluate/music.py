@@ -27,30 +27,12 @@ from functools import lru_cache
 import numpy as np
 
 from ..config import Preset
+from ..keys import FLAT_CV, KEY_NAMES, KK_MAJOR, KK_MINOR, PITCH_CLASSES, key_profiles, key_strengths  # noqa: F401
+from ..keys import row_corr as _row_corr
 
-# Krumhansl & Kessler (1982) probe-tone ratings, tonic first.
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-PITCH_CLASSES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-KEY_NAMES = [f"{p} major" for p in PITCH_CLASSES] + [f"{p} minor" for p in PITCH_CLASSES]
 CHROMA_FMIN = 130.81  # Hz, C3
 CHROMA_FMAX = 4186.0  # Hz, C8
 MUSIC_METRICS = ["key_clarity", "key_agreement", "key_consistency", "onset_density", "harmonic_share"]
-
-
-def key_profiles() -> np.ndarray:
-    """(24, 12) KK profiles: rows 0-11 major keys C..B, rows 12-23 minor keys C..B."""
-    return np.stack([np.roll(KK_MAJOR, k) for k in range(12)] + [np.roll(KK_MINOR, k) for k in range(12)])
-
-
-def _row_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation along the last axis, broadcast; 0 where either side is constant."""
-    a = a - a.mean(-1, keepdims=True)
-    b = b - b.mean(-1, keepdims=True)
-    den = np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
-    return np.where(den > 1e-12, (a * b).sum(-1) / np.maximum(den, 1e-30), 0.0)
-
-
 SEMITONE = 2 ** (1 / 12) - 1  # relative width of a semitone
 
 
@@ -100,20 +82,6 @@ def chroma_filterbank(preset: Preset) -> np.ndarray:
 def chroma(mag: np.ndarray, preset: Preset) -> np.ndarray:
     """|STFT| (batch, freq, frames) -> chroma (batch, 12, frames), linear magnitude units."""
     return np.einsum("cf,nft->nct", chroma_filterbank(preset), np.asarray(mag, np.float32))
-
-
-FLAT_CV = 1e-3  # a chroma whose std / mean is below this is flat (silence, constant spectrum)
-
-
-def key_strengths(pitch_class: np.ndarray) -> np.ndarray:
-    """(..., 12) pitch-class distribution -> (..., 24) correlation with each KK key profile.
-
-    All 0 for a flat distribution: its rounding noise must not pick a key.
-    """
-    pitch_class = np.asarray(pitch_class, np.float64)
-    mean = pitch_class.mean(-1, keepdims=True)
-    flat = pitch_class.std(-1, keepdims=True) <= FLAT_CV * np.abs(mean)
-    return np.where(flat, 0.0, _row_corr(pitch_class[..., None, :], key_profiles()))
 
 
 def key_metrics(mag: np.ndarray, preset: Preset) -> dict[str, np.ndarray]:

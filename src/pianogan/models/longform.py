@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import PianoGANError
+from ..keys import calibration_shifts, transpose
 from .layers import feature_stddev
 from .piano_render import N_KEYS, PianoRenderer
 from .roll_critic import RollCritic
@@ -59,6 +60,16 @@ class Config:
     w_dim: int = 256
     frames_per_latent: int = 32  # STFT frames per local latent (2^n_up; ~1 s at 31.25 fps)
     styles: tuple[str, ...] = ()  # label names, filled from the dataset (empty = unconditional)
+    # Sampling-time truncation: outside training the global latent is scaled by this (toward the
+    # mean style; the style label and the local latents are untouched). 1 = off. A few global
+    # latents make clips far from the corpus: on the recipe's step 5500, with key calibration,
+    # the FD over five draws was 22.7 at 1, 14.4 / 13.8 / 14.1 at 0.5 / 0.6 / 0.7 (picked on
+    # draws 10-14, not the ones reported; docs/results.md, section 12).
+    truncation: float = 0.6
+    # The corpus's share of each of the 24 keys (pianogan.keys.KEY_NAMES), read from the training
+    # rolls at export; outside training each clip's notes are transposed to a key drawn from
+    # them, in the clip's own mode (pianogan/keys.py says why). Empty: no key calibration.
+    key_shares: tuple[float, ...] = ()
     # --- generator
     head: str = "notes"  # "notes" (harmonic-template renderer) or "direct"
     g_channels: tuple[int, ...] = (256, 256, 192, 160, 128, 128)  # coarse level, then per x2
@@ -123,6 +134,9 @@ class Config:
         self.d_channels = tuple(int(c) for c in self.d_channels)
         self.coarse_dilations = tuple(int(d) for d in self.coarse_dilations)
         self.betas = tuple(float(b) for b in self.betas)
+        self.key_shares = tuple(float(s) for s in self.key_shares)
+        if self.key_shares and len(self.key_shares) != 24:
+            raise PianoGANError(f"longform: key_shares needs 24 values (one per key), got {len(self.key_shares)}")
         if self.head not in ("notes", "direct"):
             raise PianoGANError(f"longform: head must be 'notes' or 'direct', got {self.head!r}")
         n_up = len(self.g_channels) - 1
@@ -286,14 +300,21 @@ class Generator(nn.Module):
             z_global = z_global + self.embed(labels)
         return self.mapping(z_global)
 
-    def features(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def features(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                 truncation_psi: float | None = None) -> torch.Tensor:
+        """Latents -> features (n, C, T). ``truncation_psi`` (None: the config's ``truncation``)
+        scales the global latent outside training, after the default style is drawn from it."""
         cfg = self.cfg
         extra = z.shape[1] - cfg.z_global
         if extra <= 0 or extra % cfg.z_local:
             raise PianoGANError(f"longform: latent width {z.shape[1]} is not z_global + k * z_local")
         if self.n_styles and labels is None:
             labels = self.default_labels(z)
-        w = self.w_of(z[:, :cfg.z_global], labels)
+        z_global = z[:, :cfg.z_global]
+        psi = cfg.truncation if truncation_psi is None else float(truncation_psi)
+        if psi != 1.0 and not self.training:
+            z_global = z_global * psi
+        w = self.w_of(z_global, labels)
         x = self.inp(z[:, cfg.z_global:].reshape(z.shape[0], -1, cfg.z_local).transpose(1, 2))
         for blk in self.coarse:
             x = blk(x, w)
@@ -301,16 +322,28 @@ class Generator(nn.Module):
             x = blk(x, w)
         return _act(x)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, notes: bool = False, **kwargs):
-        """Image (n, 1, F, T); with ``notes`` (the "notes" head) also (strikes, held) (n, 88, T)."""
-        h = self.features(z, labels)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, notes: bool = False,
+                truncation_psi: float | None = None, **kwargs):
+        """Image (n, 1, F, T); with ``notes`` (the "notes" head) also (strikes, held) (n, 88, T).
+        ``truncation_psi``: see :meth:`features`."""
         if self.cfg.head == "notes":
-            onsets, gate = self._notes(h)
+            onsets, gate = self.played(z, labels, truncation_psi)
             # Texture noise: random while training, a function of z otherwise (same z, same take).
             seeds = None if self.training else noise_seeds(z)
             img = self.render(onsets, gate, seeds, texture=self.cfg.texture).unsqueeze(1)
             return (img, (onsets, gate)) if notes else img
-        return torch.tanh(self.to_rows(h)).unsqueeze(1)
+        return torch.tanh(self.to_rows(self.features(z, labels, truncation_psi))).unsqueeze(1)
+
+    def played(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+               truncation_psi: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(strikes, dampers) (n, 88, T) the "notes" head plays for z; outside training moved to
+        the corpus's keys when the config has ``key_shares`` (the draw is a function of z)."""
+        onsets, gate = self._notes(self.features(z, labels, truncation_psi))
+        if self.cfg.key_shares and not self.training:
+            u = 0.5 * (1 + torch.erf(z[:, min(1, self.cfg.z_global - 1)].float() / math.sqrt(2)))
+            shifts = calibration_shifts(onsets, self.cfg.key_shares, u)
+            onsets, gate = transpose(onsets, shifts), transpose(gate, shifts)
+        return onsets, gate
 
     def _notes(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features -> (key strikes (n, 88, T) >= 0, damper gates (n, 88, T) in [0, 1]).
@@ -328,9 +361,10 @@ class Generator(nn.Module):
         strikes = F.relu(k - F.pad(k, (1, 0))[..., :-1] - self.cfg.strike_floor)
         return strikes * self.cfg.strike_gain, torch.sigmoid(gate_logit)
 
-    def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+              truncation_psi: float | None = None) -> torch.Tensor:
         """Key strikes (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
-        return self._notes(self.features(z, labels))[0]
+        return self.played(z, labels, truncation_psi)[0]
 
 
 # ---------------------------------------------------------------------------- discriminator

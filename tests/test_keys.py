@@ -1,0 +1,55 @@
+"""Key finding on piano rolls and the key calibration of generated notes (pianogan/keys.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pianogan.keys import KEY_NAMES, calibration_shifts, key_shares, keys_of_notes, transpose
+
+C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]  # MIDI
+A_MINOR = [57, 59, 60, 62, 64, 65, 68, 69]  # harmonic minor: G sharp
+
+
+def roll(*scales, frames: int = 40) -> torch.Tensor:
+    """(n, 88, frames) strikes: clip i plays scale i, one note every 5 frames, the tonic twice."""
+    out = torch.zeros(len(scales), 88, frames)
+    for i, scale in enumerate(scales):
+        for j, midi in enumerate([*scale, scale[0]]):
+            if midi is not None:
+                out[i, midi - 21, (5 * j) % frames] += 0.5
+    return out
+
+
+def test_keys_of_scales_and_silence():
+    x = roll(C_MAJOR, A_MINOR, [m + 2 for m in C_MAJOR])
+    keys = keys_of_notes(torch.cat([x, torch.zeros(1, 88, 40)]))
+    assert [KEY_NAMES[k] for k in keys[:3]] == ["C major", "A minor", "D major"] and keys[3] == -1
+    assert key_shares(x).tolist() == [1 / 3 if k in (0, 2, 21) else 0.0 for k in range(24)]
+
+
+def test_transpose_moves_keys_and_drops_the_ones_off_the_keyboard():
+    x = torch.zeros(2, 88, 3)
+    x[0, 0, 0] = 1.0  # A0
+    x[0, 87, 1] = 1.0  # C8
+    x[1, 40, 2] = 1.0
+    y = transpose(x, torch.tensor([2, -3]))
+    assert y[0, 2, 0] == 1.0 and y[0].sum() == 1.0  # C8 went off the top
+    assert y[1, 37, 2] == 1.0 and y[1].sum() == 1.0
+
+
+def test_calibration_draws_keys_from_the_shares_within_the_clips_mode():
+    x = roll(C_MAJOR, C_MAJOR, A_MINOR, A_MINOR)
+    shares = np.zeros(24)
+    shares[[0, 7]] = 0.4  # C and G major
+    shares[12 + 2] = 0.2  # D minor
+    u = torch.tensor([0.2, 0.7, 0.1, 0.9])
+    shifts = calibration_shifts(x, shares, u)
+    assert shifts.tolist() == [0, -5, 5, 5]  # C stays; C -> G (down a fourth); A minor -> D minor
+    moved = torch.stack([transpose(x[i:i + 1], shifts[i:i + 1])[0] for i in range(4)])
+    assert [KEY_NAMES[k] for k in keys_of_notes(moved)] == ["C major", "G major", "D minor", "D minor"]
+    # A mode without shares, and silence, stay where they are.
+    only_major = np.zeros(24)
+    only_major[0] = 1.0
+    silent = torch.zeros(1, 88, 40)
+    assert calibration_shifts(torch.cat([x[2:3], silent]), only_major, torch.tensor([0.5, 0.5])).tolist() == [0, 0]
