@@ -23,7 +23,9 @@ class GenerateSettings:
 
     gl: GLSettings = DEFAULT_GL  # Griffin-Lim; a random start is seeded per clip (its gl_seed)
     seconds: float | None = None  # clip length (s); None = the model's clip length
-    truncation: float = 1.0  # truncation psi (used by StyleGAN2; other generators ignore it)
+    # truncation psi; None = the model's own (StyleGAN2: 1, off; longform: its config's
+    # ``truncation``); DCGAN and SpecGAN ignore it
+    truncation: float | None = None
     mix_seed: int | None = None  # style mixing (StyleGAN2): clip i takes fine styles from seed mix_seed+i
     mixing_cutoff: int = 4  # style mixing: layers before this take the clip's own latent
     sample_rate: int | None = None  # output rate (Hz), soxr-resampled; None = the preset's rate

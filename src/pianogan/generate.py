@@ -85,11 +85,12 @@ def chain_latents(G, seed: int, n_clips: int, walk_steps: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- images
 
 @torch.no_grad()
-def render_images(G, z: torch.Tensor, truncation: float = 1.0, batch_size: int = 16,
+def render_images(G, z: torch.Tensor, truncation: float | None = None, batch_size: int = 16,
                   device: str | torch.device = "cpu", progress=None, mix_z: torch.Tensor | None = None,
                   mixing_cutoff: int = 4) -> np.ndarray:
     """Latents (n, z_dim) -> images (n, H, W) float32 in [-1, 1] on the CPU, in batches.
 
+    ``truncation``: psi passed to G, None = the model's own default.
     ``mix_z`` (n, z_dim), optional: style mixing (StyleGAN2) - layers from ``mixing_cutoff`` on
     take their styles from ``mix_z``. ``progress`` is an optional tqdm bar, advanced by the batch size.
     """
@@ -100,7 +101,9 @@ def render_images(G, z: torch.Tensor, truncation: float = 1.0, batch_size: int =
         if mix_z is not None:
             kwargs = {"mix_z": mix_z[start:start + batch_size].to(device),
                       "mixing_cutoff": int(mixing_cutoff)}
-        x = G(zb, truncation_psi=float(truncation), **kwargs)
+        if truncation is not None:
+            kwargs["truncation_psi"] = float(truncation)
+        x = G(zb, **kwargs)
         out.append(x.float().clamp(-1, 1)[:, 0].cpu().numpy())
         if progress is not None:
             progress.update(len(zb))
@@ -188,9 +191,12 @@ def images_to_clips(groups: list[np.ndarray], preset: Preset, stats: Stats, seco
 # --------------------------------------------------------------------------- the whole job
 
 def _model_record(info: dict) -> dict:
-    return {"checkpoint": str(Path(info.get("path", "")).resolve()) if info.get("path") else None,
-            "step": int(info.get("step", 0)), "model": info.get("model"),
-            "preset": info["preset"].name}
+    record = {"checkpoint": str(Path(info.get("path", "")).resolve()) if info.get("path") else None,
+              "step": int(info.get("step", 0)), "model": info.get("model"),
+              "preset": info["preset"].name}
+    if info.get("pretrained"):  # a shipped model: its name and hash say exactly which weights played
+        record.update(pretrained=info["pretrained"], sha256=info.get("sha256"))
+    return record
 
 
 def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSettings | None = None,

@@ -51,8 +51,9 @@ def register(subparsers) -> None:
                    help="make K clips along the latent path from --seed to --to-seed (ignores --n)")
     p.add_argument("--to-seed", type=int, metavar="S",
                    help="end seed of --interpolate (default seed+1)")
-    p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
-                   help="truncation psi, StyleGAN2 only (default 1 = off)")
+    p.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                   help="truncation psi, StyleGAN2 and longform (lower = closer to the average take); "
+                        "default: the model's own (StyleGAN2 1 = off, longform as its config says)")
     p.add_argument("--mix-seed", type=int, metavar="S",
                    help="style mixing, StyleGAN2 only: clip i takes its fine styles (layers from "
                         "--mixing-cutoff on) from the latent of seed S+i")
@@ -143,9 +144,10 @@ def run(args) -> int:
                                     truncation=args.truncation, mix_seed=args.mix_seed,
                                     mixing_cutoff=args.mixing_cutoff, sample_rate=args.sr,
                                     denoise=args.denoise, overlap_seconds=args.overlap)
-        if (args.truncation != 1.0 or args.mix_seed is not None) and info.get("model") != "stylegan2":
-            print(f"note: --truncation / --mix-seed are ignored by the {info.get('model')} generator",
-                  file=sys.stderr)
+        if args.truncation is not None and info.get("model") not in ("stylegan2", "longform"):
+            print(f"note: --truncation is ignored by the {info.get('model')} generator", file=sys.stderr)
+        if args.mix_seed is not None and info.get("model") != "stylegan2":
+            print(f"note: --mix-seed is ignored by the {info.get('model')} generator", file=sys.stderr)
         clips = generate(G, info, n=args.n, seed=args.seed, settings=settings,
                          interpolate=args.interpolate, to_seed=args.to_seed,
                          batch_size=args.batch, device=device, style=args.style)

@@ -20,7 +20,7 @@ class GenerateRequest(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     seconds: float | None = Field(None, gt=0)  # None: the model's clip length
     takes: int = Field(1, ge=1)
-    truncation: float = Field(1.0, ge=0.0, le=2.0)  # StyleGAN2's psi; other generators ignore it
+    truncation: float | None = Field(None, ge=0.0, le=2.0)  # StyleGAN2's psi; None = the model's own
     style: str | None = Field(None, min_length=1, max_length=64)
 
 

@@ -63,7 +63,7 @@ function readRequest() {
     seed: Math.max(0, Math.floor(Number($("seed").value) || 0)),
     seconds: Number($("seconds").value),
     takes: Math.max(1, Math.floor(Number($("takes").value) || 1)),
-    truncation: m.truncation ? Number($("truncation").value) : 1.0,
+    truncation: m.truncation ? Number($("truncation").value) : null,
   };
   if (!$("style-row").hidden && $("style").value) body.style = $("style").value;
   return body;
