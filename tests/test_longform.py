@@ -62,6 +62,55 @@ def test_conditioning_changes_the_output_and_is_used_by_D():
         assert scores.unique().numel() == 3
 
 
+def test_truncation_pulls_the_global_latent_only_when_sampling():
+    cfg = small_cfg(styles=("chorale", "keyboard", "quartet"), truncation=0.0)
+    torch.manual_seed(0)
+    G, _ = LF.build(cfg, PRESET.image_shape)
+    for m in G.modules():
+        if isinstance(m, LF.FiLMConv):
+            with torch.no_grad():
+                m.film.weight.normal_(0, 0.02)
+    z = G.sample_z(2)
+    z[1, cfg.z_global:] = z[0, cfg.z_global:]  # same local latents, different global ones
+    z[0, 0], z[1, 0] = -1.5, 1.5  # whose default styles are the first and the last
+    labels = torch.tensor([1, 1])
+    G.eval()
+    with torch.no_grad():
+        x = G(z, labels)  # psi 0 (the config's): the global latent is gone, only the style is left
+        assert torch.allclose(x[0], x[1], atol=1e-6)
+        full = G(z, labels, truncation_psi=1.0)  # a call's psi overrides the config's
+        assert (full[0] - full[1]).abs().max() > 1e-4
+        # The default style is drawn from the untruncated latent: psi does not change which style.
+        assert G.default_labels(z).tolist() == [0, 2]
+        assert torch.equal(G(z), G(z, torch.tensor([0, 2])))
+    G.train()  # training never truncates
+    with torch.no_grad():
+        assert (G(z, labels) - full).abs().max() < 1e-5
+
+
+def test_key_calibration_moves_sampled_notes_to_the_corpus_keys_only_when_sampling():
+    from pianogan.keys import keys_of_notes
+
+    shares = [0.0] * 24
+    shares[2], shares[12 + 11] = 1.0, 1.0  # D major and B minor only
+    torch.manual_seed(0)
+    G, _ = LF.build(small_cfg(key_shares=shares, truncation=1.0), PRESET.image_shape)
+    with torch.no_grad():
+        G.to_notes.bias[:88].fill_(-3.0)
+        G.to_notes.bias[20:68].fill_(-0.1)  # an untrained head that plays many notes, none near the edges
+    z = G.sample_z(16)
+    G.eval()
+    with torch.no_grad():
+        keys = keys_of_notes(G.notes(z))
+        played = G.played(z)
+        assert torch.equal(played[0], G.notes(z))  # what is rendered is what is reported
+    assert (keys >= 0).all() and set(keys.tolist()) <= {2, 12 + 11}
+    G.train()
+    with torch.no_grad():
+        raw = keys_of_notes(G.notes(z))
+    assert not set(raw.tolist()) <= {2, 12 + 11}  # training sees the notes as played
+
+
 def test_r1_is_taken_on_the_roll_critics_view_not_the_raw_strikes():
     # Through a square-root view every silent entry of a real roll has a slope of 50: R1 taken on
     # the raw strikes was ~2500x larger there and flattened the critic to chance (session 6).
@@ -240,20 +289,24 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     from pianogan.errors import PianoGANError
     from pianogan.pretrained import export, load_pretrained, registry, shipped_models
 
-    data = _dataset(tmp_path, n=16)
-    train("longform", data, tmp_path / "r", config={"base": "tiny", "model": SMALL}, steps=1,
+    data = _dataset(tmp_path, n=16, midi=True)
+    train("longform", data, tmp_path / "r", config={"base": "tiny", "model": {**SMALL, "render_fit_steps": 4}}, steps=1,
           progress=False, **QUIET)
     folder = tmp_path / "shipped"
     assert shipped_models(folder) == []
     with pytest.raises(PianoGANError, match="ships no pretrained model"):
         load_pretrained(folder=folder)
-    entry = export(tmp_path / "r", "tiny-test", folder=folder, card="# card\n", level_from=data, level_n=16)
+    entry = export(tmp_path / "r", "tiny-test", folder=folder, card="# card\n", level_from=data, level_n=16,
+                   figures={"FD": "2.9x floor"})
     level = entry["level"]  # the loudness of the real training clips, approached by one strike gain
     assert abs(level["after"] - level["real"]) < abs(level["before"] - level["real"])
     assert entry["dtype"] == "float16" and (folder / "tiny-test.md").is_file()
     G, info = load_pretrained("tiny-test", folder=folder)
     assert info["sha256"] == registry(folder)["tiny-test"]["sha256"] and G.n_styles == 2
     assert G.cfg.strike_gain == pytest.approx(level["gain"], rel=1e-4)  # the gain ships in the config
+    # ... and so do the key shares of the training rolls (every clip of this data is in some key)
+    assert sum(entry["key_shares"]) == pytest.approx(1.0, abs=1e-3)
+    assert G.cfg.key_shares == pytest.approx(entry["key_shares"], abs=1e-4)
     with torch.no_grad():
         assert G(G.sample_z(1, n_local=16)).shape == (1, 1, 129, 128)
     with pytest.raises(PianoGANError, match="unknown pretrained model"):
@@ -267,6 +320,7 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     cfg = replace(QUICK, pretrained_folder=str(folder), music_seconds=3.0, style_seconds=1.5)
     done = stage_music(cfg, tmp_path / "demo")
     assert done["model"] == "tiny-test" and done["styles"] == ["chorale", "keyboard"]
+    assert done["figures"] == {"FD": "2.9x floor"}  # measured figures travel with the model to the report
     for sub, seconds in (("piece", 3.0), ("chorale", 1.5), ("keyboard", 1.5)):
         [clip] = json.loads((tmp_path / "demo" / "music" / sub / "generated.json").read_text())["clips"]
         assert clip["seconds"] == pytest.approx(seconds, abs=1e-3)

@@ -11,8 +11,10 @@ DESCRIPTION = """\
 Writes RUN's EMA generator (generator.safetensors) as NAME.safetensors into the package's
 pretrained folder (or --folder), in float16 unless --fp32, records its SHA-256 in MODELS.json there
 and copies --card (a markdown model card) beside it. `pianogan generate` without a RUN then uses it,
-after checking the hash. The file must stay within 30 MB. --level-from DATA first sets a longform
-model's loudness to that of DATA's training clips (one strike gain, kept in its config)."""
+after checking the hash. The file must stay within 30 MB. --calibrate-from DATA first matches a
+longform model to DATA's training clips: its share of each key (from their piano rolls, when DATA
+has them: each generated clip is transposed to a key drawn from them) and its loudness (one
+strike gain); both are kept in its config."""
 
 
 def register(subparsers) -> None:
@@ -22,8 +24,12 @@ def register(subparsers) -> None:
     p.add_argument("--name", required=True, help="name of the pretrained model, e.g. piano-longform")
     p.add_argument("--card", metavar="FILE.md", help="model card to ship beside the weights")
     p.add_argument("--folder", metavar="DIR", help="where to write (default: the package's pretrained/)")
-    p.add_argument("--level-from", metavar="DATA", help="set the loudness first: a prepared dataset whose "
-                   "training clips the model's mean level is matched to (longform)")
+    p.add_argument("--calibrate-from", "--level-from", dest="level_from", metavar="DATA",
+                   help="calibrate first (longform): a prepared dataset whose training clips set the "
+                        "model's key shares and mean level")
+    p.add_argument("--figure", action="append", default=[], metavar="NAME=VALUE",
+                   help="a measured figure to record with the model (repeatable; the demo's report "
+                        "shows them), e.g. --figure 'FD=2.9x the real floor'")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--json", action="store_true", help="print the registry entry as JSON")
     p.set_defaults(func=run)
@@ -39,8 +45,14 @@ def run(args) -> int:
         if not path.is_file():
             raise PianoGANError(f"model card not found: {path}")
         card = path.read_text()
+    figures = {}
+    for item in args.figure:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise PianoGANError(f"--figure wants NAME=VALUE, got {item!r}")
+        figures[name.strip()] = value.strip()
     entry = export(args.run, args.name, folder=Path(args.folder) if args.folder else HERE,
-                   fp16=not args.fp32, card=card, level_from=args.level_from)
+                   fp16=not args.fp32, card=card, level_from=args.level_from, figures=figures)
     if args.json:
         print(json.dumps(entry, indent=2))
     else:
@@ -50,4 +62,10 @@ def run(args) -> int:
             lv = entry["level"]
             print(f"level: strike gain {lv['gain']:.3f} (mean level {lv['before']:+.4f} -> {lv['after']:+.4f}, "
                   f"real {lv['real']:+.4f})")
+        if "key_shares" in entry:
+            from ..keys import KEY_NAMES
+
+            top = sorted(range(24), key=lambda k: -entry["key_shares"][k])[:3]
+            print("keys: " + ", ".join(f"{KEY_NAMES[k]} {entry['key_shares'][k]:.0%}" for k in top)
+                  + " ... (each clip is moved to a key drawn from these)")
     return 0

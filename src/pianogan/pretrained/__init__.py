@@ -11,6 +11,7 @@ recipe that trains the shipped model from a fresh clone is ``make model`` (docs/
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -66,12 +67,15 @@ def load_pretrained(name: str | None = None, device="cpu", folder: Path = HERE):
 
 
 def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, card: str = "",
-           level_from: str | Path | None = None, level_n: int = 128) -> dict:
+           level_from: str | Path | None = None, level_n: int = 128, figures: dict | None = None) -> dict:
     """Write a run's EMA generator as shipped model ``name`` in ``folder`` (fp16 by default) and
     record it in MODELS.json; returns the registry entry. ``run``: anything
     :func:`~pianogan.train.checkpoint.load_generator` reads (a run directory, a step-N.pt
     checkpoint, a generator.safetensors). ``level_from``: a prepared dataset whose training clips
-    set the model's loudness first (:mod:`pianogan.models.longform_level`; ``longform`` only)."""
+    calibrate a ``longform`` model first: its share of each key (from the clips' piano rolls,
+    when the data has them; :mod:`pianogan.keys`), then its loudness
+    (:mod:`pianogan.models.longform_level`); both are kept in its config. ``figures``: measured
+    figures {name: text} recorded with the entry (the demo's report shows them)."""
     from safetensors.torch import save_file
 
     from ..train.checkpoint import generator_metadata, load_generator
@@ -79,8 +83,14 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     G, info = load_generator(run)
     model_config, level = dict(info["model_config"]), None
     if level_from is not None:
+        shares = _key_shares(level_from)
+        if shares is not None:
+            G.cfg = dataclasses.replace(G.cfg, key_shares=shares)
+            model_config["key_shares"] = list(shares)
         level = _calibrate(G, level_from, level_n)
         model_config["strike_gain"] = float(G.cfg.strike_gain)
+    if dataclasses.is_dataclass(G.cfg):  # every field written out: a later default cannot change it
+        model_config = {**dataclasses.asdict(G.cfg), **model_config}
     meta = generator_metadata(info["model"], model_config, info["preset"], info["stats"], info["step"])
     state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous()
              for k, v in G.state_dict().items()}
@@ -96,12 +106,29 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
              "model": info["model"], "step": int(info["step"]), "card": f"{name}.md"}
     if level is not None:
         entry["level"] = level
+    if figures:
+        entry["figures"] = {str(k): str(v) for k, v in figures.items()}
+    if "key_shares" in model_config:
+        entry["key_shares"] = [round(float(s), 4) for s in model_config["key_shares"]]
     models = registry(folder)
     models[name] = entry
     write_json(folder / "MODELS.json", models)
     if card:
         write_text(folder / f"{name}.md", card)
     return entry
+
+
+def _key_shares(data: str | Path) -> tuple[float, ...] | None:
+    """The 24 key shares of the prepared dataset ``data``'s training clips, read from their piano
+    rolls (None when the data has no performance MIDI: audio alone)."""
+    from ..data.dataset import PianoDataset
+    from ..data.rolls import clip_rolls, roll_to_notes
+    from ..keys import key_shares
+
+    rolls = clip_rolls(PianoDataset(data, split="train"))
+    if rolls is None:
+        return None
+    return tuple(float(s) for s in key_shares(roll_to_notes(rolls)[0]))
 
 
 def _calibrate(G, data: str | Path, n: int) -> dict:
