@@ -54,7 +54,9 @@ def test_models_are_listed_by_name_only(served):
     client, cfg, tmp = served
     r = client.get("/api/models")
     assert r.status_code == 200
-    [m] = r.json()["models"]
+    shipped, m = r.json()["models"]  # the package's pretrained model is listed first
+    assert shipped["name"] == "piano-longform" and shipped["kind"] == "shipped"
+    assert shipped["model"] == "longform" and shipped["styles"] == ["chorale", "keyboard", "quartet"]
     assert m["name"] == "tiny" and m["kind"] == "run" and m["model"] == "specgan"
     assert m["clip_seconds"] == 2.0 and m["sample_rate"] == 8000 and m["step"] == 5
     assert m["styles"] == [] and m["truncation"] is False  # style control hidden, psi unused
@@ -93,6 +95,20 @@ def test_takes_have_audio_spectrogram_record_and_remake_exactly(served):
                                               "takes": 2}).json()
     assert job2["state"] == "done" and all(t["cached"] for t in job2["takes"])
     assert [t["id"] for t in job2["takes"]] == [a["id"], b["id"]]
+
+
+def test_the_shipped_model_plays_a_style_in_the_studio(served):
+    client, cfg, tmp = served
+    r = client.post("/api/generate", json={"model": "piano-longform", "seed": 3, "seconds": 4.0,
+                                           "style": "chorale", "truncation": None})
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json())
+    assert job["state"] == "done", job
+    [take] = job["takes"]
+    audio, sr = sf.read(io.BytesIO(client.get(take["urls"]["audio"]).content), dtype="float32")
+    assert sr == 8000 and len(audio) == 4 * 8000 and np.abs(audio).max() > 1e-3
+    [rec] = client.get(take["urls"]["record"]).json()["clips"]
+    assert rec["style"] == "chorale" and rec["model"] == "longform"
 
 
 def test_page_and_assets_are_local(served):
@@ -248,7 +264,7 @@ def test_registry_names_nested_runs_and_skips_what_it_cannot_use(tmp_path):
     runs, skipped = find_runs(tmp_path)
     assert sorted(n for n, _ in runs) == ["a", "broken", "exp:b"]
     assert any("bad name" in s for s in skipped)
-    reg = Registry(tmp_path)
+    reg = Registry(tmp_path, shipped=lambda: [])
     assert sorted(e.name for e in reg.refresh()) == ["a", "exp:b"]
     assert any("broken" in s for s in reg.skipped)  # named, not silently dropped
     assert reg.get("exp:b").step == 5
@@ -257,7 +273,7 @@ def test_registry_names_nested_runs_and_skips_what_it_cannot_use(tmp_path):
     for bad in ("../a", "/abs/path", "a/b", "..", "~root", ""):
         with pytest.raises(PianoGANError):
             check_name(bad)
-    assert shipped_models() == []
+    assert [name for name, path in shipped_models()] == ["piano-longform"]  # the package's own
     shipped = Registry(tmp_path, shipped=lambda: [("pianogan-long", tmp_path / "a")])
     assert [(e.name, e.kind) for e in shipped.refresh()][0] == ("pianogan-long", "shipped")
     assert model_styles({"styles": ["baroque", "jazz"]}) == ["baroque", "jazz"]
@@ -277,13 +293,19 @@ def test_cli_help_and_host_warning(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as e:
         main(["serve", "--help"])
     assert e.value.code == 0 and "--runs" in capsys.readouterr().out
-    assert main(["serve", "--runs", str(tmp_path / "none"), "--cache", str(tmp_path / "c")]) == 2
-    assert "no models" in capsys.readouterr().err
-    make_run(tmp_path / "runs" / "tiny")
     calls = []
     import uvicorn
 
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    import pianogan.pretrained
+
+    with monkeypatch.context() as m:  # a package without a shipped model, and no runs: nothing to serve
+        m.setattr(pianogan.pretrained, "registry", lambda *a, **k: {})
+        assert main(["serve", "--runs", str(tmp_path / "none"), "--cache", str(tmp_path / "c")]) == 2
+        assert "no models" in capsys.readouterr().err
+    assert main(["serve", "--runs", str(tmp_path / "none"), "--cache", str(tmp_path / "c")]) == 0  # the shipped one
+    capsys.readouterr()
+    make_run(tmp_path / "runs" / "tiny")
     args = ["serve", "--runs", str(tmp_path / "runs"), "--cache", str(tmp_path / "c")]
     assert main(args) == 0
     assert calls[-1]["host"] == "127.0.0.1" and calls[-1]["port"] == 7860

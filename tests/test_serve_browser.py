@@ -98,7 +98,13 @@ def test_page_generates_a_playable_take_of_the_requested_length(server, browser)
     url, tmp = server
     browser.get(url)
     wait_for(browser, "return document.querySelectorAll('#model option').length > 0;")
-    assert not browser.find_element("id", "style-row").is_displayed()  # the model has no styles
+    # The shipped model comes first and plays three styles; the tiny run below it has none.
+    assert browser.find_element("id", "style-row").is_displayed()
+    styles = [o.get_attribute("value") for o in browser.find_elements("css selector", "#style option")]
+    assert {"chorale", "keyboard", "quartet"} <= set(styles), styles
+    browser.execute_script("const m = document.getElementById('model'); m.value = 'tiny';"
+                           "m.dispatchEvent(new Event('change'));")
+    assert not browser.find_element("id", "style-row").is_displayed()  # the tiny run has no styles
     browser.execute_script("const s = document.getElementById('seconds'); s.value = arguments[0];"
                            "s.dispatchEvent(new Event('input'));", SECONDS)
     seed = browser.find_element("id", "seed")

@@ -340,6 +340,8 @@ def build_report(cfg, out: Path, timings: list, quick: bool) -> Report:
                           "ships inside the package, generated on this machine; its training and "
                           "measured figures are in its model card and docs/results.md. Below it, the "
                           "demo trains a tiny model live.")
+        if music.get("figures"):
+            rep.music_note += " Measured: " + "; ".join(f"{k} {v}" for k, v in music["figures"].items()) + "."
     if gen.get("grid"):
         rep.grid_png = f"samples/{gen['grid']}"
     metrics = _load_json(out / "eval" / "metrics.json")

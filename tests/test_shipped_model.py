@@ -1,0 +1,50 @@
+"""The pretrained model that ships in the package: loads by hash from safetensors, plays any length
+and style from a bare `pianogan generate` (issue 10)."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from pianogan.pretrained import HERE, MAX_BYTES, load_pretrained, registry, sha256, shipped_models
+
+NAME = "piano-longform"
+
+
+def test_the_shipped_file_is_safetensors_within_the_limit_and_matches_its_hash():
+    assert NAME in shipped_models()
+    entry = registry()[NAME]
+    path = HERE / entry["file"]
+    raw = path.read_bytes()
+    assert len(raw) == entry["bytes"] <= MAX_BYTES
+    (header_len,) = struct.unpack("<Q", raw[:8])  # safetensors: a length, a JSON header, raw tensors
+    header = json.loads(raw[8:8 + header_len])
+    assert header["__metadata__"]["model"] == "longform"
+    config = json.loads(header["__metadata__"]["model_config"])
+    assert {"truncation", "key_shares", "strike_gain"} <= set(config)  # pinned, not left to defaults
+    assert all(v["dtype"] == "F16" for k, v in header.items() if k != "__metadata__" and v["dtype"].startswith("F"))
+    assert sha256(path) == entry["sha256"]
+    assert (HERE / entry["card"]).is_file()
+
+
+def test_the_shipped_model_carries_its_calibration():
+    G, info = load_pretrained()
+    assert info["pretrained"] == NAME and info["model"] == "longform"
+    assert G.cfg.styles == ("chorale", "keyboard", "quartet")
+    assert len(G.cfg.key_shares) == 24 and sum(G.cfg.key_shares) == pytest.approx(1.0, abs=1e-3)
+    assert G.cfg.strike_gain == pytest.approx(registry()[NAME]["level"]["gain"], rel=1e-4)
+    assert 0 < G.cfg.truncation < 1
+
+
+def test_generate_without_a_run_plays_the_shipped_model(tmp_path, capsys):
+    from pianogan.cli import main
+
+    out = tmp_path / "gen"
+    assert main(["generate", "--out", str(out), "--seconds", "3", "--n", "2", "--style", "chorale",
+                 "--seed", "7", "--no-plots", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["seconds"] == [pytest.approx(3.0, abs=1e-2)] * 2
+    clips = json.loads((out / "generated.json").read_text())["clips"]
+    assert [c["style"] for c in clips] == ["chorale", "chorale"] and clips[0]["pretrained"] == NAME
