@@ -272,6 +272,8 @@ def test_cli_bad_index_and_missing_checkpoint(tiny_run, tmp_path, capsys):
     rc = main(["generate", str(tmp_path / "no-such-run"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and "no-such-run" in err and err.count("\n") == 1 and not (tmp_path / "o").exists()
+    rc = main(["generate", str(tiny_run), "--key", "D minor", "--out", str(tmp_path / "o")])
+    assert rc == 2 and "plays no notes to transpose" in capsys.readouterr().err
     assert main(["generate", str(tiny_run), "--n", "1", "--n-iter", "2", "--no-plots",
                  "--out", str(tmp_path / "o")]) == 0
     rc = main(["generate", "--from", str(tmp_path / "o"), "--index", "3", "--out", str(tmp_path / "p")])

@@ -53,3 +53,28 @@ def test_calibration_draws_keys_from_the_shares_within_the_clips_mode():
     only_major[0] = 1.0
     silent = torch.zeros(1, 88, 40)
     assert calibration_shifts(torch.cat([x[2:3], silent]), only_major, torch.tensor([0.5, 0.5])).tolist() == [0, 0]
+
+
+def test_key_names_parse_and_bad_ones_fail_in_one_line():
+    import pytest
+
+    from pianogan.errors import PianoGANError
+    from pianogan.keys import parse_key
+
+    names = {"C": "C major", "d minor": "D minor", "F#m": "F# minor", "Bb major": "Bb major",
+             "eb": "Eb major", "A min": "A minor", "Db": "C# major"}
+    for text, want in names.items():
+        assert KEY_NAMES[parse_key(text)] == want, text
+    with pytest.raises(PianoGANError, match="unknown key 'H minor'"):
+        parse_key("H minor")
+
+
+def test_a_requested_key_keeps_the_clips_mode_by_going_to_the_relative_key():
+    from pianogan.keys import parse_key, shifts_to_key
+
+    x = roll(C_MAJOR, A_MINOR, [None] * 9)
+    moved = transpose(x, shifts_to_key(x, parse_key("D minor")))
+    keys = keys_of_notes(moved)
+    assert [KEY_NAMES[k] for k in keys[:2]] == ["F major", "D minor"] and keys[2] == -1
+    moved = transpose(x, shifts_to_key(x, parse_key("G")))
+    assert [KEY_NAMES[k] for k in keys_of_notes(moved)[:2]] == ["G major", "E minor"]

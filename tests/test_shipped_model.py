@@ -48,3 +48,28 @@ def test_generate_without_a_run_plays_the_shipped_model(tmp_path, capsys):
     assert summary["seconds"] == [pytest.approx(3.0, abs=1e-2)] * 2
     clips = json.loads((out / "generated.json").read_text())["clips"]
     assert [c["style"] for c in clips] == ["chorale", "chorale"] and clips[0]["pretrained"] == NAME
+
+
+def test_a_requested_key_is_the_key_played(tmp_path, capsys):
+    import torch
+
+    from pianogan.cli import main
+    from pianogan.keys import KEY_NAMES, keys_of_notes, parse_key
+
+    G, _ = load_pretrained()
+    z = G.sample_z(6, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for name in ("D minor", "Eb"):
+            keys = keys_of_notes(G.notes(z, key=parse_key(name)))
+            # every clip in the key asked for, or in its relative key when the clip is in the other mode
+            allowed = {"D minor": {"D minor", "F major"}, "Eb": {"Eb major", "C minor"}}[name]
+            assert {KEY_NAMES[k] for k in keys} <= allowed, (name, keys)
+    out = tmp_path / "k"
+    assert main(["generate", "--out", str(out), "--seconds", "2", "--n", "1", "--key", "F#m",
+                 "--no-plots"]) == 0
+    [clip] = json.loads((out / "generated.json").read_text())["clips"]
+    assert clip["settings"]["key"] == "F#m"
+    capsys.readouterr()
+    assert main(["generate", "--out", str(tmp_path / "bad"), "--key", "H minor"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'H minor'" in err and err.count("\n") == 1

@@ -26,6 +26,7 @@ class GenerateSettings:
     # truncation psi; None = the model's own (StyleGAN2: 1, off; longform: its config's
     # ``truncation``); DCGAN and SpecGAN ignore it
     truncation: float | None = None
+    key: str | None = None  # longform: put each piece in this key, e.g. "D minor" (pianogan.keys.parse_key)
     mix_seed: int | None = None  # style mixing (StyleGAN2): clip i takes fine styles from seed mix_seed+i
     mixing_cutoff: int = 4  # style mixing: layers before this take the clip's own latent
     sample_rate: int | None = None  # output rate (Hz), soxr-resampled; None = the preset's rate
@@ -44,6 +45,10 @@ class GenerateSettings:
             raise PianoGANError("walk_steps must be >= 1")
         if self.overlap_seconds is not None and self.overlap_seconds < 0:
             raise PianoGANError("overlap_seconds must be >= 0")
+        if self.key is not None:
+            from .keys import parse_key
+
+            parse_key(self.key)  # a bad name fails here, in one line
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

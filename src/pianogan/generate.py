@@ -235,6 +235,8 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
         return clips
     if style is not None:
         raise PianoGANError(f"--style: the {info.get('model')} generator is not conditioned on styles")
+    if settings.key is not None:
+        raise PianoGANError(f"--key: the {info.get('model')} generator plays no notes to transpose")
     if interpolate is not None:
         if interpolate < 1:
             raise PianoGANError("--interpolate needs K >= 1")

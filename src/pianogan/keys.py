@@ -1,4 +1,4 @@
-"""Musical keys: the Krumhansl-Schmuckler key finder, and key calibration of generated notes.
+"""Musical keys: the Krumhansl-Schmuckler key finder, and the keys of generated notes.
 
 Key finding (numpy, shared by the evaluator and the generator): a pitch-class distribution is
 correlated with the 24 Krumhansl & Kessler (1982) key profiles; the best one is the key.
@@ -10,7 +10,7 @@ was its largest (docs/results.md, section 12). Transposing a clip's notes by a f
 the same music in another key, so at sampling each clip's notes are moved to a key drawn from the
 corpus's key shares, in the clip's own mode (transposition cannot turn major into minor). The
 shares are a statistic of the training rolls, read at export like the loudness, not fitted to a
-score.
+score. The same transposition puts a piece in the key a user asks for (``generate --key``).
 """
 
 from __future__ import annotations
@@ -76,6 +76,42 @@ def key_shares(strikes: torch.Tensor) -> np.ndarray:
     return np.bincount(k, minlength=N_KEYS_MUSICAL) / len(k) if len(k) else np.full(N_KEYS_MUSICAL, 1 / 24)
 
 
+_TONICS = {"C": 0, "B#": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "FB": 4, "F": 5, "E#": 5,
+           "F#": 6, "GB": 6, "G": 7, "G#": 8, "AB": 8, "A": 9, "A#": 10, "BB": 10, "B": 11, "CB": 11}
+
+
+def parse_key(name: str) -> int:
+    """A key name -> its index into :data:`KEY_NAMES`: "D", "D major", "Dm", "D minor", "F#m",
+    "Bb minor" (case-insensitive, ``b`` / ``#`` accidentals)."""
+    from .errors import PianoGANError
+
+    text = " ".join(str(name).split()).lower()
+    mode = 0
+    for suffix, m in ((" major", 0), (" minor", 12), (" maj", 0), (" min", 12), ("m", 12)):
+        if text.endswith(suffix) and len(text) > len(suffix):
+            text, mode = text[: -len(suffix)].strip(), m
+            break
+    tonic = _TONICS.get(text.upper())
+    if tonic is None:
+        raise PianoGANError(f"unknown key {name!r}: give a tonic and a mode, e.g. 'C', 'D minor', 'F#m', 'Bb major'")
+    return mode + tonic
+
+
+def shifts_to_key(strikes: torch.Tensor, key: int) -> torch.Tensor:
+    """Semitones (n,) in -5..6 that move each clip of ``strikes`` (n, keys, T) to ``key`` (an
+    index into :data:`KEY_NAMES`): to that key when the clip is in its mode, else to its relative
+    key in the clip's mode (D minor asked of a major clip gives F major: the same notes, the
+    clip's own character). Silent clips stay put."""
+    found = keys_of_notes(strikes)
+    out = np.zeros(len(found), np.int64)
+    for i, k in enumerate(found):
+        if k < 0:
+            continue
+        target = key % 12 + (0 if k // 12 == key // 12 else (3 if key >= 12 else -3))
+        out[i] = (target - k % 12 + 5) % 12 - 5
+    return torch.as_tensor(out, device=strikes.device)
+
+
 def calibration_shifts(strikes: torch.Tensor, shares, u: torch.Tensor) -> torch.Tensor:
     """Semitones (n,) in -5..6 that move each clip of ``strikes`` (n, keys, T) to a key drawn
     from ``shares`` (24,) within its own mode; ``u`` (n,) in [0, 1) picks the draw (inverse CDF),
@@ -107,4 +143,5 @@ def transpose(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["FLAT_CV", "KEY_NAMES", "KK_MAJOR", "KK_MINOR", "PITCH_CLASSES", "calibration_shifts", "key_profiles",
-           "key_shares", "key_strengths", "keys_of_notes", "pitch_class_totals", "row_corr", "transpose"]
+           "key_shares", "key_strengths", "keys_of_notes", "parse_key", "pitch_class_totals", "row_corr",
+           "shifts_to_key", "transpose"]

@@ -61,12 +61,19 @@ def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: Ge
     preset: Preset = info["preset"]
     frames = preset.frames_for(seconds)
     label = style_index(G, style)
+    key = None
+    if settings.key is not None:
+        from .keys import parse_key
+
+        if getattr(G.cfg, "head", None) != "notes":
+            raise PianoGANError("--key: only a longform model with the 'notes' head can transpose what it plays")
+        key = parse_key(settings.key)
     clips = []
     for i in range(n):
         z = piece_latent(G, seed + i, frames)
         labels = None if label is None else torch.tensor([label], device=device)
         with torch.no_grad():
-            image = G(z.to(device), labels, truncation_psi=settings.truncation)[0, 0, :, :frames].float().cpu()
+            image = G(z.to(device), labels, truncation_psi=settings.truncation, key=key)[0, 0, :, :frames].float().cpu()
         mag = frames_to_magnitude(image, preset, info["stats"])
         gl = dataclasses.replace(settings.gl, seed=seed + i)
         audio = np.concatenate(list(griffin_lim_stream([mag], preset.n_fft, preset.hop_length, gl,

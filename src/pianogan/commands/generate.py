@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--style", metavar="NAME",
                    help="style label of a conditioned model (e.g. chorale, quartet, keyboard)")
+    p.add_argument("--key", metavar="KEY",
+                   help="longform: put each piece in this key, e.g. 'C', 'D minor', 'F#m' (a piece in the "
+                        "other mode goes to the relative key: D minor asked of a major piece gives F major)")
     p.add_argument("--n", type=int, default=8, help="number of clips (default 8)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of clip 0; clip i uses seed+i (default 0)")
@@ -141,7 +144,7 @@ def run(args) -> int:
 
             G, info = load_pretrained(device=device)
         settings = GenerateSettings(gl=gl_settings(args), seconds=args.seconds,
-                                    truncation=args.truncation, mix_seed=args.mix_seed,
+                                    truncation=args.truncation, key=args.key, mix_seed=args.mix_seed,
                                     mixing_cutoff=args.mixing_cutoff, sample_rate=args.sr,
                                     denoise=args.denoise, overlap_seconds=args.overlap)
         if args.truncation is not None and info.get("model") not in ("stylegan2", "longform"):

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import PianoGANError
-from ..keys import calibration_shifts, transpose
+from ..keys import calibration_shifts, shifts_to_key, transpose
 from .layers import feature_stddev
 from .piano_render import N_KEYS, PianoRenderer
 from .roll_critic import RollCritic
@@ -323,11 +323,11 @@ class Generator(nn.Module):
         return _act(x)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, notes: bool = False,
-                truncation_psi: float | None = None, **kwargs):
+                truncation_psi: float | None = None, key: int | None = None, **kwargs):
         """Image (n, 1, F, T); with ``notes`` (the "notes" head) also (strikes, held) (n, 88, T).
-        ``truncation_psi``: see :meth:`features`."""
+        ``truncation_psi``, ``key``: see :meth:`features` and :meth:`played`."""
         if self.cfg.head == "notes":
-            onsets, gate = self.played(z, labels, truncation_psi)
+            onsets, gate = self.played(z, labels, truncation_psi, key)
             # Texture noise: random while training, a function of z otherwise (same z, same take).
             seeds = None if self.training else noise_seeds(z)
             img = self.render(onsets, gate, seeds, texture=self.cfg.texture).unsqueeze(1)
@@ -335,11 +335,15 @@ class Generator(nn.Module):
         return torch.tanh(self.to_rows(self.features(z, labels, truncation_psi))).unsqueeze(1)
 
     def played(self, z: torch.Tensor, labels: torch.Tensor | None = None,
-               truncation_psi: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               truncation_psi: float | None = None, key: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(strikes, dampers) (n, 88, T) the "notes" head plays for z; outside training moved to
-        the corpus's keys when the config has ``key_shares`` (the draw is a function of z)."""
+        ``key`` (an index into pianogan.keys.KEY_NAMES, or its relative in the clip's mode), else
+        to a key drawn from the corpus's when the config has ``key_shares`` (a function of z)."""
         onsets, gate = self._notes(self.features(z, labels, truncation_psi))
-        if self.cfg.key_shares and not self.training:
+        if key is not None and not self.training:
+            shifts = shifts_to_key(onsets, int(key))
+            onsets, gate = transpose(onsets, shifts), transpose(gate, shifts)
+        elif self.cfg.key_shares and not self.training:
             u = 0.5 * (1 + torch.erf(z[:, min(1, self.cfg.z_global - 1)].float() / math.sqrt(2)))
             shifts = calibration_shifts(onsets, self.cfg.key_shares, u)
             onsets, gate = transpose(onsets, shifts), transpose(gate, shifts)
@@ -362,9 +366,9 @@ class Generator(nn.Module):
         return strikes * self.cfg.strike_gain, torch.sigmoid(gate_logit)
 
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None,
-              truncation_psi: float | None = None) -> torch.Tensor:
+              truncation_psi: float | None = None, key: int | None = None) -> torch.Tensor:
         """Key strikes (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
-        return self.played(z, labels, truncation_psi)[0]
+        return self.played(z, labels, truncation_psi, key)[0]
 
 
 # ---------------------------------------------------------------------------- discriminator
