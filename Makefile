@@ -38,7 +38,9 @@ bench: $(STAMP)
 # corpus at the 10s-8k preset, then the `longform` family for MODEL_STEPS steps. Timed on 2 quiet
 # cores (docs/results.md, section 10): prepare 71 s, renderer fits 7.2 min, 1.17 s a step with its
 # checkpoints, so 5500 steps take about 116 min of the 2 h budget (6500 would take 134).
-# Re-running resumes; `pianogan export runs/model --name NAME --level-from data/model` ships it.
+# Re-running resumes. The export calibrates the key shares and loudness to data/model and writes
+# runs/model/export/piano-longform.safetensors, what the package ships (src/pianogan/pretrained);
+# both evaluations read that file.
 MODEL_HOURS ?= 3.2
 MODEL_STEPS ?= 5500
 model: $(STAMP)
@@ -48,8 +50,11 @@ model: $(STAMP)
 	then echo "runs/model is trained to $(MODEL_STEPS) steps: skipping training"; \
 	else $(PY) -m pianogan train --model longform --config default --data data/model --out runs/model \
 		--steps $(MODEL_STEPS) --sample-every 500 --ckpt-every 250 --resume; fi
-	$(PY) -m pianogan evaluate --real data/model --fake runs/model --n 256 --out runs/model/eval
-	$(PY) -m pianogan evaluate-pieces --real data/model --fake runs/model --out runs/model/eval-pieces
+	$(PY) -m pianogan export runs/model --name piano-longform --folder runs/model/export --calibrate-from data/model
+	$(PY) -m pianogan evaluate --real data/model --fake runs/model/export/piano-longform.safetensors --n 256 \
+		--repeats 5 --out runs/model/eval
+	$(PY) -m pianogan evaluate-pieces --real data/model --fake runs/model/export/piano-longform.safetensors \
+		--seconds 60 --n 16 --out runs/model/eval-pieces
 
 serve: $(STAMP)
 	$(PY) -m pianogan serve --runs runs
