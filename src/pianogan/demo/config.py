@@ -15,7 +15,7 @@ class DemoConfig:
     model: str = "specgan"
     model_config: str = "tiny"
     preset: str = "tiny"
-    train_minutes: float = 5.0  # training time budget (wall clock, including start-ups); the demo in <= 8 min
+    train_minutes: float = 4.0  # training time budget (wall clock, including start-ups); the demo in <= 8 min
     train_steps: int = 3000  # at most this many generator steps
     calibration_steps: int = 30  # steps of the first, timed training call
     n_listen: int = 8  # clips with spectrograms and players in the report
