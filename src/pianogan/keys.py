@@ -18,6 +18,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .data.rolls import PIANO_LOW  # MIDI note of a roll's key 0 (A0)
+from .errors import PianoGANError
+
 # Krumhansl & Kessler (1982) probe-tone ratings, tonic first.
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
@@ -25,7 +28,6 @@ PITCH_CLASSES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"
 KEY_NAMES = [f"{p} major" for p in PITCH_CLASSES] + [f"{p} minor" for p in PITCH_CLASSES]
 N_KEYS_MUSICAL = 24
 FLAT_CV = 1e-3  # a distribution whose std / mean is below this is flat (silence, constant spectrum)
-PIANO_LOW = 21  # MIDI note of the lowest piano key (A0): key j of a roll is MIDI 21 + j
 
 
 def key_profiles() -> np.ndarray:
@@ -83,8 +85,6 @@ _TONICS = {"C": 0, "B#": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, 
 def parse_key(name: str) -> int:
     """A key name -> its index into :data:`KEY_NAMES`: "D", "D major", "Dm", "D minor", "F#m",
     "Bb minor" (case-insensitive, ``b`` / ``#`` accidentals)."""
-    from .errors import PianoGANError
-
     text = " ".join(str(name).split()).lower()
     mode = 0
     for suffix, m in ((" major", 0), (" minor", 12), (" maj", 0), (" min", 12), ("m", 12)):
