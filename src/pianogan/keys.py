@@ -75,7 +75,7 @@ def key_shares(strikes: torch.Tensor) -> np.ndarray:
     """(24,) share of the non-silent clips of ``strikes`` (n, keys, T) in each key (uniform if none)."""
     k = keys_of_notes(strikes)
     k = k[k >= 0]
-    return np.bincount(k, minlength=N_KEYS_MUSICAL) / len(k) if len(k) else np.full(N_KEYS_MUSICAL, 1 / 24)
+    return np.bincount(k, minlength=N_KEYS_MUSICAL) / len(k) if len(k) else np.full(N_KEYS_MUSICAL, 1 / N_KEYS_MUSICAL)
 
 
 _TONICS = {"C": 0, "B#": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "FB": 4, "F": 5, "E#": 5,
@@ -97,19 +97,24 @@ def parse_key(name: str) -> int:
     return mode + tonic
 
 
+def _shifts(strikes: torch.Tensor, target_tonic) -> torch.Tensor:
+    """Semitones (n,) in -5..6 (the shortest way, up on a tritone) from each clip's key to
+    ``target_tonic(i, key)`` (a pitch class, or None: stay put); silent clips stay put."""
+    keys = keys_of_notes(strikes)
+    out = np.zeros(len(keys), np.int64)
+    for i, k in enumerate(keys):
+        target = None if k < 0 else target_tonic(i, int(k))
+        if target is not None:
+            out[i] = (target - k % 12 + 5) % 12 - 5
+    return torch.as_tensor(out, device=strikes.device)
+
+
 def shifts_to_key(strikes: torch.Tensor, key: int) -> torch.Tensor:
     """Semitones (n,) in -5..6 that move each clip of ``strikes`` (n, keys, T) to ``key`` (an
     index into :data:`KEY_NAMES`): to that key when the clip is in its mode, else to its relative
     key in the clip's mode (D minor asked of a major clip gives F major: the same notes, the
     clip's own character). Silent clips stay put."""
-    found = keys_of_notes(strikes)
-    out = np.zeros(len(found), np.int64)
-    for i, k in enumerate(found):
-        if k < 0:
-            continue
-        target = key % 12 + (0 if k // 12 == key // 12 else (3 if key >= 12 else -3))
-        out[i] = (target - k % 12 + 5) % 12 - 5
-    return torch.as_tensor(out, device=strikes.device)
+    return _shifts(strikes, lambda i, k: key % 12 + (0 if k // 12 == key // 12 else (3 if key >= 12 else -3)))
 
 
 def calibration_shifts(strikes: torch.Tensor, shares, u: torch.Tensor) -> torch.Tensor:
@@ -117,16 +122,15 @@ def calibration_shifts(strikes: torch.Tensor, shares, u: torch.Tensor) -> torch.
     from ``shares`` (24,) within its own mode; ``u`` (n,) in [0, 1) picks the draw (inverse CDF),
     so the same latent gives the same key. Silent clips, and modes without shares, stay put."""
     shares = np.asarray(shares, np.float64).reshape(2, 12)
-    keys = keys_of_notes(strikes)
     u = u.detach().float().cpu().numpy()
-    out = np.zeros(len(keys), np.int64)
-    for i, k in enumerate(keys):
-        if k < 0 or shares[k // 12].sum() <= 0:
-            continue
-        cdf = np.cumsum(shares[k // 12] / shares[k // 12].sum())
-        target = min(int(np.searchsorted(cdf, u[i], side="right")), 11)
-        out[i] = (target - k % 12 + 5) % 12 - 5  # -5..6: the shortest way, up on a tritone
-    return torch.as_tensor(out, device=strikes.device)
+
+    def drawn(i: int, k: int) -> int | None:
+        mode = shares[k // 12]
+        if mode.sum() <= 0:
+            return None
+        return min(int(np.searchsorted(np.cumsum(mode / mode.sum()), u[i], side="right")), 11)
+
+    return _shifts(strikes, drawn)
 
 
 def transpose(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ def stage_music(cfg: DemoConfig, out: Path, resume: bool = False) -> dict:
     version ships none."""
     from ..generate import GenerateSettings, generate
     from ..generate_files import write_outputs
-    from ..pretrained import HERE, load_pretrained, registry, shipped_models
+    from ..pretrained import HERE, load_pretrained, shipped_models
 
     folder = Path(cfg.pretrained_folder) if cfg.pretrained_folder else HERE
     dest = fresh(out / "music")
@@ -45,7 +45,7 @@ def stage_music(cfg: DemoConfig, out: Path, resume: bool = False) -> dict:
                          settings=GenerateSettings(gl=cfg.gl, seconds=cfg.style_seconds))
         write_outputs(clips, dest / style, info)
     return {"model": info["pretrained"], "sha256": info["sha256"], "styles": list(styles),
-            "figures": registry(folder)[info["pretrained"]].get("figures", {})}
+            "figures": info["figures"]}
 
 
 def stage_prepare(cfg: DemoConfig, out: Path, resume: bool) -> None:

@@ -291,8 +291,7 @@ class Generator(nn.Module):
 
     def default_labels(self, z: torch.Tensor) -> torch.Tensor:
         """A style for each latent when none is asked for: a deterministic function of z."""
-        u = 0.5 * (1 + torch.erf(z[:, 0].float() / math.sqrt(2)))  # N(0,1) -> U(0,1)
-        return (u * self.n_styles).long().clamp_(0, self.n_styles - 1)
+        return (_uniform(z[:, 0]) * self.n_styles).long().clamp_(0, self.n_styles - 1)
 
     # -- forward
     def w_of(self, z_global: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -340,14 +339,13 @@ class Generator(nn.Module):
         ``key`` (an index into pianogan.keys.KEY_NAMES, or its relative in the clip's mode), else
         to a key drawn from the corpus's when the config has ``key_shares`` (a function of z)."""
         onsets, gate = self._notes(self.features(z, labels, truncation_psi))
-        if key is not None and not self.training:
+        if self.training or (key is None and not self.cfg.key_shares):
+            return onsets, gate
+        if key is not None:
             shifts = shifts_to_key(onsets, int(key))
-            onsets, gate = transpose(onsets, shifts), transpose(gate, shifts)
-        elif self.cfg.key_shares and not self.training:
-            u = 0.5 * (1 + torch.erf(z[:, min(1, self.cfg.z_global - 1)].float() / math.sqrt(2)))
-            shifts = calibration_shifts(onsets, self.cfg.key_shares, u)
-            onsets, gate = transpose(onsets, shifts), transpose(gate, shifts)
-        return onsets, gate
+        else:
+            shifts = calibration_shifts(onsets, self.cfg.key_shares, _uniform(z[:, min(1, self.cfg.z_global - 1)]))
+        return transpose(onsets, shifts), transpose(gate, shifts)
 
     def _notes(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features -> (key strikes (n, 88, T) >= 0, damper gates (n, 88, T) in [0, 1]).
@@ -369,6 +367,11 @@ class Generator(nn.Module):
               truncation_psi: float | None = None, key: int | None = None) -> torch.Tensor:
         """Key strikes (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
         return self.played(z, labels, truncation_psi, key)[0]
+
+
+def _uniform(x: torch.Tensor) -> torch.Tensor:
+    """N(0, 1) values -> U(0, 1) (the normal CDF): draws that are a deterministic function of z."""
+    return 0.5 * (1 + torch.erf(x.float() / math.sqrt(2)))
 
 
 # ---------------------------------------------------------------------------- discriminator

@@ -63,7 +63,7 @@ def load_pretrained(name: str | None = None, device="cpu", folder: Path = HERE):
         raise PianoGANError(f"pretrained model {name!r}: {path.name} does not match its recorded hash "
                             f"(got {digest[:12]}..., expected {entry['sha256'][:12]}...): reinstall pianogan")
     G, info = load_generator(path, device=device)
-    return G, {**info, "pretrained": name, "sha256": digest}
+    return G, {**info, "pretrained": name, "sha256": digest, "figures": dict(entry.get("figures", {}))}
 
 
 def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, card: str = "",
@@ -81,16 +81,17 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     from ..train.checkpoint import generator_metadata, load_generator
 
     G, info = load_generator(run)
-    model_config, level = dict(info["model_config"]), None
+    level = None
     if level_from is not None:
         shares = _key_shares(level_from)
         if shares is not None:
             G.cfg = dataclasses.replace(G.cfg, key_shares=shares)
-            model_config["key_shares"] = list(shares)
-        level = _calibrate(G, level_from, level_n)
-        model_config["strike_gain"] = float(G.cfg.strike_gain)
-    if dataclasses.is_dataclass(G.cfg):  # every field written out: a later default cannot change it
-        model_config = {**dataclasses.asdict(G.cfg), **model_config}
+        level = _calibrate(G, level_from, level_n)  # sets G.cfg.strike_gain
+    # G's config, calibration included, with every field written out: a later default cannot
+    # change a shipped model.
+    model_config = dict(info["model_config"])
+    if dataclasses.is_dataclass(G.cfg):
+        model_config.update(dataclasses.asdict(G.cfg))
     meta = generator_metadata(info["model"], model_config, info["preset"], info["stats"], info["step"])
     state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous()
              for k, v in G.state_dict().items()}
@@ -108,7 +109,7 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
         entry["level"] = level
     if figures:
         entry["figures"] = {str(k): str(v) for k, v in figures.items()}
-    if "key_shares" in model_config:
+    if model_config.get("key_shares"):
         entry["key_shares"] = [round(float(s), 4) for s in model_config["key_shares"]]
     models = registry(folder)
     models[name] = entry
