@@ -161,6 +161,24 @@ def test_real_excerpts_join_consecutive_clips_of_one_piece(tmp_path):
         P.real_excerpts(ds, seconds=9.0)
 
 
+def test_real_excerpts_do_not_favour_openings(tmp_path):
+    # Two pieces of 8 consecutive 2 s clips: 4 runs of 4 s each. The first excerpt of a piece must
+    # come from anywhere in it (a seeded draw), not always from its opening.
+    rows, images = [], []
+    for k, name in enumerate("ab"):
+        for off in range(0, 16, 2):
+            rows.append({"source": name, "offset_seconds": float(off), "split": "train"})
+            images.append(np.full(SMALL.image_shape, 0.2 * k + 0.01 * off, np.float32))
+    ds = PianoDataset(write_dataset(tmp_path / "ds", np.stack(images), SMALL, STATS, rows))
+    starts = set()
+    for seed in range(8):
+        two = P.real_excerpts(ds, seconds=4.0, n=2, seed=seed)
+        assert len({int(float(x[0, 0]) / 0.2 + 0.01) for x in two}) == 2  # still one per piece first
+        starts |= {round(float(x[0, 0]) * 100) % 20 for x in two}  # offset (s) of each excerpt
+    assert starts - {0}  # not only openings
+    assert starts <= {0, 4, 8, 12}  # runs are still whole, non-overlapping runs
+
+
 def _scale_piece(tonics: list[int], window_s: float, sr: int = 8000) -> np.ndarray:
     """Audio: per window, arpeggios over the major scale of that window's tonic (pitch class)."""
     audio = np.zeros(int(len(tonics) * window_s * sr) + sr, np.float32)
