@@ -102,9 +102,16 @@ def test_page_generates_a_playable_take_of_the_requested_length(server, browser)
     assert browser.find_element("id", "style-row").is_displayed()
     styles = [o.get_attribute("value") for o in browser.find_elements("css selector", "#style option")]
     assert {"chorale", "keyboard", "quartet"} <= set(styles), styles
+    # ... in any key, at its own truncation, from less than one training clip long
+    assert browser.find_element("id", "key-row").is_displayed()
+    keys = [o.get_attribute("value") for o in browser.find_elements("css selector", "#key option")]
+    assert keys[0] == "" and len(keys) == 25 and "D minor" in keys, keys
+    assert browser.execute_script("return Number(document.getElementById('truncation').value);") == 0.6
+    assert browser.execute_script("return Number(document.getElementById('seconds').min);") < 10
     browser.execute_script("const m = document.getElementById('model'); m.value = 'tiny';"
                            "m.dispatchEvent(new Event('change'));")
     assert not browser.find_element("id", "style-row").is_displayed()  # the tiny run has no styles
+    assert not browser.find_element("id", "key-row").is_displayed()  # ... and plays no notes
     browser.execute_script("const s = document.getElementById('seconds'); s.value = arguments[0];"
                            "s.dispatchEvent(new Event('input'));", SECONDS)
     seed = browser.find_element("id", "seed")

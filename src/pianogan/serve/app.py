@@ -6,7 +6,7 @@ Routes::
     GET  /static/<file>                     its script and style sheet (shipped, no CDN)
     GET  /api/models                        {"models": [...], "limits": {...}}
     POST /api/generate                      {"model", "seed", "seconds", "takes", "truncation",
-                                             "style"} -> 202 + the job's status
+                                             "style", "key"} -> 202 + the job's status
     GET  /api/jobs/<id>                     a job's status: state, progress, takes
     GET  /api/takes/<id>/<file>             audio.wav, spectrogram.png, generated.json, take.mid
                                             (?download=1: as an attachment)
@@ -166,13 +166,22 @@ def create_app(cfg: ServeConfig, registry: Registry | None = None) -> FastAPI:
             known = ", ".join(entry.styles)
             return error(422, f"model {entry.name!r} has no style {req.style!r}"
                               + (f"; styles: {known}" if known else " (it is not conditioned)"))
+        if req.key is not None:
+            from ..keys import parse_key
+
+            if not entry.plays_notes:
+                return error(422, f"model {entry.name!r} plays no notes to move to a key")
+            try:
+                parse_key(req.key)
+            except PianoGANError as e:
+                return error(422, str(e))
         import dataclasses
 
         from ..generate import GenerateSettings
         from ..phase import DEFAULT_GL
 
         settings = GenerateSettings(gl=dataclasses.replace(DEFAULT_GL, n_iter=cfg.n_iter), seconds=seconds,
-                                    truncation=req.truncation).to_dict()
+                                    truncation=req.truncation, key=req.key).to_dict()
         # A take made with MIDI, or in another style, differs.
         extra = {"midi": manager.cfg.midi_transcriber, "style": req.style}
         takes = [{"id": take_id(entry.identity, req.seed + i, settings, extra), "seed": req.seed + i,

@@ -291,6 +291,7 @@ class JobManager:
                                          "sample_rate", "step", "created") if k in meta},
                 "cached": bool(meta.get("cached")), "render_s": meta.get("render_s"),
                 "truncation": meta.get("settings", {}).get("truncation"),
+                "key": meta.get("settings", {}).get("key"),
                 "urls": {"audio": f"{base}/audio.wav", "spectrogram": f"{base}/spectrogram.png",
                          "record": f"{base}/generated.json",
                          "midi": f"{base}/take.mid" if meta.get("midi") else None}}

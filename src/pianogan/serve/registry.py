@@ -61,16 +61,26 @@ class ModelEntry:
     sample_rate: int
     step: int
     styles: tuple[str, ...] = field(default_factory=tuple)
+    # What the generator's stored config says it can do (read, not built): its own truncation psi
+    # (None: it takes none), whether it makes any length itself, and whether it plays notes that
+    # can be moved to a key (``generate --key``).
+    truncation_default: float | None = None
+    any_length: bool = False
+    plays_notes: bool = False
 
     @property
     def truncation(self) -> bool:
-        """Whether the generator uses truncation psi (StyleGAN2 does; the others ignore it)."""
-        return self.model == "stylegan2"
+        """Whether the generator uses truncation psi (StyleGAN2 and longform do)."""
+        return self.truncation_default is not None
 
     def public(self) -> dict:
+        from ..keys import KEY_NAMES
+
         return {"name": self.name, "kind": self.kind, "model": self.model, "preset": self.preset,
                 "clip_seconds": self.clip_seconds, "sample_rate": self.sample_rate,
-                "step": self.step, "styles": list(self.styles), "truncation": self.truncation}
+                "step": self.step, "styles": list(self.styles), "truncation": self.truncation,
+                "truncation_default": self.truncation_default, "any_length": self.any_length,
+                "keys": list(KEY_NAMES) if self.plays_notes else []}
 
 
 def weights_file(path: Path) -> Path:
@@ -121,7 +131,15 @@ def describe_model(name: str, kind: str, path: Path) -> ModelEntry:
     return ModelEntry(name=name, kind=kind, path=path, identity=identity, model=info["model"],
                       preset=preset.name, clip_seconds=float(preset.clip_seconds),
                       sample_rate=int(preset.sample_rate), step=int(info["step"]),
-                      styles=tuple(model_styles(info)))
+                      styles=tuple(model_styles(info)), **model_abilities(info))
+
+
+def model_abilities(info: dict) -> dict:
+    """truncation_default, any_length, plays_notes of a generator, from its stored config."""
+    cfg = info.get("model_config") or {}
+    psi = cfg.get("truncation", 1.0 if info.get("model") == "stylegan2" else None)
+    return {"truncation_default": None if psi is None else float(psi),
+            "any_length": bool(cfg.get("frames_per_latent")), "plays_notes": cfg.get("head") == "notes"}
 
 
 def is_run_dir(path: Path) -> bool:

@@ -10,7 +10,7 @@ MAX_SEED = 2**31 - 1
 class GenerateRequest(BaseModel):
     """One request: ``takes`` takes of ``model``, take i from seed ``seed + i``.
 
-    Caps that depend on the server (seconds, takes, the model's styles) are checked by the route
+    Caps that depend on the server (seconds, takes, the model's styles and keys) are checked by the route
     against :class:`pianogan.serve.config.ServeConfig`.
     """
 
@@ -20,8 +20,9 @@ class GenerateRequest(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     seconds: float | None = Field(None, gt=0)  # None: the model's clip length
     takes: int = Field(1, ge=1)
-    truncation: float | None = Field(None, ge=0.0, le=2.0)  # StyleGAN2's psi; None = the model's own
+    truncation: float | None = Field(None, ge=0.0, le=2.0)  # psi; None = the model's own
     style: str | None = Field(None, min_length=1, max_length=64)
+    key: str | None = Field(None, min_length=1, max_length=32)  # e.g. "D minor"; None = the model's draw
 
 
 def one_line(text: str, limit: int = 300) -> str:

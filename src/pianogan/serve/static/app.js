@@ -31,14 +31,20 @@ function onModelChange() {
   $("model-info").textContent = `${m.model}, preset ${m.preset}, step ${m.step}, ` +
     `${m.clip_seconds} s clips at ${m.sample_rate} Hz` + (m.kind === "shipped" ? " (shipped)" : "");
   const len = $("seconds");
-  len.min = Math.min(m.clip_seconds, state.limits.max_seconds);
+  // A model that makes any length may also make less than one training clip.
+  len.min = m.any_length ? state.limits.min_seconds : Math.min(m.clip_seconds, state.limits.max_seconds);
   len.max = state.limits.max_seconds;
   if (Number(len.value) < Number(len.min)) len.value = len.min;
   $("seconds-out").textContent = Number(len.value).toFixed(1);
   const styles = m.styles || [];
   $("style-row").hidden = styles.length === 0;
   $("style").replaceChildren(...styles.map((s) => new Option(s, s)));
+  const keys = m.keys || [];
+  $("key-row").hidden = keys.length === 0;
+  $("key").replaceChildren(new Option("as the model draws it", ""), ...keys.map((k) => new Option(k, k)));
   $("truncation").disabled = !m.truncation;
+  if (m.truncation && m.truncation_default != null) $("truncation").value = m.truncation_default;
+  $("truncation-out").textContent = Number($("truncation").value).toFixed(2);
   $("truncation-note").textContent = m.truncation ? "lower = closer to the average take" :
     `the ${m.model} generator has no truncation; varies by seed`;
 }
@@ -66,6 +72,7 @@ function readRequest() {
     truncation: m.truncation ? Number($("truncation").value) : null,
   };
   if (!$("style-row").hidden && $("style").value) body.style = $("style").value;
+  if (!$("key-row").hidden && $("key").value) body.key = $("key").value;
   return body;
 }
 
@@ -119,7 +126,8 @@ function saveHistory() {
 
 function label(take) {
   return `${take.model} · seed ${take.seed} · ${Number(take.seconds).toFixed(1)} s` +
-    (take.truncation != null && take.truncation !== 1 ? ` · ψ ${take.truncation}` : "");
+    (take.truncation != null && take.truncation !== 1 ? ` · ψ ${take.truncation}` : "") +
+    (take.key ? ` · ${take.key}` : "");
 }
 
 function addTake(take) {
