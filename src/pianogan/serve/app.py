@@ -166,22 +166,18 @@ def create_app(cfg: ServeConfig, registry: Registry | None = None) -> FastAPI:
             known = ", ".join(entry.styles)
             return error(422, f"model {entry.name!r} has no style {req.style!r}"
                               + (f"; styles: {known}" if known else " (it is not conditioned)"))
-        if req.key is not None:
-            from ..keys import parse_key
-
-            if not entry.plays_notes:
-                return error(422, f"model {entry.name!r} plays no notes to move to a key")
-            try:
-                parse_key(req.key)
-            except PianoGANError as e:
-                return error(422, str(e))
+        if req.key is not None and not entry.plays_notes:
+            return error(422, f"model {entry.name!r} plays no notes to move to a key")
         import dataclasses
 
         from ..generate import GenerateSettings
         from ..phase import DEFAULT_GL
 
-        settings = GenerateSettings(gl=dataclasses.replace(DEFAULT_GL, n_iter=cfg.n_iter), seconds=seconds,
-                                    truncation=req.truncation, key=req.key).to_dict()
+        try:  # GenerateSettings checks the key name (pianogan.keys.parse_key), in one line
+            settings = GenerateSettings(gl=dataclasses.replace(DEFAULT_GL, n_iter=cfg.n_iter), seconds=seconds,
+                                        truncation=req.truncation, key=req.key).to_dict()
+        except PianoGANError as e:
+            return error(422, str(e))
         # A take made with MIDI, or in another style, differs.
         extra = {"midi": manager.cfg.midi_transcriber, "style": req.style}
         takes = [{"id": take_id(entry.identity, req.seed + i, settings, extra), "seed": req.seed + i,
