@@ -111,6 +111,53 @@ def test_key_calibration_moves_sampled_notes_to_the_corpus_keys_only_when_sampli
     assert not set(raw.tolist()) <= {2, 12 + 11}  # training sees the notes as played
 
 
+def test_key_labels_condition_the_generator_and_both_critics():
+    cfg = small_cfg(styles=("chorale", "keyboard"), key_labels=True, truncation=0.0)
+    torch.manual_seed(0)
+    G, D = LF.build(cfg, PRESET.image_shape)
+    with torch.no_grad():  # FiLM starts at zero; give it weights as training does
+        for m in G.modules():
+            if isinstance(m, LF.FiLMConv):
+                m.film.weight.normal_(0, 0.02)
+    G.eval()
+    z = G.sample_z(1).repeat(3, 1)
+    labels = torch.tensor([0, 0, 0])
+    with torch.no_grad():
+        # psi 0 removes the global latent; the key, added after truncation, still changes the notes
+        notes = G.notes(z, labels, keys=torch.tensor([2, 14, 2]))
+        assert (notes[0] - notes[1]).abs().max() > 1e-5 and torch.equal(notes[0], notes[2])
+        # ``key`` asks every clip for that key; nothing is transposed afterwards
+        assert torch.equal(G.notes(z, labels, key=14), G.notes(z, labels, keys=torch.tensor([14] * 3)))
+        # no key asked: drawn from the key shares by z, deterministically
+        G.cfg.key_shares = tuple(1.0 if k in (2, 23) else 0.0 for k in range(24))
+        drawn = G.default_keys(G.sample_z(64))
+        assert set(drawn.tolist()) == {2, 23}
+        assert torch.equal(G.notes(z, labels), G.notes(z, labels, keys=G.default_keys(z)))
+        # both critics project on the key
+        D.key_embed.weight.normal_()
+        D.roll.key_embed.weight.normal_()
+        x, played = G(z, labels, notes=True, keys=torch.tensor([0, 5, 7]))
+        view = D.roll_view(played)
+        img, roll = D(x[:1].repeat(3, 1, 1, 1), labels, notes=view[:1].repeat(3, 1, 1, 1),
+                      keys=torch.tensor([0, 5, 7]))
+        assert img.unique().numel() == 3 and roll.unique().numel() == 3
+
+
+def test_clip_keys_read_each_clips_key_from_its_roll():
+    from pianogan.data.rolls import PIANO_LOW
+    from pianogan.keys import KEY_NAMES
+    from pianogan.train.conditioning import clip_keys
+
+    rolls = np.zeros((3, 2, 88, 40), np.uint8)
+    for t, pitch in enumerate([62, 66, 69, 62, 67, 71, 61, 64, 69, 62]):  # D major: D F# A, G B, A C# E
+        rolls[0, 0, pitch - PIANO_LOW, 4 * t] = 90
+    for t, pitch in enumerate([57, 60, 64, 57, 62, 65, 56, 59, 64, 57]):  # A minor: A C E, D F, E G# B
+        rolls[1, 0, pitch - PIANO_LOW, 4 * t] = 90
+    keys = clip_keys(small_cfg(key_labels=True), torch.from_numpy(rolls))
+    assert [KEY_NAMES[k] for k in keys.tolist()] == ["D major", "A minor", "D major"]  # silent: most common
+    assert clip_keys(small_cfg(), torch.from_numpy(rolls)) is None
+
+
 def test_r1_is_taken_on_the_roll_critics_view_not_the_raw_strikes():
     # Through a square-root view every silent entry of a real roll has a slope of 50: R1 taken on
     # the raw strikes was ~2500x larger there and flattened the critic to chance (session 6).
@@ -226,6 +273,28 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
     fitted = [k for k in wa if k.startswith("render.")]
     assert fitted and all(torch.equal(wa[k], w3[k]) for k in fitted)
     assert not all(torch.equal(wa[k], w3[k]) for k in wa)  # while the rest learns
+
+
+def test_trainer_conditions_on_keys_from_the_rolls_and_resumes_exactly(tmp_path):
+    data = _dataset(tmp_path, midi=True)
+    cfg = {"base": "tiny", "model": {**SMALL, "render_fit_steps": 5, "roll_width": 32, "key_labels": True}}
+    a = train("longform", data, tmp_path / "a", config=cfg, steps=4, ckpt_every=2, progress=False, **QUIET)
+    from pianogan.train.checkpoint import load_checkpoint, load_generator
+
+    G, _ = load_generator(tmp_path / "a")
+    assert G.cfg.key_labels and G.key_embed is not None
+    train("longform", data, tmp_path / "b", config=cfg, steps=2, ckpt_every=2, progress=False, **QUIET)
+    b = train("longform", data, tmp_path / "b", config=None, resume=True, steps=4, ckpt_every=2,
+              progress=False, **QUIET)
+    assert a["final"] == b["final"]
+    ca = load_checkpoint(tmp_path / "a" / "checkpoints" / "step-0000004.pt")
+    cb = load_checkpoint(tmp_path / "b" / "checkpoints" / "step-0000004.pt")
+    for net in ("G", "D"):
+        assert all(torch.equal(ca[net][k], cb[net][k]) for k in ca[net])
+    first = load_checkpoint(tmp_path / "a" / "checkpoints" / "step-0000002.pt")
+    # the key embeddings of G and of both critics learn
+    for net, name in (("G", "key_embed.weight"), ("D", "key_embed.weight"), ("D", "roll.key_embed.weight")):
+        assert not torch.equal(first[net][name], ca[net][name])
 
 
 def test_unlabelled_dataset_trains_unconditionally(tmp_path):

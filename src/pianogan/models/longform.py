@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import PianoGANError
+from ..keys import N_KEYS_MUSICAL as N_MUSICAL_KEYS
 from ..keys import calibration_shifts, shifts_to_key, transpose
 from .layers import feature_stddev
 from .piano_render import N_KEYS, PianoRenderer
@@ -70,6 +71,12 @@ class Config:
     # rolls at export; outside training each clip's notes are transposed to a key drawn from
     # them, in the clip's own mode (pianogan/keys.py says why). Empty: no key calibration.
     key_shares: tuple[float, ...] = ()
+    # Key labels: each training clip's key (24 classes, Krumhansl-Kessler on its roll's strikes,
+    # train/conditioning.py) is a condition like the style: embedded beside it in G's mapping
+    # (added after truncation, so truncation cannot average major with minor) and projected on
+    # in both critics. Outside training the key is drawn from ``key_shares`` (uniform without
+    # them) or asked for, and nothing is transposed. Needs piano rolls (``roll_weight`` > 0).
+    key_labels: bool = False
     # --- generator
     head: str = "notes"  # "notes" (harmonic-template renderer) or "direct"
     g_channels: tuple[int, ...] = (256, 256, 192, 160, 128, 128)  # coarse level, then per x2
@@ -243,6 +250,7 @@ class Generator(nn.Module):
         self.z_dim = cfg.z_global + cfg.z_local * self.n_local
         self.n_styles = len(cfg.styles)
         self.embed = nn.Embedding(self.n_styles, cfg.z_global) if self.n_styles else None
+        self.key_embed = nn.Embedding(N_MUSICAL_KEYS, cfg.z_global) if cfg.key_labels else None
         self.mapping = nn.Sequential(nn.Linear(cfg.z_global, cfg.w_dim), nn.LeakyReLU(0.2),
                                      nn.Linear(cfg.w_dim, cfg.w_dim), nn.LeakyReLU(0.2))
         ch = cfg.g_channels
@@ -293,27 +301,41 @@ class Generator(nn.Module):
         """A style for each latent when none is asked for: a deterministic function of z."""
         return (_uniform(z[:, 0]) * self.n_styles).long().clamp_(0, self.n_styles - 1)
 
+    def default_keys(self, z: torch.Tensor) -> torch.Tensor:
+        """A key for each latent when none is asked for (a key-labelled model): drawn from the
+        config's ``key_shares`` (uniform without them) by a deterministic function of z."""
+        shares = torch.tensor(self.cfg.key_shares or [1.0] * N_MUSICAL_KEYS, dtype=torch.float64)
+        cdf = (shares.cumsum(0) / shares.sum()).float().to(z.device)
+        u = _uniform(z[:, min(1, self.cfg.z_global - 1)]).contiguous()
+        return torch.bucketize(u, cdf, right=True).clamp_(0, N_MUSICAL_KEYS - 1)
+
     # -- forward
-    def w_of(self, z_global: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def w_of(self, z_global: torch.Tensor, labels: torch.Tensor | None,
+             keys: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
             z_global = z_global + self.embed(labels)
+        if self.key_embed is not None and keys is not None:
+            z_global = z_global + self.key_embed(keys)
         return self.mapping(z_global)
 
     def features(self, z: torch.Tensor, labels: torch.Tensor | None = None,
-                 truncation_psi: float | None = None) -> torch.Tensor:
+                 truncation_psi: float | None = None, keys: torch.Tensor | None = None) -> torch.Tensor:
         """Latents -> features (n, C, T). ``truncation_psi`` (None: the config's ``truncation``)
-        scales the global latent outside training, after the default style is drawn from it."""
+        scales the global latent outside training, after the default style (and key) is drawn
+        from it; ``keys`` (n,) the key labels of a key-labelled model."""
         cfg = self.cfg
         extra = z.shape[1] - cfg.z_global
         if extra <= 0 or extra % cfg.z_local:
             raise PianoGANError(f"longform: latent width {z.shape[1]} is not z_global + k * z_local")
         if self.n_styles and labels is None:
             labels = self.default_labels(z)
+        if self.key_embed is not None and keys is None:
+            keys = self.default_keys(z)
         z_global = z[:, :cfg.z_global]
         psi = cfg.truncation if truncation_psi is None else float(truncation_psi)
         if psi != 1.0 and not self.training:
             z_global = z_global * psi
-        w = self.w_of(z_global, labels)
+        w = self.w_of(z_global, labels, keys)
         x = self.inp(z[:, cfg.z_global:].reshape(z.shape[0], -1, cfg.z_local).transpose(1, 2))
         for blk in self.coarse:
             x = blk(x, w)
@@ -322,22 +344,30 @@ class Generator(nn.Module):
         return _act(x)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, notes: bool = False,
-                truncation_psi: float | None = None, key: int | None = None, **kwargs):
+                truncation_psi: float | None = None, key: int | None = None,
+                keys: torch.Tensor | None = None, **kwargs):
         """Image (n, 1, F, T); with ``notes`` (the "notes" head) also (strikes, held) (n, 88, T).
-        ``truncation_psi``, ``key``: see :meth:`features` and :meth:`played`."""
+        ``truncation_psi``, ``key``, ``keys``: see :meth:`features` and :meth:`played`."""
         if self.cfg.head == "notes":
-            onsets, gate = self.played(z, labels, truncation_psi, key)
+            onsets, gate = self.played(z, labels, truncation_psi, key, keys)
             # Texture noise: random while training, a function of z otherwise (same z, same take).
             seeds = None if self.training else noise_seeds(z)
             img = self.render(onsets, gate, seeds, texture=self.cfg.texture).unsqueeze(1)
             return (img, (onsets, gate)) if notes else img
-        return torch.tanh(self.to_rows(self.features(z, labels, truncation_psi))).unsqueeze(1)
+        return torch.tanh(self.to_rows(self.features(z, labels, truncation_psi, keys))).unsqueeze(1)
 
     def played(self, z: torch.Tensor, labels: torch.Tensor | None = None,
-               truncation_psi: float | None = None, key: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               truncation_psi: float | None = None, key: int | None = None,
+               keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(strikes, dampers) (n, 88, T) the "notes" head plays for z; outside training moved to
         ``key`` (an index into pianogan.keys.KEY_NAMES, or its relative in the clip's mode), else
-        to a key drawn from the corpus's when the config has ``key_shares`` (a function of z)."""
+        to a key drawn from the corpus's when the config has ``key_shares`` (a function of z).
+        A key-labelled model is instead *asked* for its key (``keys`` (n,), or ``key`` for all,
+        else :meth:`default_keys`) and nothing is transposed."""
+        if self.key_embed is not None:
+            if keys is None and key is not None:
+                keys = torch.full((z.shape[0],), int(key), dtype=torch.long, device=z.device)
+            return self._notes(self.features(z, labels, truncation_psi, keys))
         onsets, gate = self._notes(self.features(z, labels, truncation_psi))
         if self.training or (key is None and not self.cfg.key_shares):
             return onsets, gate
@@ -364,9 +394,10 @@ class Generator(nn.Module):
         return strikes * self.cfg.strike_gain, torch.sigmoid(gate_logit)
 
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None,
-              truncation_psi: float | None = None, key: int | None = None) -> torch.Tensor:
+              truncation_psi: float | None = None, key: int | None = None,
+              keys: torch.Tensor | None = None) -> torch.Tensor:
         """Key strikes (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
-        return self.played(z, labels, truncation_psi, key)[0]
+        return self.played(z, labels, truncation_psi, key, keys)[0]
 
 
 def _uniform(x: torch.Tensor) -> torch.Tensor:
@@ -415,28 +446,31 @@ class Discriminator(nn.Module):
         self.glob = nn.Sequential(nn.Linear(wd + 1, wd), nn.LeakyReLU(0.2))
         self.out = nn.Linear(wd, 1)
         self.embed = nn.Embedding(len(cfg.styles), wd) if cfg.styles else None
+        self.key_embed = nn.Embedding(N_MUSICAL_KEYS, wd) if cfg.key_labels else None
         he_init(self)
         energy_frames = round(cfg.roll_energy_seconds * cfg.sample_rate / cfg.hop_length)
         self.roll = (RollCritic(cfg.roll_width, len(cfg.styles), cfg.mbstd_group, cfg.roll_noise,
-                                cfg.roll_view_power, energy_frames)
+                                cfg.roll_view_power, energy_frames,
+                                N_MUSICAL_KEYS if cfg.key_labels else 0)
                      if cfg.roll_weight > 0 else None)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, notes=None,
-                roll_noise: float | None = None):
+                roll_noise: float | None = None, keys: torch.Tensor | None = None):
         """Logits (n,) of the images; with ``notes`` (the roll critic's view of (strikes, held),
         :meth:`roll_view`) and a roll critic, (image logits, roll logits); ``roll_noise``: the
-        roll critic's instance noise (None: its configured start)."""
-        out = self.judge_image(x, labels)
+        roll critic's instance noise (None: its configured start); ``keys`` (n,): key labels."""
+        out = self.judge_image(x, labels, keys)
         if notes is None or self.roll is None:
             return out
-        return out, self.roll(notes, labels, roll_noise)
+        return out, self.roll(notes, labels, roll_noise, keys)
 
     def roll_view(self, notes: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """(strikes, held) (n, 88, T) -> what the roll critic reads (n, 2, 88, T'); the loss takes
         R1 with respect to this (:func:`~.roll_critic.roll_view` says why)."""
         return self.roll.view(*notes)
 
-    def judge_image(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def judge_image(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                    keys: torch.Tensor | None = None) -> torch.Tensor:
         x = x[:, 0]  # (n, F, T)
         t = x.shape[-1] - x.shape[-1] % self.t_down
         x = x[..., :t]
@@ -450,6 +484,8 @@ class Discriminator(nn.Module):
         out = self.out(g).squeeze(1) + local
         if self.embed is not None and labels is not None:
             out = out + (self.embed(labels) * g).sum(dim=1) / math.sqrt(g.shape[1])
+        if self.key_embed is not None and keys is not None:
+            out = out + (self.key_embed(keys) * g).sum(dim=1) / math.sqrt(g.shape[1])
         return out
 
 

@@ -73,7 +73,7 @@ class RollCritic(nn.Module):
     """view(strikes, held) (n, 2, 88, T) [+ labels (n,)] -> logits (n,)."""
 
     def __init__(self, width: int = 128, n_styles: int = 0, mbstd_group: int = 4, noise: float = 0.0,
-                 view_power: float = 1.0, energy_frames: int = 0):
+                 view_power: float = 1.0, energy_frames: int = 0, n_keys: int = 0):
         super().__init__()
         self.mbstd_group, self.noise, self.view_power = mbstd_group, float(noise), float(view_power)
         self.energy_frames = int(energy_frames)
@@ -90,6 +90,7 @@ class RollCritic(nn.Module):
         self.glob = nn.Sequential(nn.Linear(width + 2 * 12 + 1, width), nn.LeakyReLU(0.2))
         self.out = nn.Linear(width, 1)
         self.embed = nn.Embedding(n_styles, width) if n_styles else None
+        self.key_embed = nn.Embedding(n_keys, width) if n_keys else None
         self.energy = (nn.Sequential(nn.Linear(2 * 12, width // 2), nn.LeakyReLU(0.2), nn.Linear(width // 2, 1))
                        if self.energy_frames > 0 else None)
         for m in self.modules():
@@ -101,9 +102,11 @@ class RollCritic(nn.Module):
         """Raw (strikes, held) (n, 88, T) -> this critic's input (:func:`roll_view`)."""
         return roll_view(strikes, held, self.view_power)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, noise: float | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, noise: float | None = None,
+                keys: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (n,) of rolls in the critic's view ``x`` (n, 2, 88, T) (:meth:`view`); ``noise``:
-        the instance noise's standard deviation while training (None: ``self.noise``)."""
+        the instance noise's standard deviation while training (None: ``self.noise``); ``keys``
+        (n,): key labels, projected on like the style."""
         noise = self.noise if noise is None else float(noise)
         if self.training and noise > 0:
             # Instance noise on both sides: real rolls are exact (zeros, velocity steps), the
@@ -124,6 +127,8 @@ class RollCritic(nn.Module):
             out = out + self.energy(self.energy_profile(x)).squeeze(1)
         if self.embed is not None and labels is not None:
             out = out + (self.embed(labels) * g).sum(dim=1) / math.sqrt(g.shape[1])
+        if self.key_embed is not None and keys is not None:
+            out = out + (self.key_embed(keys) * g).sum(dim=1) / math.sqrt(g.shape[1])
         return out
 
     def energy_profile(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ resumed run draws the same ones).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..errors import PianoGANError
@@ -55,25 +56,55 @@ def clip_rolls(cfg, dataset) -> torch.Tensor | None:
     return torch.from_numpy(rolls)
 
 
+def clip_keys(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
+    """Key label per training clip (n,) int64 (an index into pianogan.keys.KEY_NAMES: the
+    Krumhansl-Kessler key of the clip's strikes) for a config with ``key_labels``, else None.
+    A silent clip gets the most common key."""
+    if not getattr(cfg, "key_labels", False):
+        return None
+    if rolls is None:
+        raise PianoGANError("the model is conditioned on keys, which are read from piano rolls, "
+                            "but the dataset has none (or the model judges no rolls)")
+    from ..data.rolls import roll_to_notes
+    from ..keys import keys_of_notes
+
+    found = []
+    for i in range(0, len(rolls), 256):  # in chunks: the float strikes are 4x the uint8 rolls
+        found.append(keys_of_notes(roll_to_notes(rolls[i:i + 256])[0]))
+    keys = torch.from_numpy(np.concatenate(found)).long()
+    heard = keys[keys >= 0]
+    common = int(torch.bincount(heard).argmax()) if len(heard) else 0
+    return torch.where(keys >= 0, keys, torch.full_like(keys, common))
+
+
 def batch_cond(labels: torch.Tensor | None, indices, batch: int, device,
-               rolls: torch.Tensor | None = None) -> dict:
-    """Loss kwargs: the labels of the clips ``indices`` (a real batch), or with ``indices`` None
-    ``batch`` labels drawn from the clips' distribution; {} for an unconditional model. A real
-    batch also gets its clips' piano rolls as (strikes, held) when ``rolls`` are given."""
+               rolls: torch.Tensor | None = None, keys: torch.Tensor | None = None) -> dict:
+    """Loss kwargs: the labels (and ``keys``) of the clips ``indices`` (a real batch), or with
+    ``indices`` None ``batch`` of them drawn from the clips' joint distribution (one draw of
+    clips for both); {} for an unconditional model. A real batch also gets its clips' piano
+    rolls as (strikes, held) when ``rolls`` are given."""
     out = {}
     if rolls is not None and indices is not None:
         from ..data.rolls import roll_to_notes
 
         strikes, held = roll_to_notes(rolls[torch.as_tensor(indices)])
         out["rolls"] = (strikes.to(device), held.to(device))
-    if labels is None:
+    per_clip = {k: v for k, v in (("labels", labels), ("keys", keys)) if v is not None}
+    if not per_clip:
         return out
-    idx = torch.randint(len(labels), (batch,)) if indices is None else torch.as_tensor(indices)
-    return {**out, "labels": labels[idx].to(device)}
+    n = len(next(iter(per_clip.values())))
+    idx = torch.randint(n, (batch,)) if indices is None else torch.as_tensor(indices)
+    return {**out, **{k: v[idx].to(device) for k, v in per_clip.items()}}
 
 
-def fixed_cond(labels: torch.Tensor | None, n_styles: int, n: int, device) -> dict:
-    """Loss/generator kwargs for the fixed sample grid: styles in turn."""
-    if labels is None or n_styles == 0:
-        return {}
-    return {"labels": torch.arange(n, device=device) % n_styles}
+def fixed_cond(labels: torch.Tensor | None, n_styles: int, n: int, device,
+               keys: torch.Tensor | None = None) -> dict:
+    """Loss/generator kwargs for the fixed sample grid: styles in turn; with key labels, keys
+    around the circle of fifths, every third one minor."""
+    out = {}
+    if labels is not None and n_styles > 0:
+        out["labels"] = torch.arange(n, device=device) % n_styles
+    if keys is not None:
+        i = torch.arange(n, device=device)
+        out["keys"] = (7 * i) % 12 + 12 * (i % 3 == 2).long()
+    return out

@@ -100,6 +100,7 @@ class Trainer:
             self.model_cfg = cn.configure(self.family, self.model_cfg, self.dataset)
         self.labels = cn.clip_labels(self.model_cfg, self.dataset)
         self.rolls = cn.clip_rolls(self.model_cfg, self.dataset)
+        self.keys = cn.clip_keys(self.model_cfg, self.rolls)
 
         self.env = dd.init(self.train_cfg.device)
         self.device = self.env.device
@@ -114,7 +115,7 @@ class Trainer:
 
     def cond(self, indices) -> dict:
         """The losses' conditioning kwargs for a real batch's clip ``indices`` (None: drawn)."""
-        return cn.batch_cond(self.labels, indices, self.batch, self.device, self.rolls)
+        return cn.batch_cond(self.labels, indices, self.batch, self.device, self.rolls, self.keys)
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
@@ -159,7 +160,8 @@ class Trainer:
                                   tc.seed)
         gen = torch.Generator().manual_seed(tc.sample_seed)
         self.fixed_z = self.G.sample_z(tc.sample_images, generator=gen).to(dev) if tc.sample_images else None
-        self.fixed_cond = cn.fixed_cond(self.labels, len(getattr(cfg, "styles", ())), tc.sample_images, dev)
+        self.fixed_cond = cn.fixed_cond(self.labels, len(getattr(cfg, "styles", ())), tc.sample_images, dev,
+                                        self.keys)
 
     def _optimizer(self, net: torch.nn.Module, which: str) -> torch.optim.Optimizer:
         cfg = self.model_cfg
