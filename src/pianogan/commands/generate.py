@@ -38,8 +38,9 @@ def register(subparsers) -> None:
     p.add_argument("--style", metavar="NAME",
                    help="style label of a conditioned model (e.g. chorale, quartet, keyboard)")
     p.add_argument("--key", metavar="KEY",
-                   help="longform: put each piece in this key, e.g. 'C', 'D minor', 'F#m' (a piece in the "
-                        "other mode goes to the relative key: D minor asked of a major piece gives F major)")
+                   help="longform: put each piece in this key, e.g. 'C', 'D minor', 'F#m'. A model trained "
+                        "with key labels is asked for it; otherwise its notes are transposed there (a piece in "
+                        "the other mode goes to the relative key: D minor asked of a major piece gives F major)")
     p.add_argument("--n", type=int, default=8, help="number of clips (default 8)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of clip 0; clip i uses seed+i (default 0)")
