@@ -160,6 +160,8 @@ CONFIGS: dict[str, Config] = {
     "tiny": Config(z_global=64, z_local=16, w_dim=128, g_channels=(128, 128, 96, 80, 64, 64),
                    d_channels=(16, 32, 48), d_width=128, batch_size=8, ema_half_life_kimg=0.5),
     "direct": Config(head="direct"),
+    # The default with key labels (each clip's key a condition beside its style).
+    "keys": Config(key_labels=True),
 }
 
 
