@@ -59,13 +59,12 @@ class LongformLoss:
         """real (B, 1, F, T) in [-1, 1], z (B, z_dim), labels (B,) or None, rolls (strikes, held)
         (B, 88, T) each or None, keys (B,) key labels or None -> (loss, stats). Like the labels,
         the fakes are asked for the real clips' keys."""
-        kk = {} if keys is None else {"keys": keys}
         use_rolls = self.roll_weight > 0 and rolls is not None
         with torch.no_grad():
             if use_rolls:
-                fake, fake_notes = self.G(z, labels, notes=True, **kk)
+                fake, fake_notes = self.G(z, labels, notes=True, keys=keys)
             else:
-                fake, fake_notes = self.G(z, labels, **kk), None
+                fake, fake_notes = self.G(z, labels, keys=keys), None
             fake = fake.to(real.dtype)
         do_r1 = self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0
         real = real.detach().requires_grad_(do_r1)
@@ -77,8 +76,8 @@ class LongformLoss:
             real_notes = self.D.roll_view([r.detach() for r in rolls]).to(real.dtype).requires_grad_(do_r1)
             fake_notes = self.D.roll_view(fake_notes)
             sigma = roll_noise_at(self.cfg, step)
-            real_logits, real_roll = (o.float() for o in self.D(real, labels, notes=real_notes, roll_noise=sigma, **kk))
-            fake_logits, fake_roll = (o.float() for o in self.D(fake, labels, notes=fake_notes, roll_noise=sigma, **kk))
+            real_logits, real_roll = (o.float() for o in self.D(real, labels, notes=real_notes, roll_noise=sigma, keys=keys))
+            fake_logits, fake_roll = (o.float() for o in self.D(fake, labels, notes=fake_notes, roll_noise=sigma, keys=keys))
             roll_real, roll_fake = F.softplus(-real_roll).mean(), F.softplus(fake_roll).mean()
             roll_loss = self.roll_weight * (roll_real + roll_fake)
             stats.update({"loss/D_roll": (roll_real + roll_fake).item(), "D/roll_noise": sigma,
@@ -86,8 +85,8 @@ class LongformLoss:
                           "D/roll_fake": fake_roll.detach().mean().item()})
             inputs, total = [real, real_notes], real_logits + self.roll_weight * real_roll
         else:
-            real_logits = self.D(real, labels, **kk).float()
-            fake_logits = self.D(fake, labels, **kk).float()
+            real_logits = self.D(real, labels, keys=keys).float()
+            fake_logits = self.D(fake, labels, keys=keys).float()
             roll_loss, inputs, total = 0.0, [real], real_logits
         loss_real = F.softplus(-real_logits).mean()
         loss_fake = F.softplus(fake_logits).mean()
@@ -106,11 +105,10 @@ class LongformLoss:
         """z (B, z_dim), labels (B,) or None, keys (B,) or None -> (loss, stats). ``rolls`` is
         unused (the generator is judged on what it plays, not on real rolls); with a roll critic
         both critics count."""
-        kk = {} if keys is None else {"keys": keys}
         if self.roll_weight > 0:
-            img, notes = self.G(z, labels, notes=True, **kk)
+            img, notes = self.G(z, labels, notes=True, keys=keys)
             logits, roll_logits = self.D(img, labels, notes=self.D.roll_view(notes),
-                                         roll_noise=roll_noise_at(self.cfg, step), **kk)
+                                         roll_noise=roll_noise_at(self.cfg, step), keys=keys)
             loss_img = F.softplus(-logits.float()).mean()
             loss_roll = F.softplus(-roll_logits.float()).mean()
             loss = loss_img + self.roll_weight * loss_roll
@@ -120,7 +118,7 @@ class LongformLoss:
                 loss = loss + self.pc_weight * pc
                 stats["loss/G_pc"] = pc.item()
             return loss, {"loss/G": loss.item(), **stats}
-        loss = F.softplus(-self.D(self.G(z, labels, **kk), labels, **kk).float()).mean()
+        loss = F.softplus(-self.D(self.G(z, labels, keys=keys), labels, keys=keys).float()).mean()
         return loss, {"loss/G": loss.item()}
 
     def state_dict(self) -> dict:

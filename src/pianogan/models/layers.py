@@ -6,6 +6,8 @@ to (H, W) when H or W is not a multiple of 2^k.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -209,3 +211,11 @@ def feature_stddev(x: torch.Tensor, group: int) -> torch.Tensor:
     y = x.float().reshape(g, -1, x.shape[1])
     s = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=1)  # (n/g,)
     return torch.cat([x, s.repeat(g).reshape(n, 1).to(x.dtype)], dim=1)
+
+
+def projection(embed: nn.Embedding | None, y: torch.Tensor | None, h: torch.Tensor) -> torch.Tensor | float:
+    """A projection discriminator's label term: <embed(y), h> / sqrt(dim) per sample (n,), for
+    features ``h`` (n, dim); 0 when the critic has no such labels or none are given."""
+    if embed is None or y is None:
+        return 0.0
+    return (embed(y) * h).sum(dim=1) / math.sqrt(h.shape[1])

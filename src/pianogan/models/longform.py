@@ -39,9 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import PianoGANError
-from ..keys import N_KEYS_MUSICAL as N_MUSICAL_KEYS
-from ..keys import calibration_shifts, shifts_to_key, transpose
-from .layers import feature_stddev
+from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
+from .layers import feature_stddev, projection
 from .piano_render import N_KEYS, PianoRenderer
 from .roll_critic import RollCritic
 
@@ -252,7 +251,7 @@ class Generator(nn.Module):
         self.z_dim = cfg.z_global + cfg.z_local * self.n_local
         self.n_styles = len(cfg.styles)
         self.embed = nn.Embedding(self.n_styles, cfg.z_global) if self.n_styles else None
-        self.key_embed = nn.Embedding(N_MUSICAL_KEYS, cfg.z_global) if cfg.key_labels else None
+        self.key_embed = nn.Embedding(N_KEYS_MUSICAL, cfg.z_global) if cfg.key_labels else None
         self.mapping = nn.Sequential(nn.Linear(cfg.z_global, cfg.w_dim), nn.LeakyReLU(0.2),
                                      nn.Linear(cfg.w_dim, cfg.w_dim), nn.LeakyReLU(0.2))
         ch = cfg.g_channels
@@ -306,10 +305,10 @@ class Generator(nn.Module):
     def default_keys(self, z: torch.Tensor) -> torch.Tensor:
         """A key for each latent when none is asked for (a key-labelled model): drawn from the
         config's ``key_shares`` (uniform without them) by a deterministic function of z."""
-        shares = torch.tensor(self.cfg.key_shares or [1.0] * N_MUSICAL_KEYS, dtype=torch.float64)
+        shares = torch.tensor(self.cfg.key_shares or [1.0] * N_KEYS_MUSICAL, dtype=torch.float64)
         cdf = (shares.cumsum(0) / shares.sum()).float().to(z.device)
         u = _uniform(z[:, min(1, self.cfg.z_global - 1)]).contiguous()
-        return torch.bucketize(u, cdf, right=True).clamp_(0, N_MUSICAL_KEYS - 1)
+        return torch.bucketize(u, cdf, right=True).clamp_(0, N_KEYS_MUSICAL - 1)
 
     # -- forward
     def w_of(self, z_global: torch.Tensor, labels: torch.Tensor | None,
@@ -448,12 +447,12 @@ class Discriminator(nn.Module):
         self.glob = nn.Sequential(nn.Linear(wd + 1, wd), nn.LeakyReLU(0.2))
         self.out = nn.Linear(wd, 1)
         self.embed = nn.Embedding(len(cfg.styles), wd) if cfg.styles else None
-        self.key_embed = nn.Embedding(N_MUSICAL_KEYS, wd) if cfg.key_labels else None
+        self.key_embed = nn.Embedding(N_KEYS_MUSICAL, wd) if cfg.key_labels else None
         he_init(self)
         energy_frames = round(cfg.roll_energy_seconds * cfg.sample_rate / cfg.hop_length)
         self.roll = (RollCritic(cfg.roll_width, len(cfg.styles), cfg.mbstd_group, cfg.roll_noise,
                                 cfg.roll_view_power, energy_frames,
-                                N_MUSICAL_KEYS if cfg.key_labels else 0)
+                                N_KEYS_MUSICAL if cfg.key_labels else 0)
                      if cfg.roll_weight > 0 else None)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, notes=None,
@@ -484,11 +483,7 @@ class Discriminator(nn.Module):
         g = self.context(h).mean(dim=2)
         g = self.glob(feature_stddev(g, self.cfg.mbstd_group))
         out = self.out(g).squeeze(1) + local
-        if self.embed is not None and labels is not None:
-            out = out + (self.embed(labels) * g).sum(dim=1) / math.sqrt(g.shape[1])
-        if self.key_embed is not None and keys is not None:
-            out = out + (self.key_embed(keys) * g).sum(dim=1) / math.sqrt(g.shape[1])
-        return out
+        return out + projection(self.embed, labels, g) + projection(self.key_embed, keys, g)
 
 
 def prepare(G: Generator, dataset, rolls=None, n_clips: int = 64, seed: int = 0) -> dict:

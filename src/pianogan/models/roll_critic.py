@@ -33,13 +33,11 @@ anneals it, :func:`pianogan.losses.longform.roll_noise_at`).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import feature_stddev
+from .layers import feature_stddev, projection
 
 def roll_view(strikes: torch.Tensor, held: torch.Tensor, power: float = 1.0) -> torch.Tensor:
     """(strikes, held) (n, 88, T) -> the critic's input (n, 2, 88, T'), T' = T rounded down to a
@@ -125,11 +123,7 @@ class RollCritic(nn.Module):
         out = self.out(g).squeeze(1) + local
         if self.energy is not None:
             out = out + self.energy(self.energy_profile(x)).squeeze(1)
-        if self.embed is not None and labels is not None:
-            out = out + (self.embed(labels) * g).sum(dim=1) / math.sqrt(g.shape[1])
-        if self.key_embed is not None and keys is not None:
-            out = out + (self.key_embed(keys) * g).sum(dim=1) / math.sqrt(g.shape[1])
-        return out
+        return out + projection(self.embed, labels, g) + projection(self.key_embed, keys, g)
 
     def energy_profile(self, x: torch.Tensor) -> torch.Tensor:
         """View ``x`` (n, 2, 88, T) -> (n, 24): the clip's pitch-class shares of strike energy
