@@ -158,7 +158,38 @@ def test_clip_keys_read_each_clips_key_from_its_roll():
     assert clip_keys(small_cfg(), torch.from_numpy(rolls)) is None
 
 
-def test_r1_is_taken_on_the_roll_critics_view_not_the_raw_strikes():
+def test_roll_critic_reads_scale_degrees_of_each_clips_own_key():
+    from pianogan.data.rolls import PIANO_LOW
+    from pianogan.keys import KEY_NAMES, transpose
+    from pianogan.models.roll_critic import fold_pitch_classes, key_of_classes, scale_degrees
+
+    roll = torch.zeros(2, 2, 88, 40)
+    for t, pitch in enumerate([62, 66, 69, 62, 67, 71, 61, 64, 69, 62]):  # D major: D F# A, G B, A C# E
+        roll[0, 0, pitch - PIANO_LOW, 4 * t] = 0.5
+    for t, pitch in enumerate([57, 60, 64, 57, 62, 65, 56, 59, 64, 57]):  # A minor: A C E, D F, E G# B
+        roll[1, 0, pitch - PIANO_LOW, 4 * t] = 0.5
+    roll[:, 1] = roll[:, 0]
+    pc = fold_pitch_classes(roll)
+    keys = key_of_classes(pc)
+    assert [KEY_NAMES[k] for k in keys.tolist()] == ["D major", "A minor"]
+    deg = scale_degrees(pc, keys).sum(-1)  # (2, 2 * 24): per channel, 12 major then 12 minor degrees
+    major, minor = deg[0, :12], deg[1, 36:]  # D major's strikes; A minor's held keys
+    assert deg[0, 12:24].abs().sum() == 0 and deg[1, :12].abs().sum() == 0
+    assert major.nonzero().flatten().tolist() == [0, 2, 4, 5, 7, 9, 11]  # D E F# G A B C#: the scale
+    assert major[0] == 1.5  # the tonic, three times
+    assert minor.nonzero().flatten().tolist() == [0, 2, 3, 5, 7, 8, 11]  # A B C D E F G#: leading tone
+    # the same music a semitone up: the same degrees
+    up = torch.stack([transpose(roll[:, c], torch.tensor([1, 1])) for c in (0, 1)], dim=1)
+    up_pc = fold_pitch_classes(up)
+    assert torch.equal(scale_degrees(up_pc, key_of_classes(up_pc)), scale_degrees(pc, keys))
+    # in the critic, the key comes from the clean roll, whatever the instance noise; the view learns
+    cfg = small_cfg(roll_degrees=True, roll_noise=0.5)
+    torch.manual_seed(0)
+    _, D = LF.build(cfg, PRESET.image_shape)
+    assert D.roll.degrees is not None and LF.build(small_cfg(), PRESET.image_shape)[1].roll.degrees is None
+    D.train()
+    D.roll(roll).sum().backward()
+    assert D.roll.degrees[0].weight.grad.abs().sum() > 0
     # Through a square-root view every silent entry of a real roll has a slope of 50: R1 taken on
     # the raw strikes was ~2500x larger there and flattened the critic to chance (session 6).
     torch.manual_seed(0)

@@ -65,6 +65,17 @@ def pitch_class_totals(strikes: torch.Tensor, low: int = PIANO_LOW) -> torch.Ten
     return torch.zeros(n, 12, device=strikes.device).index_add_(1, classes, per_key)
 
 
+def keys_of_profiles(pitch_class: torch.Tensor) -> torch.Tensor:
+    """(n, 12) pitch-class distributions (C first) -> (n,) key index into :data:`KEY_NAMES` (the
+    best Krumhansl-Kessler correlation, in torch and without gradient); 0 for a flat one."""
+    pc = pitch_class.detach().float()
+    profiles = torch.as_tensor(key_profiles(), dtype=pc.dtype, device=pc.device)  # (24, 12)
+    a = pc - pc.mean(-1, keepdim=True)
+    b = profiles - profiles.mean(-1, keepdim=True)
+    corr = (a / (a.norm(dim=-1, keepdim=True) + 1e-12)) @ (b / b.norm(dim=-1, keepdim=True)).T
+    return corr.argmax(-1)
+
+
 def keys_of_notes(strikes: torch.Tensor) -> np.ndarray:
     """(n, keys, T) strikes -> (n,) key index into :data:`KEY_NAMES`, -1 where a clip is silent."""
     s = key_strengths(pitch_class_totals(strikes).cpu().numpy())
@@ -147,5 +158,5 @@ def transpose(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["FLAT_CV", "KEY_NAMES", "KK_MAJOR", "KK_MINOR", "PITCH_CLASSES", "calibration_shifts", "key_profiles",
-           "key_shares", "key_strengths", "keys_of_notes", "parse_key", "pitch_class_totals", "row_corr",
+           "key_shares", "key_strengths", "keys_of_notes", "keys_of_profiles", "parse_key", "pitch_class_totals", "row_corr",
            "shifts_to_key", "transpose"]

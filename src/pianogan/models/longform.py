@@ -96,6 +96,10 @@ class Config:
     roll_weight: float = 1.0  # weight of the roll critic's loss beside the spectrogram critic's
     roll_width: int = 128
     roll_view_power: float = 0.5  # the roll critic sees strikes^p (models/roll_critic.py says why)
+    # The roll critic also reads the notes as scale degrees of each clip's own key (major and minor
+    # apart: models/roll_critic.py, scale_degrees), where a missing leading tone looks the same in
+    # every key.
+    roll_degrees: bool = False
     roll_energy_seconds: float = 0.0  # window (s) of the roll critic's strike-energy view; 0: none (session 8: unproven, off)
     # G matches the reals' sorted pitch-class shares of strike energy (losses/longform.py). Off: at
     # 2.0 it matched them within 200 steps, but the FD's MFCC part rose as its chroma part fell
@@ -161,6 +165,8 @@ CONFIGS: dict[str, Config] = {
     "direct": Config(head="direct"),
     # The default with key labels (each clip's key a condition beside its style).
     "keys": Config(key_labels=True),
+    # The default with the roll critic's scale-degree view.
+    "degrees": Config(roll_degrees=True),
 }
 
 
@@ -452,7 +458,7 @@ class Discriminator(nn.Module):
         energy_frames = round(cfg.roll_energy_seconds * cfg.sample_rate / cfg.hop_length)
         self.roll = (RollCritic(cfg.roll_width, len(cfg.styles), cfg.mbstd_group, cfg.roll_noise,
                                 cfg.roll_view_power, energy_frames,
-                                N_KEYS_MUSICAL if cfg.key_labels else 0)
+                                N_KEYS_MUSICAL if cfg.key_labels else 0, cfg.roll_degrees)
                      if cfg.roll_weight > 0 else None)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, notes=None,
