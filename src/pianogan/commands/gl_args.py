@@ -1,10 +1,10 @@
 """The Griffin-Lim flags that `generate` and `reconstruct` share, with their defaults taken from
-:data:`pianogan.phase.DEFAULT_GL` (the one place they are written)."""
+:data:`pianogan.gl_settings.DEFAULT_GL` (the one place they are written)."""
 
 from __future__ import annotations
 
 from ..errors import PianoGANError
-from ..phase import DEFAULT_GL, INITS, GLSettings
+from ..gl_settings import DEFAULT_GL, INITS, GLSettings
 
 MAX_ITER = 100_000
 
