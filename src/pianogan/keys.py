@@ -66,14 +66,10 @@ def pitch_class_totals(strikes: torch.Tensor, low: int = PIANO_LOW) -> torch.Ten
 
 
 def keys_of_profiles(pitch_class: torch.Tensor) -> torch.Tensor:
-    """(n, 12) pitch-class distributions (C first) -> (n,) key index into :data:`KEY_NAMES` (the
-    best Krumhansl-Kessler correlation, in torch and without gradient); 0 for a flat one."""
-    pc = pitch_class.detach().float()
-    profiles = torch.as_tensor(key_profiles(), dtype=pc.dtype, device=pc.device)  # (24, 12)
-    a = pc - pc.mean(-1, keepdim=True)
-    b = profiles - profiles.mean(-1, keepdim=True)
-    corr = (a / (a.norm(dim=-1, keepdim=True) + 1e-12)) @ (b / b.norm(dim=-1, keepdim=True)).T
-    return corr.argmax(-1)
+    """(n, 12) pitch-class distributions (C first) -> (n,) key index into :data:`KEY_NAMES`, on
+    the tensor's device and without gradient: :func:`key_strengths`'s best key (0 for a flat one)."""
+    strengths = key_strengths(pitch_class.detach().float().cpu().numpy())
+    return torch.as_tensor(strengths.argmax(-1), device=pitch_class.device)
 
 
 def keys_of_notes(strikes: torch.Tensor) -> np.ndarray:
