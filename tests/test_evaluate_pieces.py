@@ -179,6 +179,39 @@ def test_real_excerpts_do_not_favour_openings(tmp_path):
     assert starts <= {0, 4, 8, 12}  # runs are still whole, non-overlapping runs
 
 
+def test_real_excerpt_halves_come_from_disjoint_pieces(tmp_path):
+    # Six pieces of 6 consecutive 2 s clips (3 runs of 4 s each) and one of 2 clips (1 run);
+    # each clip image is the constant 0.1 * piece + 0.01 * offset, so an excerpt names its piece.
+    rows, images = [], []
+    for k in range(7):
+        for off in range(0, 12 if k < 6 else 4, 2):
+            rows.append({"source": f"p{k}", "offset_seconds": float(off), "split": "train"})
+            images.append(np.full(SMALL.image_shape, 0.1 * k + 0.01 * off, np.float32))
+    ds = PianoDataset(write_dataset(tmp_path / "ds", np.stack(images), SMALL, STATS, rows))
+    piece = lambda x: int(float(x[0, 0]) / 0.1 + 0.05)  # noqa: E731
+    for seed in range(4):
+        h = P.real_excerpt_halves(ds, 4.0, n=8, seed=seed)
+        a, b = h.a, h.b
+        assert h.disjoint and a.shape[1:] == b.shape[1:] == (129, SMALL.frames_for(4.0))
+        pa, pb = {piece(x) for x in a}, {piece(x) for x in b}
+        assert not pa & pb and pa | pb == set(range(7))  # every piece used, none in both halves
+        # the piece indices name the pieces (dataset order p0..p6 sorts as the pieces do)
+        assert [piece(x) for x in a] == h.pieces_a.tolist() and [piece(x) for x in b] == h.pieces_b.tolist()
+        assert abs(len(a) - len(b)) <= 2  # halves balanced by runs, not by pieces (19 runs)
+        assert len({round(float(x[0, 0]), 3) for x in np.concatenate([a, b])}) == len(a) + len(b)  # no repeats
+    a = P.real_excerpt_halves(ds, 4.0, n=3).a
+    assert len(a) == 3 and len({piece(x) for x in a}) == 3  # round-robin inside a half
+    one = [{"source": "solo", "offset_seconds": 2.0 * j, "split": "train"} for j in range(10)]  # 5 runs
+    solo = np.stack([np.full(SMALL.image_shape, 0.01 * j, np.float32) for j in range(10)])
+    a, b, _, _, disjoint = P.real_excerpt_halves(
+        PianoDataset(write_dataset(tmp_path / "one", solo, SMALL, STATS, one)), 4.0, n=8)
+    assert not disjoint and len(a) == len(b) == 2  # one piece: its runs split in two, none shared
+    assert not {float(x[0, 0]) for x in a} & {float(x[0, 0]) for x in b}
+    with pytest.raises(PianoGANError, match="halves"):
+        P.real_excerpt_halves(PianoDataset(write_dataset(tmp_path / "short", solo[:6], SMALL, STATS, one[:6])),
+                              4.0, n=8)
+
+
 def _scale_piece(tonics: list[int], window_s: float, sr: int = 8000) -> np.ndarray:
     """Audio: per window, arpeggios over the major scale of that window's tonic (pitch class)."""
     audio = np.zeros(int(len(tonics) * window_s * sr) + sr, np.float32)
@@ -275,7 +308,8 @@ def test_piece_notes_report_compares_whole_pieces_with_a_real_floor(tmp_path):
     # real A (2 excerpts), real B (2), then the 2 fake pieces: real music in C major, fake chromatic
     tr = _ScriptedTranscriber([_played(c_major)] * 4 + [_played(chromatic)] * 2)
     out = P.piece_notes_report(ds, fake, tr)
-    assert out["n_real"] == 2 and out["n_fake"] == 2 and out["seconds"] == pytest.approx(4.0, abs=0.02)
+    assert out["n_real"] == out["n_real_b"] == 2 and out["n_fake"] == 2 and out["halves_disjoint"]
+    assert out["seconds"] == pytest.approx(4.0, abs=0.02)
     real, gen = out["sets"]["real"], out["sets"]["fake"]
     assert real["pc_js"] < 1e-9 and gen["pc_js"] > 0.05  # same notes as the reference: floor 0
     assert real["in_key_share"] > gen["in_key_share"]

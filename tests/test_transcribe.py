@@ -150,6 +150,29 @@ def test_js_divergence_bounds():
     assert nm.js_divergence(p, np.zeros(12)) == 1.0
 
 
+def test_real_splits_keep_pieces_whole_and_the_floor_is_taken_over_many():
+    groups = np.repeat(np.arange(10), [5, 1, 1, 3, 2, 2, 4, 1, 3, 2])
+    sides = set()
+    for seed in range(6):
+        in_b = nm.split_groups(groups, np.random.default_rng(seed))
+        assert all(len(set(in_b[groups == g].tolist())) == 1 for g in range(10))  # pieces whole
+        assert abs(int(in_b.sum()) - int((~in_b).sum())) <= 5  # balanced within the largest piece
+        sides.add(tuple(in_b.tolist()))
+    assert len(sides) > 1  # the split is drawn
+    # Pieces 0-4 play only C, pieces 5-9 only C and G, half the time each; the fake set plays C only.
+    c, cg = np.eye(12)[0] * 10, (np.eye(12)[0] + np.eye(12)[7]) * 5
+    real = np.stack([c if g < 5 else cg for g in groups])
+    out = nm.pc_js_repeats(real, groups, np.stack([c] * 8), repeats=12)
+    assert out["repeats"] == len(out["floor"]) == len(out["fake"]) == 12
+    assert out["floor_sd"] > 0  # the splits differ, and so does their floor
+    assert out["fake_mean"] > out["floor_mean"] and out["ratio"] == out["fake_mean"] / out["floor_mean"]
+    same = nm.pc_js_repeats(real, groups, real, repeats=3)
+    assert same["fake_mean"] < max(same["floor"]) + 1e-12  # the real set itself sits among the splits
+    split = nm.split_groups(groups, np.random.default_rng(0))
+    assert np.allclose(nm.pitch_class_seconds([_tr([(0.0, 1.0, 60, 0.8), (0.0, 0.5, 67, 0.8)])]),
+                       [np.eye(12)[0] * 1.0 + np.eye(12)[7] * 0.5]) and split.dtype == bool
+
+
 # ----------------------------------------------------------------------------- CLI
 
 def test_cli_transcribe_writes_midi_and_reports(tmp_path, capsys):

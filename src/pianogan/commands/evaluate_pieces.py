@@ -22,8 +22,9 @@ Measures of issue 10 that `pianogan evaluate` does not cover, each beside real m
     * seams: spectral flux (sum over bins of the rise of log|STFT|, nats) at the generator's block
       boundaries against real music's 99th percentile: share of boundary frames above it (real
       music at the same frames: ~0.01) and the largest boundary flux / p99;
-  - notes on whole pieces: --note-n pieces of --note-seconds (default 20) and 2 x --note-n real
-    excerpts of that length (half A the reference, half B the real values and floor), each
+  - notes on whole pieces: --note-n pieces of --note-seconds (default 20) and up to 2 x --note-n
+    real excerpts of that length from two disjoint sets of pieces (half A the reference, half B
+    the real values and floor; a floor from the same pieces would be too low), each
     Griffin-Lim -> basic-pitch: in-key share, notes per second, polyphony, key agreement of the
     two halves, pitch-class divergence to real (JS), note FD;
   - styles (a style-conditioned generator): --style-n clips of each style at the training length,
@@ -89,18 +90,17 @@ def native_style_clips(G, styles: tuple[str, ...], n: int, seed: int, device, ba
 
 
 def native_long(G, n: int, frames: int, seed: int, device, bar):
-    """n pieces (n, F, frames) of an any-length G, latent seed ``seed + i`` as `pianogan generate`;
-    a conditional G plays style i mod K (every style as often)."""
+    """n pieces (n, F, frames) of an any-length G, latent seed ``seed + i``, exactly as `pianogan
+    generate` without --style makes them: a conditional G draws each piece's style from its
+    latent, in the corpus's mix when its export calibrated ``style_shares`` (the real excerpts
+    it is compared with come in that mix too; one style each in turn over-weighted the rarest)."""
     import numpy as np
-    import torch
 
     from ..pieces import piece_latent
 
-    k = len(getattr(G.cfg, "styles", ()) or ())
     out = []
     for i in range(n):
-        z = piece_latent(G, seed + i, frames)
-        out.append(_native_images(G, z, torch.tensor([i % k]) if k else None, device, frames)[0])
+        out.append(_native_images(G, piece_latent(G, seed + i, frames), None, device, frames)[0])
         bar.update(1)
     return np.stack(out)
 
@@ -216,14 +216,21 @@ def to_markdown(report: dict) -> str:
     nt = report.get("notes")
     if nt:
         r, f = nt["sets"]["real"], nt["sets"]["fake"]
-        lines += [f"## Notes of {nt['seconds']:g} s pieces ({nt['n_fake']} fake, {nt['n_real']} real + "
-                  f"{nt['n_real']} real reference)", "", "| measure | real | fake |", "|---|---|---|"]
+        halves = "other pieces than" if nt.get("halves_disjoint", True) else "the same piece as"
+        lines += [f"## Notes of {nt['seconds']:g} s pieces ({nt['n_fake']} fake, {nt.get('n_real_b', nt['n_real'])} "
+                  f"real from {halves} the {nt['n_real']} real reference)", "", "| measure | real | fake |",
+                  "|---|---|---|"]
         for key, what in (("in_key_share", "in-key share above chance"), ("notes_per_s", "notes per second"),
                           ("polyphony", "polyphony"), ("key_agreement_notes", "key agreement of the halves"),
                           ("ioi_median_s", "inter-onset interval, median (s)"),
                           ("pc_js", "pitch-class divergence to the reference (JS; real = floor)"),
                           ("fd_notes", "note FD to the reference (real = floor)")):
             lines.append(f"| {what} | {_f(r.get(key))} | {_f(f.get(key))} |")
+        rep = nt.get("pc_js_repeats")
+        if rep:
+            lines += ["", f"Pitch-class divergence over {rep['repeats']} splits of the real pieces into two "
+                      f"halves: floor {rep['floor_mean']:.4f} +- {rep['floor_sd']:.4f}, fake "
+                      f"{rep['fake_mean']:.4f} +- {rep['fake_sd']:.4f}, {rep['ratio']:.1f}x the floor."]
         lines.append("")
     s = report.get("style")
     if s:

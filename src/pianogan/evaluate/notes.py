@@ -165,13 +165,60 @@ class NoteSet:
     pc_aligned: np.ndarray  # (12,) mean of the clips' scale-aligned histograms
 
 
+def pitch_class_seconds(transcriptions: list[Transcription]) -> np.ndarray:
+    """(n, 12) seconds of note time per pitch class C..B of each clip: summed over any subset of
+    clips and normalised, the subset's pitch-class histogram (as ``NoteSet.pc_histogram``)."""
+    out = np.zeros((len(transcriptions), 12))
+    for i, t in enumerate(transcriptions):
+        h = pitch_class_histogram(t.notes)
+        out[i] = h * (np.maximum(t.notes[:, 1] - t.notes[:, 0], 0).sum() if len(t.notes) else 0.0)
+    return out
+
+
+def split_groups(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random split of items into two halves that keeps every group (piece) whole: (n,) bool,
+    True = half B. The groups go in a random order, each to the half holding fewer items so far."""
+    groups = np.asarray(groups)
+    ids, sizes = np.unique(groups, return_counts=True)
+    in_b, count = set(), [0, 0]
+    for j in rng.permutation(len(ids)):
+        half = int(count[1] < count[0])
+        count[half] += int(sizes[j])
+        if half:
+            in_b.add(ids[j])
+    return np.array([g in in_b for g in groups.tolist()], bool)
+
+
+def pc_js_repeats(real_seconds: np.ndarray, real_groups: np.ndarray, fake_seconds: np.ndarray,
+                  repeats: int, seed: int = 0) -> dict:
+    """The pitch-class JS floor and a fake set's JS over ``repeats`` splits of the real clips.
+
+    ``real_seconds`` (n, 12) and ``fake_seconds`` (m, 12) from :func:`pitch_class_seconds`;
+    ``real_groups`` (n,) the piece of each real clip. Each split (:func:`split_groups`, seeded
+    ``seed``, ``seed + 1``, ...) puts whole pieces in halves A and B: floor = JS(B, A), fake =
+    JS(fake, A). One split's floor swings by half its value or more (section 17 of
+    docs/results.md: 0.0036 +- 0.0020 over 10 splits at 20 s), so a ratio to one draw mostly
+    measures the draw. Keys: ``repeats``, ``floor`` / ``fake`` (lists), ``floor_mean``,
+    ``floor_sd``, ``fake_mean``, ``fake_sd``, ``ratio`` (fake_mean / floor_mean).
+    """
+    floor, fake = [], []
+    total_fake = fake_seconds.sum(0)
+    for r in range(repeats):
+        in_b = split_groups(real_groups, np.random.default_rng(seed + r))
+        a = real_seconds[~in_b].sum(0)
+        floor.append(js_divergence(real_seconds[in_b].sum(0), a))
+        fake.append(js_divergence(total_fake, a))
+    f, g = np.array(floor), np.array(fake)
+    return {"repeats": int(repeats), "floor": f.tolist(), "fake": g.tolist(), "floor_mean": float(f.mean()),
+            "floor_sd": float(f.std()), "fake_mean": float(g.mean()), "fake_sd": float(g.std()),
+            "ratio": float(g.mean() / max(f.mean(), 1e-12))}
+
+
 def measure_set(transcriptions: list[Transcription]) -> NoteSet:
     per = [clip_measures(t) for t in transcriptions]
     feats = np.stack([clip_features(t, m) for t, m in zip(transcriptions, per)])
     hists = [pitch_class_histogram(t.notes) for t in transcriptions]
-    total = np.zeros(12)
-    for t, h in zip(transcriptions, hists):
-        total += h * (np.maximum(t.notes[:, 1] - t.notes[:, 0], 0).sum() if len(t.notes) else 0.0)
+    total = pitch_class_seconds(transcriptions).sum(0)
     aligned = [np.roll(h, -best_scale(h)[0]) for h in hists if h.sum() > 0]
     return NoteSet({k: np.array([p[k] for p in per], np.float64) for k in NOTE_METRICS}, feats,
                    total / total.sum() if total.sum() > 0 else total,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 OFFSET_TOL_S = 1e-3  # consecutive clips: offsets differ by one clip length within this
 NOTES_GL_ITER = 32  # Griffin-Lim iterations before transcription (as `evaluate`)
+PC_JS_REPEATS = 20  # splits of the real excerpts' pieces behind the pitch-class JS floor
 
 
 def _as_batch(images: np.ndarray) -> np.ndarray:
@@ -109,25 +110,81 @@ def real_excerpts(dataset: PianoDataset, seconds: float = 60.0, n: int | None = 
     openings against 0.52 on excerpts from anywhere, docs/results.md, section 14). ``n`` None:
     all that exist.
     """
-    preset = dataset.preset
+    frames, need = _excerpt_frames(dataset.preset, seconds)
+    runs = _runs(dataset, need)
+    rng = np.random.default_rng(seed)
+    picked = _round_robin(runs, rng)
+    if n is not None:
+        picked = picked[:n]
+    if not picked or (n is not None and len(picked) < n):
+        raise PianoGANError(f"{dataset.root}: {len(picked)} excerpts of {seconds:g} s ({need} consecutive "
+                            f"clips of one piece){'' if n is None else f', {n} asked'}")
+    return _join_runs(dataset, picked, frames)
+
+
+def _excerpt_frames(preset: Preset, seconds: float) -> tuple[int, int]:
+    """(frames of a ``seconds`` excerpt, consecutive clips it needs); refuses presets that cannot join."""
     if preset.needs_resize or preset.image_height != preset.n_freq:
         raise PianoGANError(f"preset {preset.name!r}: long excerpts need image rows = STFT bins, no resize")
     if preset.n_samples % preset.hop_length:
         raise PianoGANError(f"preset {preset.name!r}: a clip is not a whole number of hops; clips "
                             f"cannot be joined on one frame grid")
     frames = preset.frames_for(seconds)
-    need = max(1, math.ceil((frames - 1) / (preset.n_frames - 1)))
-    runs = _runs(dataset, need)
-    rng = np.random.default_rng(seed)
+    return frames, max(1, math.ceil((frames - 1) / (preset.n_frames - 1)))
+
+
+def _round_robin(runs: list[list[list[int]]], rng: np.random.Generator) -> list[list[int]]:
+    """Every piece's runs in a seeded order, taken one per piece per round, pieces in a seeded order."""
     order = rng.permutation(len(runs))
     runs = [[piece[j] for j in rng.permutation(len(piece))] for piece in runs]
-    picked = [runs[p][r] for r in range(max((len(x) for x in runs), default=0)) for p in order if r < len(runs[p])]
-    if n is not None:
-        picked = picked[:n]
-    if not picked or (n is not None and len(picked) < n):
-        raise PianoGANError(f"{dataset.root}: {len(picked)} excerpts of {seconds:g} s ({need} consecutive "
-                            f"clips of one piece){'' if n is None else f', {n} asked'}")
-    return np.stack([join_clips(dataset.images(run), preset)[:, :frames] for run in picked])
+    return [runs[p][r] for r in range(max((len(x) for x in runs), default=0)) for p in order if r < len(runs[p])]
+
+
+def _join_runs(dataset: PianoDataset, picked: list[list[int]], frames: int) -> np.ndarray:
+    return np.stack([join_clips(dataset.images(run), dataset.preset)[:, :frames] for run in picked])
+
+
+class RealHalves(NamedTuple):
+    """Real excerpts in two halves: images (n, F, T) and the piece (an index) of each excerpt."""
+
+    a: np.ndarray
+    b: np.ndarray
+    pieces_a: np.ndarray
+    pieces_b: np.ndarray
+    disjoint: bool  # no piece in both halves (False: the dataset has one piece)
+
+
+def real_excerpt_halves(dataset: PianoDataset, seconds: float, n: int, seed: int = 0) -> RealHalves:
+    """Two sets of real excerpts (:func:`real_excerpts`' kind) *from disjoint pieces*, up to ``n`` each.
+
+    The pieces are split in two, whole (:func:`~.notes.split_groups`, balanced by their runs);
+    each half is then drawn round-robin over its own pieces. A generator's pieces share no piece
+    with the reference half A, so the floor (B against A) must not either: halves cut from one
+    round-robin list shared most pieces (with 141 pieces and 128 excerpts a half, 112 of B's 128
+    came from A's pieces), which put the pitch-class JS floor at 0.0005, the spread of two
+    excerpts of the *same* pieces, not of two sets of music (docs/results.md, section 17). With
+    one piece only, ``disjoint`` is False and the halves split its excerpts.
+    """
+    frames, need = _excerpt_frames(dataset.preset, seconds)
+    runs = _runs(dataset, need)
+    rng = np.random.default_rng(seed)
+    piece_of = {tuple(r): p for p, piece in enumerate(runs) for r in piece}
+    if len(runs) < 2:
+        picked = _round_robin(runs, rng)
+        half = min(n, len(picked) // 2)
+        halves, disjoint = (picked[:half], picked[half:2 * half]), False
+    else:
+        owner = np.repeat(np.arange(len(runs)), [len(p) for p in runs])  # the piece of each run
+        b_pieces = set(owner[note_measures.split_groups(owner, rng)].tolist())
+        halves = tuple(_round_robin([runs[p] for p in range(len(runs)) if (p in b_pieces) == side], rng)[:n]
+                       for side in (False, True))
+        disjoint = True
+    if min(len(h) for h in halves) < 2:
+        raise PianoGANError(f"{dataset.root}: {len(halves[0])} + {len(halves[1])} real excerpts of {seconds:g} s "
+                            f"in two halves; need at least 2 in each")
+    pieces = [np.array([piece_of[tuple(r)] for r in h], np.int64) for h in halves]
+    return RealHalves(_join_runs(dataset, halves[0], frames), _join_runs(dataset, halves[1], frames),
+                      pieces[0], pieces[1], disjoint)
 
 
 def excerpts_up_to(dataset: PianoDataset, seconds: float, n: int, seed: int = 0) -> np.ndarray:
@@ -301,23 +358,29 @@ def piece_notes_report(dataset: PianoDataset, fake_images: np.ndarray, transcrib
                        seed: int = 0, progress: bool = False) -> dict:
     """Note measures of fake pieces (n, F, T) against real excerpts of the same length.
 
-    Real excerpts (:func:`real_excerpts`, 2 x ``n_real``, default 2 x n) are split into half A,
-    the reference, and half B, which gives the real values and the floor of the divergences
-    (pitch-class JS, note FD) that the fake set is compared with. Keys: ``seconds``, ``n_real``,
-    ``sets`` {"real": half B vs A, "fake": fake vs A} (:func:`~.notes.compare_notes` keys).
+    Real excerpts from two disjoint sets of pieces (:func:`real_excerpt_halves`, up to ``n_real``
+    each, default n) are half A, the reference, and half B, which gives the real values and the
+    floor of the divergences (pitch-class JS, note FD) that the fake set is compared with. Keys:
+    ``seconds``, ``n_real`` (half A's size), ``n_real_b``, ``halves_disjoint``, ``n_fake``,
+    ``sets`` {"real": half B vs A, "fake": fake vs A} (:func:`~.notes.compare_notes` keys), and
+    with disjoint halves ``pc_js_repeats``: the pitch-class JS floor and the fake's over
+    :data:`PC_JS_REPEATS` splits of the same transcribed pieces (:func:`~.notes.pc_js_repeats`).
     """
     fake = _as_batch(fake_images)
     preset, stats = dataset.preset, dataset.stats
     frames = fake.shape[-1]
     seconds = (frames - 1) * preset.hop_length / preset.sample_rate
-    real = excerpts_up_to(dataset, seconds, 2 * (len(fake) if n_real is None else n_real), seed)
-    if len(real) < 4:
-        raise PianoGANError(f"{dataset.root}: {len(real)} real excerpts of {seconds:g} s; need at least 4")
-    real = real[:, :, :frames]
-    half = len(real) // 2
-    tr = {name: transcribe_pieces(x, preset, stats, transcriber, progress, f"notes ({name})")
-          for name, x in (("real A", real[:half]), ("real B", real[half:2 * half]), ("fake", fake))}
+    h = real_excerpt_halves(dataset, seconds, len(fake) if n_real is None else n_real, seed)
+    tr = {name: transcribe_pieces(x[:, :, :frames], preset, stats, transcriber, progress, f"notes ({name})")
+          for name, x in (("real A", h.a), ("real B", h.b), ("fake", fake))}
     ref = note_measures.build_notes_reference(note_measures.measure_set(tr["real A"]))
-    return {"seconds": seconds, "n_real": half, "n_fake": int(len(fake)),
+    out = {"seconds": seconds, "n_real": int(len(h.a)), "n_real_b": int(len(h.b)), "halves_disjoint": h.disjoint,
+           "n_fake": int(len(fake))}
+    if h.disjoint:  # the floor over many splits of the same transcribed pieces: one split is noisy
+        seconds_of = note_measures.pitch_class_seconds
+        out["pc_js_repeats"] = note_measures.pc_js_repeats(
+            seconds_of(tr["real A"] + tr["real B"]), np.concatenate([h.pieces_a, h.pieces_b]),
+            seconds_of(tr["fake"]), PC_JS_REPEATS, seed)
+    return {**out,
             "sets": {"real": note_measures.compare_notes(ref, note_measures.measure_set(tr["real B"])),
                      "fake": note_measures.compare_notes(ref, note_measures.measure_set(tr["fake"]))}}
