@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pianogan.keys import KEY_NAMES, calibration_shifts, key_shares, keys_of_notes, transpose
+from pianogan.keys import KEY_NAMES, calibration_shifts, key_shares, keys_of_notes, style_key_shares, transpose
 
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]  # MIDI
 A_MINOR = [57, 59, 60, 62, 64, 65, 68, 69]  # harmonic minor: G sharp
@@ -53,6 +53,23 @@ def test_calibration_draws_keys_from_the_shares_within_the_clips_mode():
     only_major[0] = 1.0
     silent = torch.zeros(1, 88, 40)
     assert calibration_shifts(torch.cat([x[2:3], silent]), only_major, torch.tensor([0.5, 0.5])).tolist() == [0, 0]
+
+
+def test_each_style_keeps_its_own_key_shares_and_a_row_per_clip_draws_from_them():
+    d_major = [m + 2 for m in C_MAJOR]
+    x = roll(C_MAJOR, C_MAJOR, d_major, A_MINOR, d_major)
+    labels = np.array([0, 0, 1, 1, 1])
+    by_style = style_key_shares(x, labels, 2, prior=0.0)
+    assert by_style[0].tolist() == [1.0 if k == 0 else 0.0 for k in range(24)]  # style 0: C major only
+    assert by_style[1][2] == 2 / 3 and by_style[1][21] == 1 / 3  # style 1: D major, A minor
+    smoothed = style_key_shares(x, labels, 2, prior=5.0)  # a rare style leans on the corpus's keys
+    assert smoothed[0][0] == (2 + 5 * 0.4) / 7 and smoothed[0][2] == 5 * 0.4 / 7
+    assert np.allclose(smoothed.sum(1), 1.0)
+    # one row of shares per clip: two C major clips, one of each style, go where their style's keys are
+    rows = np.stack([by_style[0], by_style[1]])
+    y = roll(C_MAJOR, C_MAJOR)
+    shifts = calibration_shifts(y, rows, torch.tensor([0.5, 0.5]))
+    assert shifts.tolist() == [0, 2]  # style 0 stays in C, style 1 goes to D major (its only major key)
 
 
 def test_key_names_parse_and_bad_ones_fail_in_one_line():

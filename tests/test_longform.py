@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pianogan.config import Preset
-from pianogan.data.dataset import write_dataset
+from pianogan.data.dataset import PianoDataset, write_dataset
 from pianogan.data.labels import style_labels
 from pianogan.models import get_model
 from pianogan.models.piano_render import decay_filter, harmonic_templates, key_frequencies
@@ -109,6 +109,42 @@ def test_key_calibration_moves_sampled_notes_to_the_corpus_keys_only_when_sampli
     with torch.no_grad():
         raw = keys_of_notes(G.notes(z))
     assert not set(raw.tolist()) <= {2, 12 + 11}  # training sees the notes as played
+
+
+def test_unasked_styles_follow_the_style_shares_and_each_style_its_own_keys():
+    from pianogan.errors import PianoGANError
+    from pianogan.keys import keys_of_notes
+
+    z = torch.randn(400, 16 + 8 * 8, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    G, _ = LF.build(small_cfg(styles=("a", "b", "c"), truncation=1.0), PRESET.image_shape)
+    uniform = np.bincount(G.default_labels(z).numpy(), minlength=3) / 400
+    assert np.all(np.abs(uniform - 1 / 3) < 0.08)  # no shares: every style as often
+    G.cfg.style_shares = (0.7, 0.0, 0.3)
+    drawn = G.default_labels(z).numpy()
+    assert not (drawn == 1).any() and abs((drawn == 0).mean() - 0.7) < 0.08  # the corpus's mix
+    with pytest.raises(PianoGANError, match="style_shares"):
+        small_cfg(styles=("a", "b"), style_shares=(1.0, 0.0, 0.0))
+    with pytest.raises(PianoGANError, match="style_key_shares"):
+        small_cfg(styles=("a", "b"), key_shares=[1 / 24] * 24, style_key_shares=[1 / 24] * 24)
+    # Style a plays in D major / B minor only, styles b and c in F major / D minor only.
+    table = np.zeros((3, 24))
+    table[0, [2, 12 + 11]] = 1.0
+    table[1:, [5, 12 + 2]] = 1.0
+    G.cfg.key_shares, G.cfg.style_key_shares = tuple([1 / 24] * 24), tuple(table.ravel())
+    with torch.no_grad():
+        G.to_notes.bias[:88].fill_(-3.0)
+        G.to_notes.bias[20:68].fill_(-0.1)  # an untrained head that plays many notes, none near the edges
+    G.eval()
+    zs = z[:24]
+    labels = torch.arange(24) % 3
+    with torch.no_grad():
+        asked = keys_of_notes(G.notes(zs, labels))
+        unasked = keys_of_notes(G.notes(zs))  # styles drawn from z, keys from the drawn style's
+    assert (asked >= 0).all()
+    assert set(asked[labels == 0].tolist()) <= {2, 23} and set(asked[labels > 0].tolist()) <= {5, 14}
+    mine = torch.as_tensor(table[G.default_labels(zs).numpy()])
+    assert all(mine[i, k] > 0 for i, k in enumerate(unasked.tolist()))
 
 
 def test_key_labels_condition_the_generator_and_both_critics():
@@ -407,6 +443,14 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     # ... and so do the key shares of the training rolls (every clip of this data is in some key)
     assert sum(entry["key_shares"]) == pytest.approx(1.0, abs=1e-3)
     assert G.cfg.key_shares == pytest.approx(entry["key_shares"], abs=1e-4)
+    # ... the styles' shares of the training clips, and each style's own key shares
+    from pianogan.data.labels import dataset_labels
+
+    labels = dataset_labels(PianoDataset(data, split="train"))[1]
+    mix = np.bincount(labels, minlength=2) / len(labels)
+    assert entry["style_shares"] == pytest.approx(dict(zip(("chorale", "keyboard"), mix)), abs=1e-4)
+    assert G.cfg.style_shares == pytest.approx(mix, abs=1e-6) and len(G.cfg.style_key_shares) == 48
+    assert np.allclose(np.reshape(G.cfg.style_key_shares, (2, 24)).sum(1), 1.0)
     with torch.no_grad():
         assert G(G.sample_z(1, n_local=16)).shape == (1, 1, 129, 128)
     with pytest.raises(PianoGANError, match="unknown pretrained model"):

@@ -124,15 +124,30 @@ def shifts_to_key(strikes: torch.Tensor, key: int) -> torch.Tensor:
     return _shifts(strikes, lambda i, k: key % 12 + (0 if k // 12 == key // 12 else (3 if key >= 12 else -3)))
 
 
+def style_key_shares(strikes: torch.Tensor, labels: np.ndarray, n_styles: int, prior: float = 24.0) -> np.ndarray:
+    """(n_styles, 24) share of each key among the non-silent clips of each style: ``strikes``
+    (n, keys, T), ``labels`` (n,) style indices. Each style's counts get ``prior`` clips' worth of
+    the corpus-wide shares (:func:`key_shares`), so a rare style is not left with a few keys only."""
+    k = keys_of_notes(strikes)
+    labels = np.asarray(labels)
+    corpus = key_shares(strikes)
+    out = np.empty((n_styles, N_KEYS_MUSICAL))
+    for s in range(n_styles):
+        counts = np.bincount(k[(labels == s) & (k >= 0)], minlength=N_KEYS_MUSICAL)
+        out[s] = (counts + prior * corpus) / (counts.sum() + prior)
+    return out
+
+
 def calibration_shifts(strikes: torch.Tensor, shares, u: torch.Tensor) -> torch.Tensor:
     """Semitones (n,) in -5..6 that move each clip of ``strikes`` (n, keys, T) to a key drawn
-    from ``shares`` (24,) within its own mode; ``u`` (n,) in [0, 1) picks the draw (inverse CDF),
-    so the same latent gives the same key. Silent clips, and modes without shares, stay put."""
-    shares = np.asarray(shares, np.float64).reshape(2, 12)
+    from ``shares`` within its own mode: (24,) for every clip, or (n, 24) one row per clip. ``u``
+    (n,) in [0, 1) picks the draw (inverse CDF), so the same latent gives the same key. Silent
+    clips, and modes without shares, stay put."""
+    tables = np.asarray(shares, np.float64).reshape(-1, 2, 12)
     u = u.detach().float().cpu().numpy()
 
     def drawn(i: int, k: int) -> int | None:
-        mode = shares[k // 12]
+        mode = tables[i if len(tables) > 1 else 0][k // 12]
         if mode.sum() <= 0:
             return None
         return min(int(np.searchsorted(np.cumsum(mode / mode.sum()), u[i], side="right")), 11)
@@ -155,4 +170,4 @@ def transpose(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
 
 __all__ = ["FLAT_CV", "KEY_NAMES", "KK_MAJOR", "KK_MINOR", "PITCH_CLASSES", "calibration_shifts", "key_profiles",
            "key_shares", "key_strengths", "keys_of_notes", "keys_of_profiles", "parse_key", "pitch_class_totals", "row_corr",
-           "shifts_to_key", "transpose"]
+           "shifts_to_key", "style_key_shares", "transpose"]

@@ -12,9 +12,10 @@ Writes RUN's EMA generator (generator.safetensors) as NAME.safetensors into the 
 pretrained folder (or --folder), in float16 unless --fp32, records its SHA-256 in MODELS.json there
 and copies --card (a markdown model card) beside it. `pianogan generate` without a RUN then uses it,
 after checking the hash. The file must stay within 30 MB. --calibrate-from DATA first matches a
-longform model to DATA's training clips: its share of each key (from their piano rolls, when DATA
-has them: each generated clip is transposed to a key drawn from them) and its loudness (one
-strike gain); both are kept in its config."""
+longform model to DATA's training clips: its share of each style (the mix played when no --style
+is asked for), the share of each key per style (from their piano rolls, when DATA has them: each
+generated clip is transposed to a key drawn from its style's) and its loudness (one strike gain);
+all are kept in its config."""
 
 
 def register(subparsers) -> None:
@@ -26,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--folder", metavar="DIR", help="where to write (default: the package's pretrained/)")
     p.add_argument("--calibrate-from", "--level-from", dest="level_from", metavar="DATA",
                    help="calibrate first (longform): a prepared dataset whose training clips set the "
-                        "model's key shares and mean level")
+                        "model's style mix, key shares and mean level")
     p.add_argument("--figure", action="append", default=[], metavar="NAME=VALUE",
                    help="a measured figure to record with the model (repeatable; the demo's report "
                         "shows them), e.g. --figure 'FD=2.9x the real floor'")
@@ -67,5 +68,9 @@ def run(args) -> int:
 
             top = sorted(range(24), key=lambda k: -entry["key_shares"][k])[:3]
             print("keys: " + ", ".join(f"{KEY_NAMES[k]} {entry['key_shares'][k]:.0%}" for k in top)
-                  + " ... (each clip is moved to a key drawn from these)")
+                  + " ... (each clip is moved to a key drawn from these"
+                  + (", per style" if "style_shares" in entry else "") + ")")
+        if "style_shares" in entry:
+            print("styles when none is asked for: "
+                  + ", ".join(f"{k} {v:.0%}" for k, v in entry["style_shares"].items()))
     return 0

@@ -66,6 +66,17 @@ class Config:
     # rolls at export; outside training each clip's notes are transposed to a key drawn from
     # them, in the clip's own mode (pianogan/keys.py says why). Empty: no key calibration.
     key_shares: tuple[float, ...] = ()
+    # The corpus's share of each style (in ``styles`` order), read from the training labels at
+    # export; outside training a latent with no style asked for plays one drawn from them, so an
+    # unprompted set of pieces has the corpus's mix (the built-in corpus is 55 % chorales, 10 %
+    # keyboard, 36 % quartets; uniform draws tripled the keyboard share). Empty: uniform.
+    style_shares: tuple[float, ...] = ()
+    # Key shares per style (24 per style, in ``styles`` order; export fills them with
+    # ``key_shares``): the transposition above then draws each clip's key from its own style's.
+    # Styles keep different keys (built-in chorales: D and A major lead; quartets: C and G), and
+    # one corpus-wide table gave generated chorales the quartets' keys (pitch-class JS per style
+    # 0.035 against real chorales; docs/results.md, section 17). Empty: ``key_shares`` for all.
+    style_key_shares: tuple[float, ...] = ()
     # Key labels: each training clip's key (24 classes, Krumhansl-Kessler on its roll's strikes,
     # train/conditioning.py) is a condition like the style: embedded beside it in G's mapping
     # (added after truncation, so truncation cannot average major with minor) and projected on
@@ -143,6 +154,15 @@ class Config:
         self.key_shares = tuple(float(s) for s in self.key_shares)
         if self.key_shares and len(self.key_shares) != 24:
             raise PianoGANError(f"longform: key_shares needs 24 values (one per key), got {len(self.key_shares)}")
+        self.style_shares = tuple(float(s) for s in self.style_shares)
+        if self.style_shares and (len(self.style_shares) != len(self.styles) or min(self.style_shares) < 0
+                                  or sum(self.style_shares) <= 0):
+            raise PianoGANError(f"longform: style_shares needs {len(self.styles)} non-negative values (one per "
+                                f"style, not all 0), got {list(self.style_shares)}")
+        self.style_key_shares = tuple(float(s) for s in self.style_key_shares)
+        if self.style_key_shares and len(self.style_key_shares) != 24 * len(self.styles):
+            raise PianoGANError(f"longform: style_key_shares needs 24 values per style ({24 * len(self.styles)}), "
+                                f"got {len(self.style_key_shares)}")
         if self.head not in ("notes", "direct"):
             raise PianoGANError(f"longform: head must be 'notes' or 'direct', got {self.head!r}")
         n_up = len(self.g_channels) - 1
@@ -290,16 +310,17 @@ class Generator(nn.Module):
         return int(n_local) * self.cfg.frames_per_latent
 
     def default_labels(self, z: torch.Tensor) -> torch.Tensor:
-        """A style for each latent when none is asked for: a deterministic function of z."""
-        return (_uniform(z[:, 0]) * self.n_styles).long().clamp_(0, self.n_styles - 1)
+        """A style for each latent when none is asked for: drawn from the config's ``style_shares``
+        (uniform without them) by a deterministic function of z."""
+        u = _uniform(z[:, 0])
+        if not self.cfg.style_shares:
+            return (u * self.n_styles).long().clamp_(0, self.n_styles - 1)
+        return _draw(u, self.cfg.style_shares)
 
     def default_keys(self, z: torch.Tensor) -> torch.Tensor:
         """A key for each latent when none is asked for (a key-labelled model): drawn from the
         config's ``key_shares`` (uniform without them) by a deterministic function of z."""
-        shares = torch.tensor(self.cfg.key_shares or [1.0] * N_KEYS_MUSICAL, dtype=torch.float64)
-        cdf = (shares.cumsum(0) / shares.sum()).float().to(z.device)
-        u = _uniform(z[:, min(1, self.cfg.z_global - 1)]).contiguous()
-        return torch.bucketize(u, cdf, right=True).clamp_(0, N_KEYS_MUSICAL - 1)
+        return _draw(_uniform(z[:, min(1, self.cfg.z_global - 1)]), self.cfg.key_shares or [1.0] * N_KEYS_MUSICAL)
 
     # -- forward
     def w_of(self, z_global: torch.Tensor, labels: torch.Tensor | None,
@@ -353,7 +374,8 @@ class Generator(nn.Module):
                keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(strikes, dampers) (n, 88, T) the "notes" head plays for z; outside training moved to
         ``key`` (an index into pianogan.keys.KEY_NAMES, or its relative in the clip's mode), else
-        to a key drawn from the corpus's when the config has ``key_shares`` (a function of z).
+        to a key drawn from the corpus's when the config has ``key_shares`` (a function of z; from
+        the clip's style's with ``style_key_shares``).
         A key-labelled model is instead *asked* for its key (``keys`` (n,), or ``key`` for all,
         else :meth:`default_keys`) and nothing is transposed."""
         if self.key_embed is not None:
@@ -366,7 +388,11 @@ class Generator(nn.Module):
         if key is not None:
             shifts = shifts_to_key(onsets, int(key))
         else:
-            shifts = calibration_shifts(onsets, self.cfg.key_shares, _uniform(z[:, min(1, self.cfg.z_global - 1)]))
+            shares = self.cfg.key_shares
+            if self.n_styles and self.cfg.style_key_shares:  # each clip's own style's keys
+                lab = self.default_labels(z) if labels is None else labels
+                shares = torch.tensor(self.cfg.style_key_shares).view(self.n_styles, -1)[lab.cpu()].numpy()
+            shifts = calibration_shifts(onsets, shares, _uniform(z[:, min(1, self.cfg.z_global - 1)]))
         return transpose(onsets, shifts), transpose(gate, shifts)
 
     def _notes(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -395,6 +421,13 @@ class Generator(nn.Module):
 def _uniform(x: torch.Tensor) -> torch.Tensor:
     """N(0, 1) values -> U(0, 1) (the normal CDF): draws that are a deterministic function of z."""
     return 0.5 * (1 + torch.erf(x.float() / math.sqrt(2)))
+
+
+def _draw(u: torch.Tensor, shares) -> torch.Tensor:
+    """U(0, 1) values (n,) -> class indices (n,) with probabilities ``shares`` (k,), by the CDF."""
+    p = torch.tensor(shares, dtype=torch.float64)
+    cdf = (p.cumsum(0) / p.sum()).float().to(u.device)
+    return torch.bucketize(u.contiguous(), cdf, right=True).clamp_(0, len(p) - 1)
 
 
 def prepare(G: Generator, dataset, rolls=None, n_clips: int = 64, seed: int = 0) -> dict:

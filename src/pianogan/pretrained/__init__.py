@@ -73,7 +73,7 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     :func:`~pianogan.train.checkpoint.load_generator` reads (a run directory, a step-N.pt
     checkpoint, a generator.safetensors). ``level_from``: a prepared dataset whose training clips
     calibrate a ``longform`` model first: its share of each key (from the clips' piano rolls,
-    when the data has them; :mod:`pianogan.keys`), then its loudness
+    when the data has them; :mod:`pianogan.keys`) and of each style, then its loudness
     (:mod:`pianogan.models.longform_level`); both are kept in its config. ``figures``: measured
     figures {name: text} recorded with the entry (the demo's report shows them)."""
     from safetensors.torch import save_file
@@ -83,9 +83,8 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     G, info = load_generator(run)
     level = None
     if level_from is not None:
-        shares = _key_shares(level_from)
-        if shares is not None:
-            G.cfg = dataclasses.replace(G.cfg, key_shares=shares)
+        styles = tuple(getattr(G.cfg, "styles", ()) or ())
+        G.cfg = dataclasses.replace(G.cfg, **_shares(level_from, styles))
         level = _calibrate(G, level_from, level_n)  # sets G.cfg.strike_gain
     # G's config, calibration included, with every field written out: a later default cannot
     # change a shipped model.
@@ -111,6 +110,9 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
         entry["figures"] = {str(k): str(v) for k, v in figures.items()}
     if model_config.get("key_shares"):
         entry["key_shares"] = [round(float(s), 4) for s in model_config["key_shares"]]
+    if model_config.get("style_shares"):
+        entry["style_shares"] = dict(zip(model_config["styles"], (round(float(s), 4)
+                                                                  for s in model_config["style_shares"])))
     models = registry(folder)
     models[name] = entry
     write_json(folder / "MODELS.json", models)
@@ -119,17 +121,31 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     return entry
 
 
-def _key_shares(data: str | Path) -> tuple[float, ...] | None:
-    """The 24 key shares of the prepared dataset ``data``'s training clips, read from their piano
-    rolls (None when the data has no performance MIDI: audio alone)."""
-    from ..data.dataset import PianoDataset
-    from ..data.rolls import clip_rolls, roll_to_notes
-    from ..keys import key_shares
+def _shares(data: str | Path, styles: tuple[str, ...]) -> dict:
+    """Config fields calibrated to the prepared dataset ``data``'s training clips: ``key_shares``
+    (24 keys, from their piano rolls; absent for audio data), and for a model conditioned on
+    ``styles`` (when the data has those labels) ``style_shares`` and ``style_key_shares``."""
+    import numpy as np
 
-    rolls = clip_rolls(PianoDataset(data, split="train"))
-    if rolls is None:
-        return None
-    return tuple(float(s) for s in key_shares(roll_to_notes(rolls)[0]))
+    from ..data.dataset import PianoDataset
+    from ..data.labels import dataset_labels
+    from ..data.rolls import clip_rolls, roll_to_notes
+    from ..keys import key_shares, style_key_shares
+
+    ds = PianoDataset(data, split="train")
+    found = dataset_labels(ds) if styles else None
+    labels = found[1] if found is not None and tuple(found[0]) == styles else None
+    out: dict = {}
+    if labels is not None:
+        counts = np.bincount(labels, minlength=len(styles)).astype(np.float64)
+        out["style_shares"] = tuple(float(c) for c in counts / counts.sum())
+    rolls = clip_rolls(ds)
+    if rolls is not None:
+        strikes = roll_to_notes(rolls)[0]
+        out["key_shares"] = tuple(float(s) for s in key_shares(strikes))
+        if labels is not None:
+            out["style_key_shares"] = tuple(float(s) for s in style_key_shares(strikes, labels, len(styles)).ravel())
+    return out
 
 
 def _calibrate(G, data: str | Path, n: int) -> dict:
