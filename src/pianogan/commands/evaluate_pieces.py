@@ -216,8 +216,8 @@ def to_markdown(report: dict) -> str:
     nt = report.get("notes")
     if nt:
         r, f = nt["sets"]["real"], nt["sets"]["fake"]
-        halves = "other pieces than" if nt.get("halves_disjoint", True) else "the same piece as"
-        lines += [f"## Notes of {nt['seconds']:g} s pieces ({nt['n_fake']} fake, {nt.get('n_real_b', nt['n_real'])} "
+        halves = "other pieces than" if nt["halves_disjoint"] else "the same piece as"
+        lines += [f"## Notes of {nt['seconds']:g} s pieces ({nt['n_fake']} fake, {nt['n_real_b']} "
                   f"real from {halves} the {nt['n_real']} real reference)", "", "| measure | real | fake |",
                   "|---|---|---|"]
         for key, what in (("in_key_share", "in-key share above chance"), ("notes_per_s", "notes per second"),

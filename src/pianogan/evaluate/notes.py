@@ -178,15 +178,14 @@ def pitch_class_seconds(transcriptions: list[Transcription]) -> np.ndarray:
 def split_groups(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random split of items into two halves that keeps every group (piece) whole: (n,) bool,
     True = half B. The groups go in a random order, each to the half holding fewer items so far."""
-    groups = np.asarray(groups)
     ids, sizes = np.unique(groups, return_counts=True)
-    in_b, count = set(), [0, 0]
+    in_b, count = [], [0, 0]
     for j in rng.permutation(len(ids)):
         half = int(count[1] < count[0])
         count[half] += int(sizes[j])
         if half:
-            in_b.add(ids[j])
-    return np.array([g in in_b for g in groups.tolist()], bool)
+            in_b.append(ids[j])
+    return np.isin(groups, in_b)
 
 
 def pc_js_repeats(real_seconds: np.ndarray, real_groups: np.ndarray, fake_seconds: np.ndarray,

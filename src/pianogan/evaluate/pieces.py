@@ -133,8 +133,8 @@ def _excerpt_frames(preset: Preset, seconds: float) -> tuple[int, int]:
     return frames, max(1, math.ceil((frames - 1) / (preset.n_frames - 1)))
 
 
-def _round_robin(runs: list[list[list[int]]], rng: np.random.Generator) -> list[list[int]]:
-    """Every piece's runs in a seeded order, taken one per piece per round, pieces in a seeded order."""
+def _round_robin(runs: list[list], rng: np.random.Generator) -> list:
+    """Every piece's runs (any items) in a seeded order, taken one per piece per round, pieces in a seeded order."""
     order = rng.permutation(len(runs))
     runs = [[piece[j] for j in rng.permutation(len(piece))] for piece in runs]
     return [runs[p][r] for r in range(max((len(x) for x in runs), default=0)) for p in order if r < len(runs[p])]
@@ -168,23 +168,24 @@ def real_excerpt_halves(dataset: PianoDataset, seconds: float, n: int, seed: int
     frames, need = _excerpt_frames(dataset.preset, seconds)
     runs = _runs(dataset, need)
     rng = np.random.default_rng(seed)
-    piece_of = {tuple(r): p for p, piece in enumerate(runs) for r in piece}
+    tagged = [[(p, r) for r in piece] for p, piece in enumerate(runs)]  # each run with its piece
     if len(runs) < 2:
-        picked = _round_robin(runs, rng)
+        picked = _round_robin(tagged, rng)
         half = min(n, len(picked) // 2)
         halves, disjoint = (picked[:half], picked[half:2 * half]), False
     else:
         owner = np.repeat(np.arange(len(runs)), [len(p) for p in runs])  # the piece of each run
-        b_pieces = set(owner[note_measures.split_groups(owner, rng)].tolist())
-        halves = tuple(_round_robin([runs[p] for p in range(len(runs)) if (p in b_pieces) == side], rng)[:n]
+        in_b = set(owner[note_measures.split_groups(owner, rng)].tolist())
+        halves = tuple(_round_robin([t for p, t in enumerate(tagged) if (p in in_b) == side], rng)[:n]
                        for side in (False, True))
         disjoint = True
     if min(len(h) for h in halves) < 2:
         raise PianoGANError(f"{dataset.root}: {len(halves[0])} + {len(halves[1])} real excerpts of {seconds:g} s "
                             f"in two halves; need at least 2 in each")
-    pieces = [np.array([piece_of[tuple(r)] for r in h], np.int64) for h in halves]
-    return RealHalves(_join_runs(dataset, halves[0], frames), _join_runs(dataset, halves[1], frames),
-                      pieces[0], pieces[1], disjoint)
+    a, b = ([r for _, r in h] for h in halves)
+    return RealHalves(_join_runs(dataset, a, frames), _join_runs(dataset, b, frames),
+                      np.array([p for p, _ in halves[0]], np.int64), np.array([p for p, _ in halves[1]], np.int64),
+                      disjoint)
 
 
 def excerpts_up_to(dataset: PianoDataset, seconds: float, n: int, seed: int = 0) -> np.ndarray:

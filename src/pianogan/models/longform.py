@@ -312,10 +312,7 @@ class Generator(nn.Module):
     def default_labels(self, z: torch.Tensor) -> torch.Tensor:
         """A style for each latent when none is asked for: drawn from the config's ``style_shares``
         (uniform without them) by a deterministic function of z."""
-        u = _uniform(z[:, 0])
-        if not self.cfg.style_shares:
-            return (u * self.n_styles).long().clamp_(0, self.n_styles - 1)
-        return _draw(u, self.cfg.style_shares)
+        return _draw(_uniform(z[:, 0]), self.cfg.style_shares or [1.0] * self.n_styles)
 
     def default_keys(self, z: torch.Tensor) -> torch.Tensor:
         """A key for each latent when none is asked for (a key-labelled model): drawn from the
@@ -382,6 +379,8 @@ class Generator(nn.Module):
             if keys is None and key is not None:
                 keys = torch.full((z.shape[0],), int(key), dtype=torch.long, device=z.device)
             return self._notes(self.features(z, labels, truncation_psi, keys))
+        if self.n_styles and labels is None:  # drawn once: the style played is the style whose keys are used
+            labels = self.default_labels(z)
         onsets, gate = self._notes(self.features(z, labels, truncation_psi))
         if self.training or (key is None and not self.cfg.key_shares):
             return onsets, gate
@@ -390,8 +389,7 @@ class Generator(nn.Module):
         else:
             shares = self.cfg.key_shares
             if self.n_styles and self.cfg.style_key_shares:  # each clip's own style's keys
-                lab = self.default_labels(z) if labels is None else labels
-                shares = torch.tensor(self.cfg.style_key_shares).view(self.n_styles, -1)[lab.cpu()].numpy()
+                shares = np.reshape(self.cfg.style_key_shares, (self.n_styles, -1))[labels.cpu().numpy()]
             shifts = calibration_shifts(onsets, shares, _uniform(z[:, min(1, self.cfg.z_global - 1)]))
         return transpose(onsets, shifts), transpose(gate, shifts)
 
