@@ -62,14 +62,20 @@ def test_conditioning_changes_the_output_and_is_used_by_D():
         assert scores.unique().numel() == 3
 
 
-def test_truncation_pulls_the_global_latent_only_when_sampling():
-    cfg = small_cfg(styles=("chorale", "keyboard", "quartet"), truncation=0.0)
+def _styled_generator(cfg, film_std: float):
+    """A G whose style path is on: FiLM starts as the identity, so its weights are drawn here."""
     torch.manual_seed(0)
     G, _ = LF.build(cfg, PRESET.image_shape)
     for m in G.modules():
         if isinstance(m, LF.FiLMConv):
             with torch.no_grad():
-                m.film.weight.normal_(0, 0.02)
+                m.film.weight.normal_(0, film_std)
+    return G
+
+
+def test_truncation_pulls_the_global_latent_only_when_sampling():
+    cfg = small_cfg(styles=("chorale", "keyboard", "quartet"), truncation=0.0)
+    G = _styled_generator(cfg, 0.02)
     z = G.sample_z(2)
     z[1, cfg.z_global:] = z[0, cfg.z_global:]  # same local latents, different global ones
     z[0, 0], z[1, 0] = -1.5, 1.5  # whose default styles are the first and the last
@@ -451,6 +457,11 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     assert entry["style_shares"] == pytest.approx(dict(zip(("chorale", "keyboard"), mix)), abs=1e-4)
     assert G.cfg.style_shares == pytest.approx(mix, abs=1e-6) and len(G.cfg.style_key_shares) == 48
     assert np.allclose(np.reshape(G.cfg.style_key_shares, (2, 24)).sum(1), 1.0)
+    # ... and how fast the global latent drifts in a long piece (matched to consecutive clips' keys)
+    from pianogan.models.longform_drift import DRIFT_CANDIDATES
+
+    assert entry["drift"]["drift_seconds"] in DRIFT_CANDIDATES and entry["drift"]["pairs"] > 0
+    assert G.cfg.drift_seconds == entry["drift"]["drift_seconds"]
     with torch.no_grad():
         assert G(G.sample_z(1, n_local=16)).shape == (1, 1, 129, 128)
     with pytest.raises(PianoGANError, match="unknown pretrained model"):
@@ -500,6 +511,16 @@ def test_generate_makes_any_length_with_a_style(tmp_path, capsys):
         assert np.sqrt(np.mean(audio[-quarter:] ** 2)) > 0.2 * np.sqrt(np.mean(audio[:quarter] ** 2))
     assert cli_main(["generate", str(tmp_path / "r"), "--out", str(tmp_path / "x"), "--style", "jazz"]) == 2
     assert "unknown style 'jazz'" in capsys.readouterr().err
+    # --drift: the global latent moves through fresh anchors (recorded, so the piece can be made again)
+    import soundfile as sf
+
+    args = ["generate", str(tmp_path / "r"), "--n", "1", "--seconds", "7.3", "--style", "keyboard", "--no-plots"]
+    assert cli_main(args + ["--out", str(tmp_path / "d"), "--drift", "1.5"]) == 0
+    doc = json.loads((tmp_path / "d" / "generated.json").read_text())
+    assert doc["clips"][0]["settings"]["drift"] == 1.5
+    assert not np.allclose(sf.read(tmp_path / "d" / "clip-0000.wav")[0], sf.read(tmp_path / "g7.3" / "clip-0000.wav")[0])
+    assert cli_main(args + ["--out", str(tmp_path / "d2"), "--drift", "-1"]) == 2
+    assert "drift must be >= 0" in capsys.readouterr().err
 
 
 def test_evaluate_pieces_on_a_run_with_note_measures(tmp_path, capsys):
@@ -525,3 +546,60 @@ def test_evaluate_pieces_on_a_run_with_note_measures(tmp_path, capsys):
     assert report["notes"]["seconds"] == pytest.approx(2.0, abs=0.02)
     assert set(report["notes"]["sets"]) == {"real", "fake"} and "style" in report
     assert "## Notes of 2 s pieces" in (tmp_path / "ev" / "pieces.md").read_text()
+
+
+def test_drift_moves_the_global_latent_through_fresh_anchors_only_when_sampling():
+    from pianogan.models.longform import drift_path
+
+    z = torch.randn(3, 16)
+    path = drift_path(z, 10, 4.0, [5, 6, 7])
+    assert path.shape == (3, 10, 16) and torch.equal(path[:, 0], z)  # anchor 0 is the piece's own
+    assert not torch.allclose(path[:, 4], z)  # the next anchor: a fresh draw
+    assert torch.equal(drift_path(z, 25, 4.0, [5, 6, 7])[:, :10], path)  # a longer piece starts the same
+    assert torch.equal(drift_path(z, 10, 4.0, [5, 6, 7]), path)  # a function of its seeds
+    # Every step of the path is again N(0, I): each moment is a latent the model was trained on.
+    many = drift_path(torch.randn(2000, 16), 9, 4.0, list(range(2000)))
+    assert many[:, 2].std().item() == pytest.approx(1.0, abs=0.05)  # halfway between two anchors
+    assert many[:, 6].std().item() == pytest.approx(1.0, abs=0.05)
+
+    cfg = small_cfg(styles=("chorale", "keyboard"), drift_seconds=2.0, truncation=1.0)
+    G = _styled_generator(cfg, 0.05)
+    z = G.sample_z(2, n_local=24)  # 24 local steps of 0.128 s: anchors every 2 s
+    labels = torch.tensor([0, 1])
+    G.eval()
+    with torch.no_grad():
+        moving = G(z, labels)
+        assert torch.equal(moving, G(z, labels))  # the same latent makes the same piece
+        G.cfg = small_cfg(styles=("chorale", "keyboard"), drift_seconds=0.0, truncation=1.0)
+        still = G(z, labels)
+        assert (moving - still).abs().max() > 1e-3
+        assert torch.equal(G(z, labels, drift_seconds=2.0), moving)  # a call's drift overrides the config's
+        G.cfg = cfg
+        G.train()  # training never drifts: a training clip has one global latent
+        assert torch.allclose(G(z, labels), still, atol=1e-5)
+
+
+def test_drift_calibration_matches_the_key_changes_of_consecutive_real_clips():
+    from pianogan.data.rolls import PIANO_LOW
+    from pianogan.models.longform_drift import calibrate_drift, continues, real_agreement, window_scales
+
+    def scale_roll(tonic: int, frames: int = 64) -> torch.Tensor:
+        roll = torch.zeros(88, frames)
+        for i, step in enumerate((0, 2, 4, 5, 7, 9, 11)):  # one of each note of the major scale
+            roll[(60 + tonic + step - PIANO_LOW), 8 * i] = 0.5
+        return roll
+
+    c, fs = scale_roll(0), scale_roll(6)
+    assert window_scales(torch.cat([c, fs, torch.zeros(88, 64)], -1)[None], 64).tolist() == [[0, 6, -1]]
+    rows = [{"shard": s, "offset_seconds": o, "duration_seconds": 1.0}
+            for s, o in (("a", 0.0), ("a", 1.0), ("a", 2.0), ("a", 5.0), ("b", 6.0), ("b", 7.0))]
+    assert continues(rows).tolist() == [True, True, False, False, True]
+    # pairs (C, C), (C, F#) and (F#, F#) continue: 2 of 3 agree
+    assert real_agreement(torch.stack([c, c, fs, c, fs, fs]), continues(rows)) == (pytest.approx(2 / 3), 3)
+
+    torch.manual_seed(0)
+    G, _ = LF.build(small_cfg(), PRESET.image_shape)
+    out = calibrate_drift(G, 0.5, window=16, candidates=(0.0, 1.0, 4.0), n=4)
+    assert set(out["agreement"]) == {0.0, 1.0, 4.0}
+    best = min(out["agreement"], key=lambda k: (abs(out["agreement"][k] - 0.5), k))
+    assert out["drift_seconds"] == best == G.cfg.drift_seconds

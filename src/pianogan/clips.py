@@ -26,6 +26,9 @@ class GenerateSettings:
     # truncation psi; None = the model's own (StyleGAN2: 1, off; longform: its config's
     # ``truncation``); DCGAN and SpecGAN ignore it
     truncation: float | None = None
+    # longform: seconds between the global latent's anchors in a piece (0 = one key and
+    # character throughout); None = the model's own (its config's ``drift_seconds``)
+    drift: float | None = None
     key: str | None = None  # longform: put each piece in this key, e.g. "D minor" (pianogan.keys.parse_key)
     mix_seed: int | None = None  # style mixing (StyleGAN2): clip i takes fine styles from seed mix_seed+i
     mixing_cutoff: int = 4  # style mixing: layers before this take the clip's own latent
@@ -41,6 +44,8 @@ class GenerateSettings:
                                 "asked); make several pieces instead")
         if self.sample_rate is not None and self.sample_rate <= 0:
             raise PianoGANError("sample rate must be > 0")
+        if self.drift is not None and not self.drift >= 0:
+            raise PianoGANError(f"drift must be >= 0 seconds (0 = none), got {self.drift:g}")
         if self.walk_steps < 1:
             raise PianoGANError("walk_steps must be >= 1")
         if self.overlap_seconds is not None and self.overlap_seconds < 0:

@@ -73,7 +73,8 @@ def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: Ge
         z = piece_latent(G, seed + i, frames)
         labels = None if label is None else torch.tensor([label], device=device)
         with torch.no_grad():
-            image = G(z.to(device), labels, truncation_psi=settings.truncation, key=key)[0, 0, :, :frames].float().cpu()
+            image = G(z.to(device), labels, truncation_psi=settings.truncation, key=key,
+                      drift_seconds=settings.drift)[0, 0, :, :frames].float().cpu()
         mag = frames_to_magnitude(image, preset, info["stats"])
         gl = dataclasses.replace(settings.gl, seed=seed + i)
         audio = np.concatenate(list(griffin_lim_stream([mag], preset.n_fft, preset.hop_length, gl,

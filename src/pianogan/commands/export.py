@@ -14,8 +14,9 @@ and copies --card (a markdown model card) beside it. `pianogan generate` without
 after checking the hash. The file must stay within 30 MB. --calibrate-from DATA first matches a
 longform model to DATA's training clips: its share of each style (the mix played when no --style
 is asked for), the share of each key per style (from their piano rolls, when DATA has them: each
-generated clip is transposed to a key drawn from its style's) and its loudness (one strike gain);
-all are kept in its config."""
+generated clip is transposed to a key drawn from its style's) and how fast its global latent drifts in a long piece (so its key changes as often as in
+consecutive clips of the data's pieces) and its loudness (one strike gain); all are kept in its
+config."""
 
 
 def register(subparsers) -> None:
@@ -63,6 +64,12 @@ def run(args) -> int:
             lv = entry["level"]
             print(f"level: strike gain {lv['gain']:.3f} (mean level {lv['before']:+.4f} -> {lv['after']:+.4f}, "
                   f"real {lv['real']:+.4f})")
+        if "drift" in entry:
+            dr = entry["drift"]
+            chosen = f"{dr['drift_seconds']:g}"
+            every = f"anchors every {chosen} s" if dr["drift_seconds"] else "none"
+            print(f"drift of the global latent: {every} (key agreement of consecutive 10 s windows: "
+                  f"model {dr['agreement'][chosen]:.2f}, real {dr['real']:.2f})")
         if "key_shares" in entry:
             from ..keys import KEY_NAMES
 

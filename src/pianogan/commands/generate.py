@@ -58,6 +58,9 @@ def register(subparsers) -> None:
     p.add_argument("--truncation", type=float, default=None, metavar="PSI",
                    help="truncation psi, StyleGAN2 and longform (lower = closer to the average take); "
                         "default: the model's own (StyleGAN2 1 = off, longform as its config says)")
+    p.add_argument("--drift", type=float, default=None, metavar="SECONDS",
+                   help="longform: seconds between the anchors the global latent (key, character) moves "
+                        "through in a piece; 0 = one key throughout (default: the model's own)")
     p.add_argument("--mix-seed", type=int, metavar="S",
                    help="style mixing, StyleGAN2 only: clip i takes its fine styles (layers from "
                         "--mixing-cutoff on) from the latent of seed S+i")
@@ -145,11 +148,14 @@ def run(args) -> int:
 
             G, info = load_pretrained(device=device)
         settings = GenerateSettings(gl=gl_settings(args), seconds=args.seconds,
-                                    truncation=args.truncation, key=args.key, mix_seed=args.mix_seed,
+                                    truncation=args.truncation, drift=args.drift, key=args.key,
+                                    mix_seed=args.mix_seed,
                                     mixing_cutoff=args.mixing_cutoff, sample_rate=args.sr,
                                     denoise=args.denoise, overlap_seconds=args.overlap)
         if args.truncation is not None and info.get("model") not in ("stylegan2", "longform"):
             print(f"note: --truncation is ignored by the {info.get('model')} generator", file=sys.stderr)
+        if args.drift is not None and info.get("model") != "longform":
+            print(f"note: --drift is ignored by the {info.get('model')} generator", file=sys.stderr)
         if args.mix_seed is not None and info.get("model") != "stylegan2":
             print(f"note: --mix-seed is ignored by the {info.get('model')} generator", file=sys.stderr)
         clips = generate(G, info, n=args.n, seed=args.seed, settings=settings,

@@ -14,6 +14,8 @@ Generator, for a piece of L local steps (``frames_per_latent`` STFT frames each)
     ``n_up`` times [upsample x2, two convs] -> features (n, C, T = L * 2^n_up)
     every conv is FiLM-modulated by w (scale and shift per channel: no statistics over time,
     so a 10 s clip and a 10 min piece are made by the same function)
+    outside training the global latent may drift along a path through fresh anchors (one w per
+    coarse step, :func:`drift_path`), so a long piece travels through keys as music does
     head "notes": key onsets and damper gates -> :class:`~.piano_render.PianoRenderer`
     head "direct": a 1x1 conv to the F frequency rows, tanh (the ablation without note bias)
 
@@ -62,6 +64,17 @@ class Config:
     # the FD over five draws was 22.7 at 1, 14.4 / 13.8 / 14.1 at 0.5 / 0.6 / 0.7 (picked on
     # draws 10-14, not the ones reported; docs/results.md, section 12).
     truncation: float = 0.6
+    # Sampling-time drift of the global latent (seconds between its anchors; 0 = off, one global
+    # latent for the whole piece). The global latent holds the key: on the session-14 model another
+    # global latent with the same local ones kept the key of 2 of 24 20 s clips, other local latents
+    # with the same global one 15 of 24. Held for a whole piece it kept one key more than music
+    # does: consecutive 10 s windows of its 60 s pieces agreed 0.60 on the notes played, against
+    # 0.54 for consecutive clips of the training rolls. With drift the global latent moves along a
+    # path through fresh anchors every ``drift_seconds`` (Musika's moving latent coordinates for
+    # endless generation): each moment is again a N(0, I) global latent, so every window is one
+    # the model was trained on, while a long piece travels through keys. Export sets it to match
+    # the training rolls (models/longform_drift.py). Off in training (a clip has one global latent).
+    drift_seconds: float = 0.0
     # The corpus's share of each of the 24 keys (pianogan.keys.KEY_NAMES), read from the training
     # rolls at export; outside training each clip's notes are transposed to a key drawn from
     # them, in the clip's own mode (pianogan/keys.py says why). Empty: no key calibration.
@@ -219,7 +232,14 @@ class FiLMConv(nn.Module):
         nn.init.zeros_(self.film.bias)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.film(w).unsqueeze(-1).chunk(2, dim=1)
+        """x (n, c_in, T); w (n, w_dim), or (n, S, w_dim) a style per coarse step (drift), each
+        step's scale and shift then interpolated linearly over the T / S frames it covers."""
+        if w.dim() == 2:
+            film = self.film(w).unsqueeze(-1)
+        else:
+            film = self.film(w).transpose(1, 2)
+            film = F.interpolate(film, size=x.shape[-1], mode="linear", align_corners=False)
+        scale, shift = film.chunk(2, dim=1)
         return self.conv(x) * (1 + scale) + shift
 
 
@@ -320,19 +340,30 @@ class Generator(nn.Module):
         return _draw(_uniform(z[:, min(1, self.cfg.z_global - 1)]), self.cfg.key_shares or [1.0] * N_KEYS_MUSICAL)
 
     # -- forward
+    @property
+    def step_seconds(self) -> float:
+        """Seconds of music per local latent."""
+        return self.cfg.frames_per_latent * self.cfg.hop_length / self.cfg.sample_rate
+
     def w_of(self, z_global: torch.Tensor, labels: torch.Tensor | None,
              keys: torch.Tensor | None = None) -> torch.Tensor:
+        """z_global (n, g), or (n, S, g) one per coarse step -> w (n, w_dim) or (n, S, w_dim)."""
+        per_step = z_global.dim() == 3
         if self.embed is not None:
-            z_global = z_global + self.embed(labels)
+            e = self.embed(labels)
+            z_global = z_global + (e[:, None] if per_step else e)
         if self.key_embed is not None and keys is not None:
-            z_global = z_global + self.key_embed(keys)
+            e = self.key_embed(keys)
+            z_global = z_global + (e[:, None] if per_step else e)
         return self.mapping(z_global)
 
     def features(self, z: torch.Tensor, labels: torch.Tensor | None = None,
-                 truncation_psi: float | None = None, keys: torch.Tensor | None = None) -> torch.Tensor:
+                 truncation_psi: float | None = None, keys: torch.Tensor | None = None,
+                 drift_seconds: float | None = None) -> torch.Tensor:
         """Latents -> features (n, C, T). ``truncation_psi`` (None: the config's ``truncation``)
         scales the global latent outside training, after the default style (and key) is drawn
-        from it; ``keys`` (n,) the key labels of a key-labelled model."""
+        from it; ``keys`` (n,) the key labels of a key-labelled model; ``drift_seconds`` (None:
+        the config's) the global latent's drift outside training (:func:`drift_path`)."""
         cfg = self.cfg
         extra = z.shape[1] - cfg.z_global
         if extra <= 0 or extra % cfg.z_local:
@@ -342,6 +373,11 @@ class Generator(nn.Module):
         if self.key_embed is not None and keys is None:
             keys = self.default_keys(z)
         z_global = z[:, :cfg.z_global]
+        n_steps = extra // cfg.z_local
+        drift = cfg.drift_seconds if drift_seconds is None else float(drift_seconds)
+        if drift > 0 and not self.training:
+            z_global = drift_path(z_global, n_steps, drift / self.step_seconds,
+                                  [s ^ 0x5EED for s in noise_seeds(z)])  # not the texture noise's stream
         psi = cfg.truncation if truncation_psi is None else float(truncation_psi)
         if psi != 1.0 and not self.training:
             z_global = z_global * psi
@@ -355,20 +391,20 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, notes: bool = False,
                 truncation_psi: float | None = None, key: int | None = None,
-                keys: torch.Tensor | None = None, **kwargs):
+                keys: torch.Tensor | None = None, drift_seconds: float | None = None, **kwargs):
         """Image (n, 1, F, T); with ``notes`` (the "notes" head) also (strikes, held) (n, 88, T).
-        ``truncation_psi``, ``key``, ``keys``: see :meth:`features` and :meth:`played`."""
+        ``truncation_psi``, ``key``, ``keys``, ``drift_seconds``: see :meth:`features` and :meth:`played`."""
         if self.cfg.head == "notes":
-            onsets, gate = self.played(z, labels, truncation_psi, key, keys)
+            onsets, gate = self.played(z, labels, truncation_psi, key, keys, drift_seconds)
             # Texture noise: random while training, a function of z otherwise (same z, same take).
             seeds = None if self.training else noise_seeds(z)
             img = self.render(onsets, gate, seeds, texture=self.cfg.texture).unsqueeze(1)
             return (img, (onsets, gate)) if notes else img
-        return torch.tanh(self.to_rows(self.features(z, labels, truncation_psi, keys))).unsqueeze(1)
+        return torch.tanh(self.to_rows(self.features(z, labels, truncation_psi, keys, drift_seconds))).unsqueeze(1)
 
     def played(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                truncation_psi: float | None = None, key: int | None = None,
-               keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               keys: torch.Tensor | None = None, drift_seconds: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(strikes, dampers) (n, 88, T) the "notes" head plays for z; outside training moved to
         ``key`` (an index into pianogan.keys.KEY_NAMES, or its relative in the clip's mode), else
         to a key drawn from the corpus's when the config has ``key_shares`` (a function of z; from
@@ -378,10 +414,10 @@ class Generator(nn.Module):
         if self.key_embed is not None:
             if keys is None and key is not None:
                 keys = torch.full((z.shape[0],), int(key), dtype=torch.long, device=z.device)
-            return self._notes(self.features(z, labels, truncation_psi, keys))
+            return self._notes(self.features(z, labels, truncation_psi, keys, drift_seconds))
         if self.n_styles and labels is None:  # drawn once: the style played is the style whose keys are used
             labels = self.default_labels(z)
-        onsets, gate = self._notes(self.features(z, labels, truncation_psi))
+        onsets, gate = self._notes(self.features(z, labels, truncation_psi, drift_seconds=drift_seconds))
         if self.training or (key is None and not self.cfg.key_shares):
             return onsets, gate
         if key is not None:
@@ -411,9 +447,37 @@ class Generator(nn.Module):
 
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None,
               truncation_psi: float | None = None, key: int | None = None,
-              keys: torch.Tensor | None = None) -> torch.Tensor:
+              keys: torch.Tensor | None = None, drift_seconds: float | None = None) -> torch.Tensor:
         """Key strikes (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
-        return self.played(z, labels, truncation_psi, key, keys)[0]
+        return self.played(z, labels, truncation_psi, key, keys, drift_seconds)[0]
+
+
+def drift_path(z_global: torch.Tensor, n_steps: int, period: float, seeds: list[int]) -> torch.Tensor:
+    """The global latent of each coarse step (n, n_steps, g) of a drifting piece.
+
+    Anchor 0 is the piece's own ``z_global`` (n, g) at step 0; anchor k, at step k * ``period``
+    (in coarse steps, > 0), is a fresh N(0, I) draw from a generator seeded by ``seeds[i]`` (one per
+    piece, a function of its latent: same latent, same piece; a longer piece starts the same).
+    Between anchors a and b the path is cos(pi u / 2) a + sin(pi u / 2) b, u in [0, 1): for
+    independent N(0, I) anchors every step is again exactly N(0, I), so each moment is a latent
+    the model knows, and the path is continuous."""
+    n, g = z_global.shape
+    t = torch.arange(n_steps, dtype=torch.float64) / float(period)
+    k = t.floor().long()
+    u = (t - k).to(z_global.dtype)
+    n_anchors = int(k.max()) + 2
+    fresh = torch.stack([_anchors(s, n_anchors - 1, g) for s in seeds])
+    anchors = torch.cat([z_global[:, None].cpu(), fresh.to(z_global.dtype)], 1).to(z_global.device)
+    a, b = anchors[:, k], anchors[:, k + 1]  # (n, n_steps, g)
+    u = u.to(z_global.device)[None, :, None]
+    return torch.cos(0.5 * math.pi * u) * a + torch.sin(0.5 * math.pi * u) * b
+
+
+def _anchors(seed: int, k: int, g: int) -> torch.Tensor:
+    """(k, g) N(0, 1) anchors, drawn one at a time from one seeded stream, so the first anchors
+    of a longer piece are those of a shorter one."""
+    gen = torch.Generator().manual_seed(int(seed))
+    return torch.stack([torch.randn(g, generator=gen) for _ in range(k)]) if k else torch.zeros(0, g)
 
 
 def _uniform(x: torch.Tensor) -> torch.Tensor:

@@ -81,10 +81,11 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     from ..train.checkpoint import generator_metadata, load_generator
 
     G, info = load_generator(run)
-    level = None
+    level = drift = None
     if level_from is not None:
         styles = tuple(getattr(G.cfg, "styles", ()) or ())
         G.cfg = dataclasses.replace(G.cfg, **_shares(level_from, styles))
+        drift = _calibrate_drift(G, level_from)  # sets G.cfg.drift_seconds (data with rolls)
         level = _calibrate(G, level_from, level_n)  # sets G.cfg.strike_gain
     # G's config, calibration included, with every field written out: a later default cannot
     # change a shipped model.
@@ -106,6 +107,8 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
              "model": info["model"], "step": int(info["step"]), "card": f"{name}.md"}
     if level is not None:
         entry["level"] = level
+    if drift is not None:
+        entry["drift"] = drift
     if figures:
         entry["figures"] = {str(k): str(v) for k, v in figures.items()}
     if model_config.get("key_shares"):
@@ -146,6 +149,29 @@ def _shares(data: str | Path, styles: tuple[str, ...]) -> dict:
         if labels is not None:
             out["style_key_shares"] = tuple(float(s) for s in style_key_shares(strikes, labels, len(styles)).ravel())
     return out
+
+
+def _calibrate_drift(G, data: str | Path) -> dict | None:
+    """The drift calibration (:mod:`pianogan.models.longform_drift`) against the key agreement of
+    consecutive training clips of one piece; None when the data has no piano rolls or the model
+    makes no notes."""
+    from ..data.dataset import PianoDataset
+    from ..data.rolls import clip_rolls, roll_to_notes
+    from ..models.longform_drift import calibrate_drift, continues, real_agreement
+
+    if getattr(G.cfg, "head", None) != "notes" or not hasattr(G.cfg, "drift_seconds"):
+        return None
+    ds = PianoDataset(data, split="train")
+    rolls = clip_rolls(ds)
+    if rolls is None:
+        return None
+    strikes = roll_to_notes(rolls)[0]
+    real, pairs = real_agreement(strikes, continues(ds.rows))
+    if not pairs:
+        return None
+    out = calibrate_drift(G, real, window=strikes.shape[-1])
+    return {"drift_seconds": out["drift_seconds"], "real": round(real, 4), "pairs": pairs,
+            "agreement": {f"{k:g}": round(v, 4) for k, v in out["agreement"].items()}}
 
 
 def _calibrate(G, data: str | Path, n: int) -> dict:
