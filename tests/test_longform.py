@@ -519,6 +519,10 @@ def test_generate_makes_any_length_with_a_style(tmp_path, capsys):
     doc = json.loads((tmp_path / "d" / "generated.json").read_text())
     assert doc["clips"][0]["settings"]["drift"] == 1.5
     assert not np.allclose(sf.read(tmp_path / "d" / "clip-0000.wav")[0], sf.read(tmp_path / "g7.3" / "clip-0000.wav")[0])
+    # --from makes a piece again, sample for sample (one pass over its recorded latent)
+    assert cli_main(["generate", "--from", str(tmp_path / "d" / "generated.json"), "--out", str(tmp_path / "again"),
+                     "--no-plots"]) == 0
+    assert np.array_equal(sf.read(tmp_path / "again" / "clip-0000.wav")[0], sf.read(tmp_path / "d" / "clip-0000.wav")[0])
     assert cli_main(args + ["--out", str(tmp_path / "d2"), "--drift", "-1"]) == 2
     assert "drift must be >= 0" in capsys.readouterr().err
 

@@ -31,7 +31,7 @@ from .chain import chain_length, edge_frames, magnitude_blocks, overlap_frames
 from .clips import MAX_SECONDS, RECORD_VERSION, Clip, GenerateSettings, finish_audio, make_clip  # noqa: F401
 from .config import Preset
 from .errors import PianoGANError
-from .pieces import is_native, native_pieces
+from .pieces import is_native, native_piece, native_pieces
 from .spectrogram import Stats
 
 
@@ -309,6 +309,10 @@ def regenerate(record: dict, G=None, info: dict | None = None, checkpoint: str |
                             f"{record.get('step')}; pass the checkpoint file of that step")
     G = G.to(device)
     G.eval()
+    if is_native(G):  # an any-length piece: one pass over its latent, as generate made it
+        clip = native_piece(G, info, latents, gl_seed, seconds, settings, record.get("style"), device)
+        clip.record = {**record, **clip.record}
+        return clip
     mix = record.get("mix_latents")
     images = render_images(G, latents, settings.truncation, batch_size=len(latents), device=device,
                            mix_z=torch.tensor(mix, dtype=torch.float32) if mix is not None else None,

@@ -56,6 +56,21 @@ def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: Ge
     """Pieces of ``seconds`` from a generator that makes any length itself (``G.frames_per_latent``,
     the ``longform`` family): one latent of the needed length per piece (seed ``seed + i``), one
     forward pass, then Griffin-Lim streamed in blocks, so memory stays bounded for long pieces."""
+    frames = info["preset"].frames_for(seconds)
+    clips = []
+    for i in range(n):
+        clips.append(native_piece(G, info, piece_latent(G, seed + i, frames), seed + i, seconds, settings,
+                                  style, device))
+        clips[-1].record["seed"] = seed + i
+        if progress is not None:
+            progress.update(1)
+    return clips
+
+
+def native_piece(G, info: dict, z: torch.Tensor, gl_seed: int, seconds: float, settings: GenerateSettings,
+                 style: str | None = None, device="cpu") -> Clip:
+    """One piece of ``seconds`` from latent ``z`` (1, z_dim) of an any-length G; Griffin-Lim seeded
+    by ``gl_seed``. :func:`native_pieces` draws the latents; ``generate --from`` replays them."""
     from .phase_stream import griffin_lim_stream
 
     preset: Preset = info["preset"]
@@ -68,21 +83,15 @@ def native_pieces(G, info: dict, n: int, seed: int, seconds: float, settings: Ge
         if getattr(G.cfg, "head", None) != "notes":
             raise PianoGANError("--key: only a longform model with the 'notes' head can transpose what it plays")
         key = parse_key(settings.key)
-    clips = []
-    for i in range(n):
-        z = piece_latent(G, seed + i, frames)
-        labels = None if label is None else torch.tensor([label], device=device)
-        with torch.no_grad():
-            image = G(z.to(device), labels, truncation_psi=settings.truncation, key=key,
-                      drift_seconds=settings.drift)[0, 0, :, :frames].float().cpu()
-        mag = frames_to_magnitude(image, preset, info["stats"])
-        gl = dataclasses.replace(settings.gl, seed=seed + i)
-        audio = np.concatenate(list(griffin_lim_stream([mag], preset.n_fft, preset.hop_length, gl,
-                                                       length=int(round(seconds * preset.sample_rate)))))
-        clip = make_clip(audio, preset, settings, image.numpy()[None], mag, [], 0, 0)
-        clip.record.update({"kind": "piece", "seed": seed + i, "latents": z.tolist(),
-                            "style": None if label is None else G.cfg.styles[label]})
-        clips.append(clip)
-        if progress is not None:
-            progress.update(1)
-    return clips
+    labels = None if label is None else torch.tensor([label], device=device)
+    with torch.no_grad():
+        image = G(z.to(device), labels, truncation_psi=settings.truncation, key=key,
+                  drift_seconds=settings.drift)[0, 0, :, :frames].float().cpu()
+    mag = frames_to_magnitude(image, preset, info["stats"])
+    gl = dataclasses.replace(settings.gl, seed=gl_seed)
+    audio = np.concatenate(list(griffin_lim_stream([mag], preset.n_fft, preset.hop_length, gl,
+                                                   length=int(round(seconds * preset.sample_rate)))))
+    clip = make_clip(audio, preset, settings, image.numpy()[None], mag, [], 0, 0)
+    clip.record.update({"kind": "piece", "latents": z.tolist(),
+                        "style": None if label is None else G.cfg.styles[label]})
+    return clip

@@ -23,7 +23,7 @@ from ..keys import pitch_class_totals
 
 # Seconds between the global latent's anchors tried by the calibration (0: no drift).
 DRIFT_CANDIDATES = (0.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0)
-STRIKE_NOTE = 0.05  # a strike this strong (about velocity 25 of 127 in the rolls' units) is a note
+STRIKE_NOTE = 0.05  # a strike this strong (velocity 28 of 127: strikes are (v / 127)^2) is a note
 MIN_WINDOW_NOTES = 6  # a window needs this many notes to have a key (the note measures' MIN_KEY_NOTES)
 
 
