@@ -54,7 +54,7 @@ model: $(STAMP)
 	$(PY) -m pianogan evaluate --real data/model --fake runs/model/export/piano-longform.safetensors --n 256 \
 		--repeats 5 --out runs/model/eval
 	$(PY) -m pianogan evaluate-pieces --real data/model --fake runs/model/export/piano-longform.safetensors \
-		--seconds 60 --n 16 --out runs/model/eval-pieces
+		--seconds 60 --n 48 --out runs/model/eval-pieces
 
 serve: $(STAMP)
 	$(PY) -m pianogan serve --runs runs

@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("--seconds", type=float, default=60.0,
                    help="length of each generated piece (default 60; image input: their width)")
     p.add_argument("--n", type=int, default=8,
-                   help="pieces, fake and real each (default 8; image input: its first N)")
+                   help="pieces, fake and real each (default 8; image input: its first N). The window key "
+                        "agreement of 60 s pieces has a standard error of ~0.06 a side at 16 and ~0.04 at 48")
     p.add_argument("--note-seconds", type=float, default=20.0,
                    help="length of the pieces the note measures read (default 20; 0 = skip)")
     p.add_argument("--note-n", type=int, default=128,
