@@ -60,10 +60,12 @@ def test_models_are_listed_by_name_only(served):
     # its own truncation (the slider starts there), any length, and a key control
     assert shipped["truncation"] is True and shipped["truncation_default"] == pytest.approx(0.6)
     assert shipped["any_length"] is True and len(shipped["keys"]) == 24 and "D minor" in shipped["keys"]
+    assert shipped["drift"] is True and shipped["drift_default"] == pytest.approx(60.0)  # its key changes
     assert m["name"] == "tiny" and m["kind"] == "run" and m["model"] == "specgan"
     assert m["clip_seconds"] == 2.0 and m["sample_rate"] == 8000 and m["step"] == 5
     assert m["styles"] == [] and m["truncation"] is False  # style control hidden, psi unused
     assert m["keys"] == [] and m["any_length"] is False  # no key control, lengths from one clip up
+    assert m["drift"] is False and m["drift_default"] is None
     assert r.json()["limits"]["max_seconds"] == cfg.max_seconds
     assert str(tmp) not in r.text  # no server paths go out
 
@@ -104,7 +106,8 @@ def test_takes_have_audio_spectrogram_record_and_remake_exactly(served):
 def test_the_shipped_model_plays_a_style_in_the_studio(served):
     client, cfg, tmp = served
     r = client.post("/api/generate", json={"model": "piano-longform", "seed": 3, "seconds": 4.0,
-                                           "style": "chorale", "truncation": None, "key": "D minor"})
+                                           "style": "chorale", "truncation": None, "key": "D minor",
+                                           "drift": 0})
     assert r.status_code == 202, r.text
     job = wait_job(client, r.json())
     assert job["state"] == "done", job
@@ -114,6 +117,7 @@ def test_the_shipped_model_plays_a_style_in_the_studio(served):
     [rec] = client.get(take["urls"]["record"]).json()["clips"]
     assert rec["style"] == "chorale" and rec["model"] == "longform"
     assert take["key"] == "D minor" and rec["settings"]["key"] == "D minor"
+    assert take["drift"] == 0 and rec["settings"]["drift"] == 0  # one key throughout, as asked
 
 
 def test_page_and_assets_are_local(served):
@@ -150,6 +154,8 @@ BAD = [  # (what, method, path, body or raw bytes, headers, status, words in the
     ("style on an unconditioned model", "POST", "/api/generate", {**GOOD, "style": "jazz"}, None, 422, "not conditioned"),
     ("key on a model that plays no notes", "POST", "/api/generate", {**GOOD, "key": "D minor"}, None, 422, "plays no notes"),
     ("unknown key", "POST", "/api/generate", {**GOOD, "model": "piano-longform", "key": "H minor"}, None, 422, "H minor"),
+    ("drift on a fixed-length model", "POST", "/api/generate", {**GOOD, "drift": 30.0}, None, 422, "no global latent"),
+    ("negative drift", "POST", "/api/generate", {**GOOD, "model": "piano-longform", "drift": -1.0}, None, 422, "drift"),
     ("form instead of JSON", "POST", "/api/generate", b"model=tiny", {"content-type": "application/x-www-form-urlencoded"}, 415, "application/json"),
     ("unknown route", "GET", "/api/nothing-here", None, None, 404, "no route"),
     ("wrong method", "DELETE", "/api/generate", None, None, 405, "not allowed"),

@@ -107,11 +107,16 @@ def test_page_generates_a_playable_take_of_the_requested_length(server, browser)
     keys = [o.get_attribute("value") for o in browser.find_elements("css selector", "#key option")]
     assert keys[0] == "" and len(keys) == 25 and "D minor" in keys, keys
     assert browser.execute_script("return Number(document.getElementById('truncation').value);") == 0.6
+    # ... with its key changes as the model drifts, or one key throughout
+    assert browser.find_element("id", "drift-row").is_displayed()
+    drifts = [o.get_attribute("value") for o in browser.find_elements("css selector", "#drift option")]
+    assert drifts[:2] == ["", "0"] and "30" in drifts and "60" not in drifts, drifts  # 60 s is its own
     assert browser.execute_script("return Number(document.getElementById('seconds').min);") < 10
     browser.execute_script("const m = document.getElementById('model'); m.value = 'tiny';"
                            "m.dispatchEvent(new Event('change'));")
     assert not browser.find_element("id", "style-row").is_displayed()  # the tiny run has no styles
     assert not browser.find_element("id", "key-row").is_displayed()  # ... and plays no notes
+    assert not browser.find_element("id", "drift-row").is_displayed()  # ... and has no global latent
     browser.execute_script("const s = document.getElementById('seconds'); s.value = arguments[0];"
                            "s.dispatchEvent(new Event('input'));", SECONDS)
     seed = browser.find_element("id", "seed")

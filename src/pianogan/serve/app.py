@@ -5,7 +5,7 @@ Routes::
     GET  /                                  the studio page (static/index.html)
     GET  /static/<file>                     its script and style sheet (shipped, no CDN)
     GET  /api/models                        {"models": [...], "limits": {...}}
-    POST /api/generate                      {"model", "seed", "seconds", "takes", "truncation",
+    POST /api/generate                      {"model", "seed", "seconds", "takes", "truncation", "drift",
                                              "style", "key"} -> 202 + the job's status
     GET  /api/jobs/<id>                     a job's status: state, progress, takes
     GET  /api/takes/<id>/<file>             audio.wav, spectrogram.png, generated.json, take.mid
@@ -168,6 +168,8 @@ def create_app(cfg: ServeConfig, registry: Registry | None = None) -> FastAPI:
                               + (f"; styles: {known}" if known else " (it is not conditioned)"))
         if req.key is not None and not entry.plays_notes:
             return error(422, f"model {entry.name!r} plays no notes to move to a key")
+        if req.drift is not None and entry.drift_default is None:
+            return error(422, f"model {entry.name!r} has no global latent to drift ({entry.model})")
         import dataclasses
 
         from ..generate import GenerateSettings
@@ -175,7 +177,7 @@ def create_app(cfg: ServeConfig, registry: Registry | None = None) -> FastAPI:
 
         try:  # GenerateSettings checks the key name (pianogan.keys.parse_key), in one line
             settings = GenerateSettings(gl=dataclasses.replace(DEFAULT_GL, n_iter=cfg.n_iter), seconds=seconds,
-                                        truncation=req.truncation, key=req.key).to_dict()
+                                        truncation=req.truncation, drift=req.drift, key=req.key).to_dict()
         except PianoGANError as e:
             return error(422, str(e))
         # A take made with MIDI, or in another style, differs.

@@ -292,6 +292,7 @@ class JobManager:
                 "cached": bool(meta.get("cached")), "render_s": meta.get("render_s"),
                 "truncation": meta.get("settings", {}).get("truncation"),
                 "key": meta.get("settings", {}).get("key"),
+                "drift": meta.get("settings", {}).get("drift"),
                 "urls": {"audio": f"{base}/audio.wav", "spectrogram": f"{base}/spectrogram.png",
                          "record": f"{base}/generated.json",
                          "midi": f"{base}/take.mid" if meta.get("midi") else None}}

@@ -62,9 +62,11 @@ class ModelEntry:
     step: int
     styles: tuple[str, ...] = field(default_factory=tuple)
     # What the generator's stored config says it can do (read, not built): its own truncation psi
-    # (None: it takes none), whether it makes any length itself, and whether it plays notes that
-    # can be moved to a key (``generate --key``).
+    # (None: it takes none), its own drift in seconds (None: its global latent cannot drift),
+    # whether it makes any length itself, and whether it plays notes that can be moved to a key
+    # (``generate --key``).
     truncation_default: float | None = None
+    drift_default: float | None = None
     any_length: bool = False
     plays_notes: bool = False
 
@@ -80,6 +82,7 @@ class ModelEntry:
                 "clip_seconds": self.clip_seconds, "sample_rate": self.sample_rate,
                 "step": self.step, "styles": list(self.styles), "truncation": self.truncation,
                 "truncation_default": self.truncation_default, "any_length": self.any_length,
+                "drift": self.drift_default is not None, "drift_default": self.drift_default,
                 "keys": list(KEY_NAMES) if self.plays_notes else []}
 
 
@@ -135,10 +138,13 @@ def describe_model(name: str, kind: str, path: Path) -> ModelEntry:
 
 
 def model_abilities(info: dict) -> dict:
-    """truncation_default, any_length, plays_notes of a generator, from its stored config."""
+    """truncation_default, drift_default, any_length, plays_notes of a generator, from its stored
+    config (a longform file from before the drift has none: 0, one global latent per piece)."""
     cfg = info.get("model_config") or {}
     psi = cfg.get("truncation", 1.0 if info.get("model") == "stylegan2" else None)
+    drift = cfg.get("drift_seconds", 0.0) if info.get("model") == "longform" else None
     return {"truncation_default": None if psi is None else float(psi),
+            "drift_default": None if drift is None else float(drift),
             "any_length": bool(cfg.get("frames_per_latent")), "plays_notes": cfg.get("head") == "notes"}
 
 

@@ -23,6 +23,9 @@ class GenerateRequest(BaseModel):
     truncation: float | None = Field(None, ge=0.0, le=2.0)  # psi; None = the model's own
     style: str | None = Field(None, min_length=1, max_length=64)
     key: str | None = Field(None, min_length=1, max_length=32)  # e.g. "D minor"; None = the model's draw
+    # longform: seconds between the anchors a piece's global latent (its key) moves through;
+    # 0 = one key throughout; None = the model's own
+    drift: float | None = Field(None, ge=0.0, le=3600.0)
 
 
 def one_line(text: str, limit: int = 300) -> str:

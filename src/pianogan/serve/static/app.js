@@ -42,6 +42,12 @@ function onModelChange() {
   const keys = m.keys || [];
   $("key-row").hidden = keys.length === 0;
   $("key").replaceChildren(new Option("as the model draws it", ""), ...keys.map((k) => new Option(k, k)));
+  $("drift-row").hidden = m.drift !== true;
+  if (m.drift) {
+    const own = m.drift_default ? `as the model drifts (every ${m.drift_default} s)` : "as the model plays (one key)";
+    $("drift").replaceChildren(new Option(own, ""), new Option("never: one key throughout", "0"),
+      ...[30, 45, 60, 90].filter((s) => s !== m.drift_default).map((s) => new Option(`every ~${s} s`, String(s))));
+  }
   $("truncation").disabled = !m.truncation;
   if (m.truncation && m.truncation_default != null) $("truncation").value = m.truncation_default;
   $("truncation-out").textContent = Number($("truncation").value).toFixed(2);
@@ -73,6 +79,7 @@ function readRequest() {
   };
   if (!$("style-row").hidden && $("style").value) body.style = $("style").value;
   if (!$("key-row").hidden && $("key").value) body.key = $("key").value;
+  if (!$("drift-row").hidden && $("drift").value !== "") body.drift = Number($("drift").value);
   return body;
 }
 
@@ -127,7 +134,8 @@ function saveHistory() {
 function label(take) {
   return `${take.model} · seed ${take.seed} · ${Number(take.seconds).toFixed(1)} s` +
     (take.truncation != null && take.truncation !== 1 ? ` · ψ ${take.truncation}` : "") +
-    (take.key ? ` · ${take.key}` : "");
+    (take.key ? ` · ${take.key}` : "") +
+    (take.drift != null ? (take.drift ? ` · keys move ~${take.drift} s` : " · one key") : "");
 }
 
 function addTake(take) {
