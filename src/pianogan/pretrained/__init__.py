@@ -83,10 +83,18 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     G, info = load_generator(run)
     level = drift = None
     if level_from is not None:
+        from ..data.dataset import PianoDataset
+        from ..data.rolls import clip_rolls, roll_to_notes
+
         styles = tuple(getattr(G.cfg, "styles", ()) or ())
-        G.cfg = dataclasses.replace(G.cfg, **_shares(level_from, styles))
-        drift = _calibrate_drift(G, level_from)  # sets G.cfg.drift_seconds (data with rolls)
-        level = _calibrate(G, level_from, level_n)  # sets G.cfg.strike_gain
+        train_clips = PianoDataset(level_from, split="train")
+        if len(train_clips) == 0:
+            raise PianoGANError(f"{level_from}: no training clips to calibrate from")
+        rolls = clip_rolls(train_clips)  # None for audio data
+        strikes = None if rolls is None else roll_to_notes(rolls)[0]
+        G.cfg = dataclasses.replace(G.cfg, **_shares(train_clips, strikes, styles))
+        drift = _calibrate_drift(G, train_clips, strikes)  # sets G.cfg.drift_seconds (data with rolls)
+        level = _calibrate(G, train_clips, level_n)  # sets G.cfg.strike_gain
     # G's config, calibration included, with every field written out: a later default cannot
     # change a shipped model.
     model_config = dict(info["model_config"])
@@ -124,48 +132,37 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     return entry
 
 
-def _shares(data: str | Path, styles: tuple[str, ...]) -> dict:
-    """Config fields calibrated to the prepared dataset ``data``'s training clips: ``key_shares``
-    (24 keys, from their piano rolls; absent for audio data), and for a model conditioned on
-    ``styles`` (when the data has those labels) ``style_shares`` and ``style_key_shares``."""
+def _shares(ds, strikes, styles: tuple[str, ...]) -> dict:
+    """Config fields calibrated to the training clips ``ds`` (a PianoDataset) and their piano
+    rolls' ``strikes`` (n, 88, T) (None for audio data): ``key_shares`` (24 keys; absent without
+    rolls), and for a model conditioned on ``styles`` (when the data has those labels)
+    ``style_shares`` and ``style_key_shares``."""
     import numpy as np
 
-    from ..data.dataset import PianoDataset
     from ..data.labels import dataset_labels
-    from ..data.rolls import clip_rolls, roll_to_notes
     from ..keys import key_shares, style_key_shares
 
-    ds = PianoDataset(data, split="train")
     found = dataset_labels(ds) if styles else None
     labels = found[1] if found is not None and tuple(found[0]) == styles else None
     out: dict = {}
     if labels is not None:
         counts = np.bincount(labels, minlength=len(styles)).astype(np.float64)
         out["style_shares"] = tuple(float(c) for c in counts / counts.sum())
-    rolls = clip_rolls(ds)
-    if rolls is not None:
-        strikes = roll_to_notes(rolls)[0]
+    if strikes is not None:
         out["key_shares"] = tuple(float(s) for s in key_shares(strikes))
         if labels is not None:
             out["style_key_shares"] = tuple(float(s) for s in style_key_shares(strikes, labels, len(styles)).ravel())
     return out
 
 
-def _calibrate_drift(G, data: str | Path) -> dict | None:
+def _calibrate_drift(G, ds, strikes) -> dict | None:
     """The drift calibration (:mod:`pianogan.models.longform_drift`) against the key agreement of
-    consecutive training clips of one piece; None when the data has no piano rolls or the model
-    makes no notes."""
-    from ..data.dataset import PianoDataset
-    from ..data.rolls import clip_rolls, roll_to_notes
+    consecutive training clips ``ds`` of one piece (their rolls' ``strikes``); None when the data
+    has no piano rolls or the model makes no notes."""
     from ..models.longform_drift import calibrate_drift, continues, real_agreement
 
-    if getattr(G.cfg, "head", None) != "notes" or not hasattr(G.cfg, "drift_seconds"):
+    if strikes is None or getattr(G.cfg, "head", None) != "notes" or not hasattr(G.cfg, "drift_seconds"):
         return None
-    ds = PianoDataset(data, split="train")
-    rolls = clip_rolls(ds)
-    if rolls is None:
-        return None
-    strikes = roll_to_notes(rolls)[0]
     real, pairs = real_agreement(strikes, continues(ds.rows))
     if not pairs:
         return None
@@ -174,16 +171,12 @@ def _calibrate_drift(G, data: str | Path) -> dict | None:
             "agreement": {f"{k:g}": round(v, 4) for k, v in out["agreement"].items()}}
 
 
-def _calibrate(G, data: str | Path, n: int) -> dict:
-    """The level calibration against ``n`` training clips of the prepared dataset ``data``."""
+def _calibrate(G, ds, n: int) -> dict:
+    """The level calibration against ``n`` of the training clips ``ds`` (a PianoDataset)."""
     import numpy as np
 
-    from ..data.dataset import PianoDataset
     from ..models.longform_level import calibrate_level
 
-    ds = PianoDataset(data, split="train")
-    if len(ds) == 0:
-        raise PianoGANError(f"{data}: no training clips to set the level from")
     idx = np.sort(np.random.default_rng(0).choice(len(ds), min(n, len(ds)), replace=False))
     return {k: round(float(v), 5) for k, v in calibrate_level(G, ds.images(idx), n=n).items()}
 
