@@ -14,9 +14,9 @@ and copies --card (a markdown model card) beside it. `pianogan generate` without
 after checking the hash. The file must stay within 30 MB. --calibrate-from DATA first matches a
 longform model to DATA's training clips: its share of each style (the mix played when no --style
 is asked for), the share of each key per style (from their piano rolls, when DATA has them: each
-generated clip is transposed to a key drawn from its style's) and how fast its global latent drifts in a long piece (so its key changes as often as in
-consecutive clips of the data's pieces) and its loudness (one strike gain); all are kept in its
-config."""
+generated clip is transposed to a key drawn from its style's), how fast its global latent drifts
+in a long piece (so that its key changes as often as between consecutive clips of the data's
+pieces) and its loudness (one strike gain); all are kept in its config."""
 
 
 def register(subparsers) -> None:

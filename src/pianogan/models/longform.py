@@ -348,14 +348,14 @@ class Generator(nn.Module):
     def w_of(self, z_global: torch.Tensor, labels: torch.Tensor | None,
              keys: torch.Tensor | None = None) -> torch.Tensor:
         """z_global (n, g), or (n, S, g) one per coarse step -> w (n, w_dim) or (n, S, w_dim)."""
-        per_step = z_global.dim() == 3
+        cond = 0.0
         if self.embed is not None:
-            e = self.embed(labels)
-            z_global = z_global + (e[:, None] if per_step else e)
+            cond = cond + self.embed(labels)
         if self.key_embed is not None and keys is not None:
-            e = self.key_embed(keys)
-            z_global = z_global + (e[:, None] if per_step else e)
-        return self.mapping(z_global)
+            cond = cond + self.key_embed(keys)
+        if torch.is_tensor(cond) and z_global.dim() == 3:
+            cond = cond[:, None]  # the same labels at every step
+        return self.mapping(z_global + cond)
 
     def features(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                  truncation_psi: float | None = None, keys: torch.Tensor | None = None,
