@@ -120,6 +120,9 @@ class Config:
     # apart: models/roll_critic.py, scale_degrees), where a missing leading tone looks the same in
     # every key.
     roll_degrees: bool = False
+    # The roll critic also reads the onsets' autocorrelation up to 1.5 s: whether they keep a beat
+    # (models/roll_lags.py; the recipe's model plays almost without one).
+    roll_pulse: bool = False
     roll_energy_seconds: float = 0.0  # window (s) of the roll critic's strike-energy view; 0: none (session 8: unproven, off)
     # G matches the reals' sorted pitch-class shares of strike energy (losses/longform.py). Off: at
     # 2.0 it matched them within 200 steps, but the FD's MFCC part rose as its chroma part fell
@@ -196,6 +199,8 @@ CONFIGS: dict[str, Config] = {
     "keys": Config(key_labels=True),
     # The default with the roll critic's scale-degree view.
     "degrees": Config(roll_degrees=True),
+    # The default with the roll critic's pulse view.
+    "pulse": Config(roll_pulse=True),
 }
 
 

@@ -20,6 +20,7 @@ from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL
 from .layers import feature_stddev, he_init, projection
 from .roll_critic import RollCritic
+from .roll_lags import pulse_lags
 
 if TYPE_CHECKING:  # the family's config; longform imports this module, not the other way round
     from .longform import Config
@@ -70,7 +71,8 @@ class Discriminator(nn.Module):
         energy_frames = round(cfg.roll_energy_seconds * cfg.sample_rate / cfg.hop_length)
         self.roll = (RollCritic(cfg.roll_width, len(cfg.styles), cfg.mbstd_group, cfg.roll_noise,
                                 cfg.roll_view_power, energy_frames,
-                                N_KEYS_MUSICAL if cfg.key_labels else 0, cfg.roll_degrees)
+                                N_KEYS_MUSICAL if cfg.key_labels else 0, cfg.roll_degrees,
+                                pulse_lags(cfg.sample_rate / cfg.hop_length) if cfg.roll_pulse else 0)
                      if cfg.roll_weight > 0 else None)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, notes=None,

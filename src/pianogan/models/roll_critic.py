@@ -31,6 +31,10 @@ in A minor and one in E minor are different inputs the critic must learn 24 time
 degrees they are one. The recipe's model played its major thirds 10 % of the time against real
 14 %, and its minor tonic 31 % against 22 % (session 12), which no critic corrected.
 
+A fifth view (``pulse_lags`` > 0): the autocorrelation of the onset envelope at lags up to
+1.5 s, read by an MLP, so the critic can tell onsets on a steady beat from onsets at random
+(:mod:`.roll_lags` has the measurements that motivate it).
+
 Strikes are seen through a compressive power (``view_power``, 0.5: a square root). In linear
 units a faint strike (0.015) hides under the instance noise beside real ones (>= 0.07, the
 softest velocities), and a generator that played a haze of them — 22 strikes/s at a median of
@@ -49,6 +53,8 @@ from torch import nn
 from ..data.rolls import PIANO_LOW
 from ..keys import keys_of_profiles
 from .layers import feature_stddev, projection
+from .roll_lags import pulse_profile
+
 
 def roll_view(strikes: torch.Tensor, held: torch.Tensor, power: float = 1.0) -> torch.Tensor:
     """(strikes, held) (n, 88, T) -> the critic's input (n, 2, 88, T'), T' = T rounded down to a
@@ -105,7 +111,8 @@ class RollCritic(nn.Module):
     """view(strikes, held) (n, 2, 88, T) [+ labels (n,)] -> logits (n,)."""
 
     def __init__(self, width: int = 128, n_styles: int = 0, mbstd_group: int = 4, noise: float = 0.0,
-                 view_power: float = 1.0, energy_frames: int = 0, n_keys: int = 0, degrees: bool = False):
+                 view_power: float = 1.0, energy_frames: int = 0, n_keys: int = 0, degrees: bool = False,
+                 pulse_lags: int = 0):
         super().__init__()
         self.mbstd_group, self.noise, self.view_power = mbstd_group, float(noise), float(view_power)
         self.energy_frames = int(energy_frames)
@@ -128,6 +135,9 @@ class RollCritic(nn.Module):
         self.key_embed = nn.Embedding(n_keys, width) if n_keys else None
         self.energy = (nn.Sequential(nn.Linear(2 * 12, width // 2), nn.LeakyReLU(0.2), nn.Linear(width // 2, 1))
                        if self.energy_frames > 0 else None)
+        self.pulse_lags = int(pulse_lags)
+        self.pulse = (nn.Sequential(nn.Linear(self.pulse_lags, width // 2), nn.LeakyReLU(0.2), nn.Linear(width // 2, 1))
+                      if self.pulse_lags > 0 else None)
         for m in self.modules():
             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
@@ -166,6 +176,8 @@ class RollCritic(nn.Module):
         out = self.out(g).squeeze(1) + local
         if self.energy is not None:
             out = out + self.energy(self.energy_profile(x)).squeeze(1)
+        if self.pulse is not None:  # the onsets' autocorrelation: is there a beat (models/roll_lags.py)
+            out = out + self.pulse(pulse_profile(x[:, 0], self.pulse_lags)).squeeze(1)
         return out + projection(self.embed, labels, g) + projection(self.key_embed, keys, g)
 
     def energy_profile(self, x: torch.Tensor) -> torch.Tensor:
