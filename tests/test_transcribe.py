@@ -140,6 +140,17 @@ def test_rate_polyphony_range_and_ioi():
     assert loose["ioi_cv"] > 0.5
     empty = nm.clip_measures(_tr([]))
     assert empty["notes_per_s"] == 0 and empty["in_key_share"] == 0 and empty["key_agreement_notes"] == 0
+    assert empty["pulse"] == 0
+
+
+def test_pulse_hears_a_steady_beat():
+    beat = [[t, t + 0.3, 60 + int(t * 2) % 5, 0.5] for t in np.arange(0, 20, 0.5)]  # 120 beats a minute
+    rng = np.random.default_rng(0)
+    loose = [[t, t + 0.3, 60, 0.5] for t in np.sort(rng.uniform(0, 20, 40))]  # as many notes, no beat
+    assert nm.clip_measures(_tr(beat, seconds=20.0))["pulse"] > 0.9
+    assert nm.clip_measures(_tr(loose, seconds=20.0))["pulse"] < 0.35
+    slow = [[t, t + 1.0, 60, 0.5] for t in np.arange(0, 20, 2.0)]  # a 2 s period is outside 0.3-1.5 s
+    assert nm.clip_measures(_tr(slow, seconds=20.0))["pulse"] < 0.2
     assert np.all(np.isfinite(nm.clip_features(_tr([]))))
 
 

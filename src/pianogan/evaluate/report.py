@@ -30,6 +30,7 @@ NOTE_ROWS = [
     ("window_key_agreement", "same scale in consecutive 10 s windows", "higher (clips >= 20 s)", "{:.2f}"),
     ("ioi_median_s", "median inter-onset interval (s)", "near real", "{:.3f}"),
     ("ioi_cv", "inter-onset interval variation (CV)", "near real", "{:.3f}"),
+    ("pulse", "pulse (onset autocorrelation at 0.3-1.5 s)", "near real; no beat ~0.1", "{:.3f}"),
 ]
 
 
