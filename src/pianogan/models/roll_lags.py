@@ -32,10 +32,9 @@ def autocorrelation(x: torch.Tensor, lags: int) -> torch.Tensor:
     t = x.shape[-1]
     e = x.float() - x.float().mean(dim=-1, keepdim=True)
     spec = torch.fft.rfft(e, n=2 * t)
-    r = torch.fft.irfft(spec.real.square() + spec.imag.square(), n=2 * t)[..., : lags + 1]
-    r = F.pad(r, (0, max(0, lags + 1 - r.shape[-1])))
-    # the FFT's output past index t - 1 holds the negative lags (circular order): zero them
-    r = torch.where(torch.arange(r.shape[-1], device=r.device) < t, r, torch.zeros_like(r))
+    # lags 0..t-1 only: the FFT's output past them holds the negative lags (circular order)
+    r = torch.fft.irfft(spec.real.square() + spec.imag.square(), n=2 * t)[..., : min(t, lags + 1)]
+    r = F.pad(r, (0, lags + 1 - r.shape[-1]))
     return r[..., 1:] / (r[..., :1] + 1e-4)
 
 
@@ -43,4 +42,3 @@ def pulse_profile(strikes: torch.Tensor, lags: int) -> torch.Tensor:
     """Strikes (n, 88, T) (in any monotone view) -> (n, lags): autocorrelation of the onset
     envelope (their sum over keys) at lags 1..``lags`` frames."""
     return autocorrelation(strikes.sum(dim=1), lags)
-

@@ -161,7 +161,7 @@ def _calibrate_drift(G, ds, strikes) -> dict | None:
     has no piano rolls or the model makes no notes."""
     from ..models.longform_drift import calibrate_drift, continues, real_agreement
 
-    if strikes is None or getattr(G.cfg, "head", None) != "notes" or not hasattr(G.cfg, "drift_seconds"):
+    if strikes is None or getattr(G.cfg, "head", None) != "notes":  # only longform has a note head
         return None
     real, pairs = real_agreement(strikes, continues(ds.rows))
     if not pairs:
