@@ -383,14 +383,24 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
     assert not all(torch.equal(wa[k], w3[k]) for k in wa)  # while the rest learns
 
 
-def test_trainer_conditions_on_keys_from_the_rolls_and_resumes_exactly(tmp_path):
-    data = _dataset(tmp_path, midi=True)
-    cfg = {"base": "tiny", "model": {**SMALL, "render_fit_steps": 5, "roll_width": 32, "key_labels": True}}
-    a = train("longform", data, tmp_path / "a", config=cfg, steps=4, ckpt_every=2, progress=False, **QUIET)
+# What each condition read from the rolls adds to the nets, and must learn: key labels embed the
+# key in G and both critics; a beat clock enters G at its coarsest and finest levels and the roll
+# critic's pitch-class conv.
+ROLL_CONDITIONS = {
+    "key_labels": (("G", "key_embed.weight"), ("D", "key_embed.weight"), ("D", "roll.key_embed.weight")),
+    "beat_clock": (("G", "clock_in.0.weight"), ("G", "clock_in.3.weight"), ("D", "roll.classes.0.weight")),
+}
+
+
+@pytest.mark.parametrize("flag", sorted(ROLL_CONDITIONS))
+def test_trainer_conditions_on_what_it_reads_from_the_rolls_and_resumes_exactly(tmp_path, flag):
+    """Trained 4 steps in one go (run a) and in two halves with a resume (run b), a model
+    conditioned on keys or beats read from the rolls ends with the same weights either way."""
     from pianogan.train.checkpoint import load_checkpoint, load_generator
 
-    G, _ = load_generator(tmp_path / "a")
-    assert G.cfg.key_labels and G.key_embed is not None
+    data = _dataset(tmp_path, midi=True)
+    cfg = {"base": "tiny", "model": {**SMALL, "render_fit_steps": 5, "roll_width": 32, flag: True}}
+    a = train("longform", data, tmp_path / "a", config=cfg, steps=4, ckpt_every=2, progress=False, **QUIET)
     train("longform", data, tmp_path / "b", config=cfg, steps=2, ckpt_every=2, progress=False, **QUIET)
     b = train("longform", data, tmp_path / "b", config=None, resume=True, steps=4, ckpt_every=2,
               progress=False, **QUIET)
@@ -399,10 +409,11 @@ def test_trainer_conditions_on_keys_from_the_rolls_and_resumes_exactly(tmp_path)
     cb = load_checkpoint(tmp_path / "b" / "checkpoints" / "step-0000004.pt")
     for net in ("G", "D"):
         assert all(torch.equal(ca[net][k], cb[net][k]) for k in ca[net])
+    G, _ = load_generator(tmp_path / "a")
+    assert getattr(G.cfg, flag)
     first = load_checkpoint(tmp_path / "a" / "checkpoints" / "step-0000002.pt")
-    # the key embeddings of G and of both critics learn
-    for net, name in (("G", "key_embed.weight"), ("D", "key_embed.weight"), ("D", "roll.key_embed.weight")):
-        assert not torch.equal(first[net][name], ca[net][name])
+    for net, name in ROLL_CONDITIONS[flag]:
+        assert name in ca[net] and not torch.equal(first[net][name], ca[net][name])
 
 
 def test_unlabelled_dataset_trains_unconditionally(tmp_path):

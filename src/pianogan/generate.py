@@ -237,6 +237,8 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
         raise PianoGANError(f"--style: the {info.get('model')} generator is not conditioned on styles")
     if settings.key is not None:
         raise PianoGANError(f"--key: the {info.get('model')} generator plays no notes to transpose")
+    if settings.tempo is not None:
+        raise PianoGANError(f"--tempo: the {info.get('model')} generator has no beat clock")
     if interpolate is not None:
         if interpolate < 1:
             raise PianoGANError("--interpolate needs K >= 1")

@@ -84,9 +84,14 @@ def native_piece(G, info: dict, z: torch.Tensor, gl_seed: int, seconds: float, s
             raise PianoGANError("--key: only a longform model with the 'notes' head can transpose what it plays")
         key = parse_key(settings.key)
     labels = None if label is None else torch.tensor([label], device=device)
+    beats = None
+    if settings.tempo is not None:
+        if not getattr(G.cfg, "beat_clock", False):
+            raise PianoGANError("--tempo: this model has no beat clock to set (train it with the 'beat' config)")
+        beats = G.default_beats(z.to(device), labels, bpm=settings.tempo)
     with torch.no_grad():
         image = G(z.to(device), labels, truncation_psi=settings.truncation, key=key,
-                  drift_seconds=settings.drift)[0, 0, :, :frames].float().cpu()
+                  drift_seconds=settings.drift, beats=beats)[0, 0, :, :frames].float().cpu()
     mag = frames_to_magnitude(image, preset, info["stats"])
     gl = dataclasses.replace(settings.gl, seed=gl_seed)
     audio = np.concatenate(list(griffin_lim_stream([mag], preset.n_fft, preset.hop_length, gl,

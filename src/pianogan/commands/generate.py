@@ -41,6 +41,9 @@ def register(subparsers) -> None:
                    help="longform: put each piece in this key, e.g. 'C', 'D minor', 'F#m'. A model trained "
                         "with key labels is asked for it; otherwise its notes are transposed there (a piece in "
                         "the other mode goes to the relative key: D minor asked of a major piece gives F major)")
+    p.add_argument("--tempo", type=float, metavar="BPM",
+                   help="longform with a beat clock: play at this many beats a minute (30-300; default: "
+                        "each piece draws one from the training pieces' tempi for its style)")
     p.add_argument("--n", type=int, default=8, help="number of clips (default 8)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of clip 0; clip i uses seed+i (default 0)")
@@ -149,6 +152,7 @@ def run(args) -> int:
             G, info = load_pretrained(device=device)
         settings = GenerateSettings(gl=gl_settings(args), seconds=args.seconds,
                                     truncation=args.truncation, drift=args.drift, key=args.key,
+                                    tempo=args.tempo,
                                     mix_seed=args.mix_seed,
                                     mixing_cutoff=args.mixing_cutoff, sample_rate=args.sr,
                                     denoise=args.denoise, overlap_seconds=args.overlap)

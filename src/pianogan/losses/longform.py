@@ -55,16 +55,18 @@ class LongformLoss:
         self.pc_real: torch.Tensor | None = None  # (12,) of the last critic batch's reals
 
     def d_loss(self, real: torch.Tensor, z: torch.Tensor, step: int, labels: torch.Tensor | None = None,
-               rolls: tuple[torch.Tensor, torch.Tensor] | None = None, keys: torch.Tensor | None = None):
+               rolls: tuple[torch.Tensor, torch.Tensor] | None = None, keys: torch.Tensor | None = None,
+               beats: torch.Tensor | None = None):
         """real (B, 1, F, T) in [-1, 1], z (B, z_dim), labels (B,) or None, rolls (strikes, held)
-        (B, 88, T) each or None, keys (B,) key labels or None -> (loss, stats). Like the labels,
-        the fakes are asked for the real clips' keys."""
+        (B, 88, T) each or None, keys (B,) key labels or None, beats (B, 2) beats (period,
+        phase) or None -> (loss, stats). Like the labels, the fakes are asked for the real
+        clips' keys and beats."""
         use_rolls = self.roll_weight > 0 and rolls is not None
         with torch.no_grad():
             if use_rolls:
-                fake, fake_notes = self.G(z, labels, notes=True, keys=keys)
+                fake, fake_notes = self.G(z, labels, notes=True, keys=keys, beats=beats)
             else:
-                fake, fake_notes = self.G(z, labels, keys=keys), None
+                fake, fake_notes = self.G(z, labels, keys=keys, beats=beats), None
             fake = fake.to(real.dtype)
         do_r1 = self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0
         real = real.detach().requires_grad_(do_r1)
@@ -76,8 +78,10 @@ class LongformLoss:
             real_notes = self.D.roll_view([r.detach() for r in rolls]).to(real.dtype).requires_grad_(do_r1)
             fake_notes = self.D.roll_view(fake_notes)
             sigma = roll_noise_at(self.cfg, step)
-            real_logits, real_roll = (o.float() for o in self.D(real, labels, notes=real_notes, roll_noise=sigma, keys=keys))
-            fake_logits, fake_roll = (o.float() for o in self.D(fake, labels, notes=fake_notes, roll_noise=sigma, keys=keys))
+            real_logits, real_roll = (o.float() for o in self.D(real, labels, notes=real_notes, roll_noise=sigma,
+                                                                keys=keys, beats=beats))
+            fake_logits, fake_roll = (o.float() for o in self.D(fake, labels, notes=fake_notes, roll_noise=sigma,
+                                                                keys=keys, beats=beats))
             roll_real, roll_fake = F.softplus(-real_roll).mean(), F.softplus(fake_roll).mean()
             roll_loss = self.roll_weight * (roll_real + roll_fake)
             stats.update({"loss/D_roll": (roll_real + roll_fake).item(), "D/roll_noise": sigma,
@@ -101,14 +105,15 @@ class LongformLoss:
         return loss, stats
 
     def g_loss(self, z: torch.Tensor, step: int, labels: torch.Tensor | None = None, rolls=None,
-               keys: torch.Tensor | None = None):
-        """z (B, z_dim), labels (B,) or None, keys (B,) or None -> (loss, stats). ``rolls`` is
+               keys: torch.Tensor | None = None, beats: torch.Tensor | None = None):
+        """z (B, z_dim), labels (B,) or None, keys (B,) or None, beats (B, 2) or None -> (loss,
+        stats). ``rolls`` is
         unused (the generator is judged on what it plays, not on real rolls); with a roll critic
         both critics count."""
         if self.roll_weight > 0:
-            img, notes = self.G(z, labels, notes=True, keys=keys)
+            img, notes = self.G(z, labels, notes=True, keys=keys, beats=beats)
             logits, roll_logits = self.D(img, labels, notes=self.D.roll_view(notes),
-                                         roll_noise=roll_noise_at(self.cfg, step), keys=keys)
+                                         roll_noise=roll_noise_at(self.cfg, step), keys=keys, beats=beats)
             loss_img = F.softplus(-logits.float()).mean()
             loss_roll = F.softplus(-roll_logits.float()).mean()
             loss = loss_img + self.roll_weight * loss_roll
@@ -118,7 +123,7 @@ class LongformLoss:
                 loss = loss + self.pc_weight * pc
                 stats["loss/G_pc"] = pc.item()
             return loss, {"loss/G": loss.item(), **stats}
-        loss = F.softplus(-self.D(self.G(z, labels, keys=keys), labels, keys=keys).float()).mean()
+        loss = F.softplus(-self.D(self.G(z, labels, keys=keys, beats=beats), labels, keys=keys).float()).mean()
         return loss, {"loss/G": loss.item()}
 
     def state_dict(self) -> dict:

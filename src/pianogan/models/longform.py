@@ -38,6 +38,7 @@ from torch import nn
 
 from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
+from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods
 from .layers import he_init
 from .longform_critic import Discriminator
 from .piano_render import N_KEYS, PianoRenderer
@@ -96,6 +97,15 @@ class Config:
     # in both critics. Outside training the key is drawn from ``key_shares`` (uniform without
     # them) or asked for, and nothing is transposed. Needs piano rolls (``roll_weight`` > 0).
     key_labels: bool = False
+    # A beat clock (models/beat_clock.py): cos/sin features of each clip's beat (period and phase
+    # read from its roll; drawn with its labels for a fake) added at every generator level and
+    # read by the roll critic beside the pitch classes. Outside training the period is drawn from
+    # ``beat_periods`` or asked for (``generate --tempo``), the phase from the latent. Needs
+    # piano rolls (``roll_weight`` > 0).
+    beat_clock: bool = False
+    # Beat-period quantiles in seconds, beat_clock.N_QUANTILES per style (in ``styles`` order; one
+    # row for an unconditional model), read from the training rolls at export. Empty: 0.6 s.
+    beat_periods: tuple[float, ...] = ()
     # --- generator
     head: str = "notes"  # "notes" (harmonic-template renderer) or "direct"
     g_channels: tuple[int, ...] = (256, 256, 192, 160, 128, 128)  # coarse level, then per x2
@@ -176,6 +186,11 @@ class Config:
             raise PianoGANError(f"longform: style_shares needs {len(self.styles)} non-negative values (one per "
                                 f"style, not all 0), got {list(self.style_shares)}")
         self.style_key_shares = tuple(float(s) for s in self.style_key_shares)
+        self.beat_periods = tuple(float(s) for s in self.beat_periods)
+        if self.beat_periods and (len(self.beat_periods) != N_QUANTILES * max(1, len(self.styles))
+                                  or min(self.beat_periods) <= 0):
+            raise PianoGANError(f"longform: beat_periods needs {N_QUANTILES} positive values per style "
+                                f"({N_QUANTILES * max(1, len(self.styles))}), got {len(self.beat_periods)}")
         if self.style_key_shares and len(self.style_key_shares) != 24 * len(self.styles):
             raise PianoGANError(f"longform: style_key_shares needs 24 values per style ({24 * len(self.styles)}), "
                                 f"got {len(self.style_key_shares)}")
@@ -201,6 +216,8 @@ CONFIGS: dict[str, Config] = {
     "degrees": Config(roll_degrees=True),
     # The default with the roll critic's pulse view.
     "pulse": Config(roll_pulse=True),
+    # The default with a beat clock for both the generator and the roll critic.
+    "beat": Config(beat_clock=True),
 }
 
 
@@ -303,10 +320,17 @@ class Generator(nn.Module):
                                         cfg.velocity_layers, cfg.post_channels)
         else:
             self.to_rows = nn.Conv1d(ch[-1], n_bins, 1)
+        # the clock enters the coarse level and every upsampled one, and its period the mapping
+        self.clock_in = (nn.ModuleList(nn.Conv1d(N_CHANNELS, c, 1) for c in ch) if cfg.beat_clock else None)
+        self.tempo_embed = nn.Linear(1, cfg.z_global) if cfg.beat_clock else None
         he_init(self)
         for m in self.modules():
             if isinstance(m, FiLMConv):
                 m.start()
+        if self.clock_in is not None:  # the clock grows in from nothing, like the style path
+            for m in [*self.clock_in, self.tempo_embed]:
+                nn.init.zeros_(m.weight)
+                nn.init.zeros_(m.bias)
         if cfg.head == "notes" and cfg.roll_weight > 0 and cfg.render_fit_steps > 0:
             # The renderer is fitted to real rolls before training (``prepare``) and then held:
             # the adversarial game is about what to play, not about re-learning the instrument.
@@ -344,6 +368,24 @@ class Generator(nn.Module):
         config's ``key_shares`` (uniform without them) by a deterministic function of z."""
         return _draw(_uniform(z[:, min(1, self.cfg.z_global - 1)]), self.cfg.key_shares or [1.0] * N_KEYS_MUSICAL)
 
+    def default_beats(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                      bpm: float | None = None) -> torch.Tensor:
+        """Beats (n, 2) (period in frames, phase in radians) for a beat-clock model: the period
+        ``bpm`` beats a minute, else drawn from the style's ``beat_periods`` (0.6 s without them),
+        and the phase, by deterministic functions of z."""
+        fps = self.cfg.sample_rate / self.cfg.hop_length
+        n = z.shape[0]
+        if bpm is not None:
+            period = torch.full((n,), 60.0 / float(bpm), device=z.device)
+        elif self.cfg.beat_periods:
+            table = torch.tensor(self.cfg.beat_periods, dtype=torch.float32, device=z.device).reshape(-1, N_QUANTILES)
+            rows = labels if self.n_styles and labels is not None else torch.zeros(n, dtype=torch.long, device=z.device)
+            period = draw_periods(_uniform(z[:, min(2, self.cfg.z_global - 1)]), table[rows.long()])
+        else:
+            period = torch.full((n,), DEFAULT_SECONDS, device=z.device)
+        phase = 2 * math.pi * _uniform(z[:, min(3, self.cfg.z_global - 1)])
+        return torch.stack([period * fps, phase], dim=1)
+
     # -- forward
     @property
     def step_seconds(self) -> float:
@@ -351,24 +393,29 @@ class Generator(nn.Module):
         return self.cfg.frames_per_latent * self.cfg.hop_length / self.cfg.sample_rate
 
     def w_of(self, z_global: torch.Tensor, labels: torch.Tensor | None,
-             keys: torch.Tensor | None = None) -> torch.Tensor:
+             keys: torch.Tensor | None = None, beats: torch.Tensor | None = None) -> torch.Tensor:
         """z_global (n, g), or (n, S, g) one per coarse step -> w (n, w_dim) or (n, S, w_dim)."""
         cond = 0.0
         if self.embed is not None:
             cond = cond + self.embed(labels)
         if self.key_embed is not None and keys is not None:
             cond = cond + self.key_embed(keys)
+        if self.tempo_embed is not None and beats is not None:  # log period, 0 at the default
+            fps = self.cfg.sample_rate / self.cfg.hop_length
+            cond = cond + self.tempo_embed(torch.log(beats[:, :1].float() / (DEFAULT_SECONDS * fps)))
         if torch.is_tensor(cond) and z_global.dim() == 3:
             cond = cond[:, None]  # the same labels at every step
         return self.mapping(z_global + cond)
 
     def features(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                  truncation_psi: float | None = None, keys: torch.Tensor | None = None,
-                 drift_seconds: float | None = None) -> torch.Tensor:
+                 drift_seconds: float | None = None, beats: torch.Tensor | None = None) -> torch.Tensor:
         """Latents -> features (n, C, T). ``truncation_psi`` (None: the config's ``truncation``)
         scales the global latent outside training, after the default style (and key) is drawn
         from it; ``keys`` (n,) the key labels of a key-labelled model; ``drift_seconds`` (None:
-        the config's) the global latent's drift outside training (:func:`drift_path`)."""
+        the config's) the global latent's drift outside training (:func:`drift_path`); ``beats``
+        (n, 2) the beat (period in frames, phase) of a beat-clock model (None:
+        :meth:`default_beats`)."""
         cfg = self.cfg
         extra = z.shape[1] - cfg.z_global
         if extra <= 0 or extra % cfg.z_local:
@@ -386,30 +433,46 @@ class Generator(nn.Module):
         psi = cfg.truncation if truncation_psi is None else float(truncation_psi)
         if psi != 1.0 and not self.training:
             z_global = z_global * psi
-        w = self.w_of(z_global, labels, keys)
+        if self.clock_in is not None and beats is None:
+            beats = self.default_beats(z, labels)
+        w = self.w_of(z_global, labels, keys, beats)
         x = self.inp(z[:, cfg.z_global:].reshape(z.shape[0], -1, cfg.z_local).transpose(1, 2))
+        clock = None if self.clock_in is None else beat_clock(beats.to(x.device), n_steps * cfg.frames_per_latent)
+        x = self._tick(x, clock, 0)
         for blk in self.coarse:
             x = blk(x, w)
-        for blk in self.ups:
-            x = blk(x, w)
+        for i, blk in enumerate(self.ups):
+            x = self._tick(blk(x, w), clock, i + 1)
         return _act(x)
+
+    def _tick(self, x: torch.Tensor, clock: torch.Tensor | None, level: int) -> torch.Tensor:
+        """Features x (n, C, T') plus the clock (n, N_CHANNELS, T) averaged to T' frames."""
+        if clock is None:
+            return x
+        factor = clock.shape[-1] // x.shape[-1]
+        c = clock if factor == 1 else clock.unflatten(-1, (-1, factor)).mean(-1)
+        return x + self.clock_in[level](c.to(x.dtype))
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, notes: bool = False,
                 truncation_psi: float | None = None, key: int | None = None,
-                keys: torch.Tensor | None = None, drift_seconds: float | None = None, **kwargs):
+                keys: torch.Tensor | None = None, drift_seconds: float | None = None,
+                beats: torch.Tensor | None = None, **kwargs):
         """Image (n, 1, F, T); with ``notes`` (the "notes" head) also (strikes, held) (n, 88, T).
-        ``truncation_psi``, ``key``, ``keys``, ``drift_seconds``: see :meth:`features` and :meth:`played`."""
+        ``truncation_psi``, ``key``, ``keys``, ``drift_seconds``, ``beats``: see :meth:`features`
+        and :meth:`played`."""
         if self.cfg.head == "notes":
-            onsets, gate = self.played(z, labels, truncation_psi, key, keys, drift_seconds)
+            onsets, gate = self.played(z, labels, truncation_psi, key, keys, drift_seconds, beats)
             # Texture noise: random while training, a function of z otherwise (same z, same take).
             seeds = None if self.training else noise_seeds(z)
             img = self.render(onsets, gate, seeds, texture=self.cfg.texture).unsqueeze(1)
             return (img, (onsets, gate)) if notes else img
-        return torch.tanh(self.to_rows(self.features(z, labels, truncation_psi, keys, drift_seconds))).unsqueeze(1)
+        return torch.tanh(self.to_rows(self.features(z, labels, truncation_psi, keys, drift_seconds,
+                                                     beats))).unsqueeze(1)
 
     def played(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                truncation_psi: float | None = None, key: int | None = None,
-               keys: torch.Tensor | None = None, drift_seconds: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               keys: torch.Tensor | None = None, drift_seconds: float | None = None,
+               beats: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(strikes, dampers) (n, 88, T) the "notes" head plays for z; outside training moved to
         ``key`` (an index into pianogan.keys.KEY_NAMES, or its relative in the clip's mode), else
         to a key drawn from the corpus's when the config has ``key_shares`` (a function of z; from
@@ -419,10 +482,10 @@ class Generator(nn.Module):
         if self.key_embed is not None:
             if keys is None and key is not None:
                 keys = torch.full((z.shape[0],), int(key), dtype=torch.long, device=z.device)
-            return self._notes(self.features(z, labels, truncation_psi, keys, drift_seconds))
+            return self._notes(self.features(z, labels, truncation_psi, keys, drift_seconds, beats))
         if self.n_styles and labels is None:  # drawn once: the style played is the style whose keys are used
             labels = self.default_labels(z)
-        onsets, gate = self._notes(self.features(z, labels, truncation_psi, drift_seconds=drift_seconds))
+        onsets, gate = self._notes(self.features(z, labels, truncation_psi, drift_seconds=drift_seconds, beats=beats))
         if self.training or (key is None and not self.cfg.key_shares):
             return onsets, gate
         if key is not None:
@@ -452,9 +515,10 @@ class Generator(nn.Module):
 
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None,
               truncation_psi: float | None = None, key: int | None = None,
-              keys: torch.Tensor | None = None, drift_seconds: float | None = None) -> torch.Tensor:
+              keys: torch.Tensor | None = None, drift_seconds: float | None = None,
+              beats: torch.Tensor | None = None) -> torch.Tensor:
         """Key strikes (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
-        return self.played(z, labels, truncation_psi, key, keys, drift_seconds)[0]
+        return self.played(z, labels, truncation_psi, key, keys, drift_seconds, beats)[0]
 
 
 def drift_path(z_global: torch.Tensor, n_steps: int, period: float, seeds: list[int]) -> torch.Tensor:

@@ -72,18 +72,21 @@ class Discriminator(nn.Module):
         self.roll = (RollCritic(cfg.roll_width, len(cfg.styles), cfg.mbstd_group, cfg.roll_noise,
                                 cfg.roll_view_power, energy_frames,
                                 N_KEYS_MUSICAL if cfg.key_labels else 0, cfg.roll_degrees,
-                                pulse_lags(cfg.sample_rate / cfg.hop_length) if cfg.roll_pulse else 0)
+                                pulse_lags(cfg.sample_rate / cfg.hop_length) if cfg.roll_pulse else 0,
+                                cfg.beat_clock)
                      if cfg.roll_weight > 0 else None)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, notes=None,
-                roll_noise: float | None = None, keys: torch.Tensor | None = None):
+                roll_noise: float | None = None, keys: torch.Tensor | None = None,
+                beats: torch.Tensor | None = None):
         """Logits (n,) of the images; with ``notes`` (the roll critic's view of (strikes, held),
         :meth:`roll_view`) and a roll critic, (image logits, roll logits); ``roll_noise``: the
-        roll critic's instance noise (None: its configured start); ``keys`` (n,): key labels."""
+        roll critic's instance noise (None: its configured start); ``keys`` (n,): key labels;
+        ``beats`` (n, 2): the clips' beats, for a roll critic with a clock."""
         out = self.judge_image(x, labels, keys)
         if notes is None or self.roll is None:
             return out
-        return out, self.roll(notes, labels, roll_noise, keys)
+        return out, self.roll(notes, labels, roll_noise, keys, beats)
 
     def roll_view(self, notes: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """(strikes, held) (n, 88, T) -> what the roll critic reads (n, 2, 88, T'); the loss takes

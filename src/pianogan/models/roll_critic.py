@@ -35,6 +35,10 @@ A fifth view (``pulse_lags`` > 0): the autocorrelation of the onset envelope at 
 1.5 s, read by an MLP, so the critic can tell onsets on a steady beat from onsets at random
 (:mod:`.roll_lags` has the measurements that motivate it).
 
+A sixth input (``clock``): the clip's beat clock (:mod:`.beat_clock`), cos/sin of the beat and
+its subdivisions per frame, read with the pitch classes by their conv, so the critic learns
+where real onsets fall against their own beat; a fake is given the beat it was asked to play.
+
 Strikes are seen through a compressive power (``view_power``, 0.5: a square root). In linear
 units a faint strike (0.015) hides under the instance noise beside real ones (>= 0.07, the
 softest velocities), and a generator that played a haze of them — 22 strikes/s at a median of
@@ -52,6 +56,7 @@ from torch import nn
 
 from ..data.rolls import PIANO_LOW
 from ..keys import keys_of_profiles
+from .beat_clock import N_CHANNELS, beat_clock
 from .layers import feature_stddev, projection
 from .roll_lags import pulse_profile
 
@@ -112,15 +117,17 @@ class RollCritic(nn.Module):
 
     def __init__(self, width: int = 128, n_styles: int = 0, mbstd_group: int = 4, noise: float = 0.0,
                  view_power: float = 1.0, energy_frames: int = 0, n_keys: int = 0, degrees: bool = False,
-                 pulse_lags: int = 0):
+                 pulse_lags: int = 0, clock: bool = False):
         super().__init__()
+        self.clock = bool(clock)
         self.mbstd_group, self.noise, self.view_power = mbstd_group, float(noise), float(view_power)
         self.energy_frames = int(energy_frames)
         self.keys = nn.Sequential(
             nn.Conv2d(2, 32, (13, 3), padding=(6, 1)), nn.LeakyReLU(0.2),
             nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2))  # (n, 32, 22, T/4)
-        self.classes = nn.Sequential(nn.Conv1d(2 * 12, width // 2, 4, stride=4), nn.LeakyReLU(0.2))
+        self.classes = nn.Sequential(nn.Conv1d(2 * 12 + (N_CHANNELS if clock else 0), width // 2, 4, stride=4),
+                                     nn.LeakyReLU(0.2))
         self.degrees = (nn.Sequential(nn.Conv1d(2 * 24, width // 2, 4, stride=4), nn.LeakyReLU(0.2))
                         if degrees else None)
         n_deg = 2 * 24 if degrees else 0
@@ -148,10 +155,11 @@ class RollCritic(nn.Module):
         return roll_view(strikes, held, self.view_power)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, noise: float | None = None,
-                keys: torch.Tensor | None = None) -> torch.Tensor:
+                keys: torch.Tensor | None = None, beats: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (n,) of rolls in the critic's view ``x`` (n, 2, 88, T) (:meth:`view`); ``noise``:
         the instance noise's standard deviation while training (None: ``self.noise``); ``keys``
-        (n,): key labels, projected on like the style."""
+        (n,): key labels, projected on like the style; ``beats`` (n, 2): each clip's beat (period
+        in frames, phase) for a critic with a clock (None: a silent clock)."""
         noise = self.noise if noise is None else float(noise)
         clean = x
         if self.training and noise > 0:
@@ -161,7 +169,12 @@ class RollCritic(nn.Module):
             x = x + noise * torch.randn_like(x)
         k = self.keys(x)
         pc = fold_pitch_classes(x)  # (n, 2, 12, T)
-        views = [k.flatten(1, 2), self.classes(pc.flatten(1, 2))]
+        classes = pc.flatten(1, 2)
+        if self.clock:
+            c = (beat_clock(beats.to(x.device), x.shape[-1]) if beats is not None
+                 else x.new_zeros(x.shape[0], N_CHANNELS, x.shape[-1]))
+            classes = torch.cat([classes, c.to(classes.dtype)], dim=1)
+        views = [k.flatten(1, 2), self.classes(classes)]
         profiles = [_shares(pc.mean(dim=3).flatten(1))]  # (n, 24) pitch-class profile of the clip
         if self.degrees is not None:
             # the key is read from the clean roll (the noise would swamp a 10 s clip's totals),

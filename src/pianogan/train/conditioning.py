@@ -77,9 +77,25 @@ def clip_keys(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
     return torch.where(keys >= 0, keys, torch.full_like(keys, common))
 
 
+def clip_beats(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
+    """Beat per training clip (n, 2) float32 (period in frames, phase in radians, read from its
+    roll: pianogan.models.beat_clock.clip_beats) for a config with ``beat_clock``, else None."""
+    if not getattr(cfg, "beat_clock", False):
+        return None
+    if rolls is None:
+        raise PianoGANError("the model has a beat clock, which is read from piano rolls, "
+                            "but the dataset has none (or the model judges no rolls)")
+    from ..data.rolls import roll_to_notes
+    from ..models.beat_clock import clip_beats as read
+
+    fps = float(cfg.sample_rate) / float(cfg.hop_length)
+    return torch.cat([read(roll_to_notes(rolls[i:i + 256])[0], fps) for i in range(0, len(rolls), 256)])
+
+
 def batch_cond(labels: torch.Tensor | None, indices, batch: int, device,
-               rolls: torch.Tensor | None = None, keys: torch.Tensor | None = None) -> dict:
-    """Loss kwargs: the labels (and ``keys``) of the clips ``indices`` (a real batch), or with
+               rolls: torch.Tensor | None = None, keys: torch.Tensor | None = None,
+               beats: torch.Tensor | None = None) -> dict:
+    """Loss kwargs: the labels (and ``keys``, ``beats``) of the clips ``indices`` (a real batch), or with
     ``indices`` None ``batch`` of them drawn from the clips' joint distribution (one draw of
     clips for both); {} for an unconditional model. A real batch also gets its clips' piano
     rolls as (strikes, held) when ``rolls`` are given."""
@@ -89,7 +105,7 @@ def batch_cond(labels: torch.Tensor | None, indices, batch: int, device,
 
         strikes, held = roll_to_notes(rolls[torch.as_tensor(indices)])
         out["rolls"] = (strikes.to(device), held.to(device))
-    per_clip = {k: v for k, v in (("labels", labels), ("keys", keys)) if v is not None}
+    per_clip = {k: v for k, v in (("labels", labels), ("keys", keys), ("beats", beats)) if v is not None}
     if not per_clip:
         return out
     n = len(next(iter(per_clip.values())))

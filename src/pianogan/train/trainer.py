@@ -101,6 +101,7 @@ class Trainer:
         self.labels = cn.clip_labels(self.model_cfg, self.dataset)
         self.rolls = cn.clip_rolls(self.model_cfg, self.dataset)
         self.keys = cn.clip_keys(self.model_cfg, self.rolls)
+        self.beats = cn.clip_beats(self.model_cfg, self.rolls)
 
         self.env = dd.init(self.train_cfg.device)
         self.device = self.env.device
@@ -115,7 +116,7 @@ class Trainer:
 
     def cond(self, indices) -> dict:
         """The losses' conditioning kwargs for a real batch's clip ``indices`` (None: drawn)."""
-        return cn.batch_cond(self.labels, indices, self.batch, self.device, self.rolls, self.keys)
+        return cn.batch_cond(self.labels, indices, self.batch, self.device, self.rolls, self.keys, self.beats)
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
