@@ -44,6 +44,12 @@ def style_index(G, style: str | None) -> int | None:
     return styles.index(style)
 
 
+def check_tempo(G) -> None:
+    """A one-line error unless G has a beat clock to set (``generate --tempo``)."""
+    if not getattr(getattr(G, "cfg", None), "beat_clock", False):
+        raise PianoGANError("--tempo: this model has no beat clock to set (train it with the 'beat' config)")
+
+
 def piece_latent(G, seed: int, frames: int) -> torch.Tensor:
     """The latent (1, z_dim) of piece ``seed`` with at least ``frames`` frames: enough local steps
     of ``G.cfg.frames_per_latent`` frames, drawn from its own seeded generator."""
@@ -86,8 +92,7 @@ def native_piece(G, info: dict, z: torch.Tensor, gl_seed: int, seconds: float, s
     labels = None if label is None else torch.tensor([label], device=device)
     beats = None
     if settings.tempo is not None:
-        if not getattr(G.cfg, "beat_clock", False):
-            raise PianoGANError("--tempo: this model has no beat clock to set (train it with the 'beat' config)")
+        check_tempo(G)
         beats = G.default_beats(z.to(device), labels, bpm=settings.tempo)
     with torch.no_grad():
         image = G(z.to(device), labels, truncation_psi=settings.truncation, key=key,
