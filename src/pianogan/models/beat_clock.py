@@ -75,7 +75,7 @@ def clip_beats(strikes: torch.Tensor, frames_per_second: float) -> torch.Tensor:
     lag = torch.where(take, best_half, lag).double()
     grid = torch.arange(-REFINE, REFINE + 1e-9, REFINE_STEP, dtype=torch.float64)
     cands = (lag[:, None] + grid[None]).clamp(lo, hi)  # (n, k)
-    z = _coefficient(e, cands)
+    z = torch.cat([_coefficient(e[i:i + 256], cands[i:i + 256]) for i in range(0, len(e), 256)])  # bounded memory
     best = z.abs().argmax(dim=1)
     period = cands.gather(1, best[:, None])[:, 0]
     phase = -torch.angle(z.gather(1, best[:, None])[:, 0]) % (2 * math.pi)
@@ -110,16 +110,13 @@ def period_table(periods_s: np.ndarray, labels: np.ndarray | None, n_styles: int
 
 
 def draw_periods(u: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """U(0, 1) draws (n,) and each draw's row of a period table (n, Q) -> periods (n,), by linear
-    interpolation between the quantiles (the end quantiles below and above them)."""
-    x = (u.float().clamp(0, 1) * table.shape[1] - 0.5).clamp(0, table.shape[1] - 1)
-    i = x.floor().long().clamp(max=table.shape[1] - 2) if table.shape[1] > 1 else x.floor().long()
-    if table.shape[1] == 1:
-        return table[:, 0]
-    f = x - i
-    lo = table.gather(1, i[:, None])[:, 0]
-    hi = table.gather(1, (i + 1)[:, None])[:, 0]
-    return lo + f * (hi - lo)
+    """U(0, 1) draws (n,) and each draw's row of a period table (n, Q >= 2) -> periods (n,), by
+    linear interpolation between the quantiles (the end quantiles below and above them)."""
+    q = table.shape[1]
+    x = (u.float().clamp(0, 1) * q - 0.5).clamp(0, q - 1)
+    i = x.floor().long().clamp(max=q - 2)
+    lo, hi = table.gather(1, i[:, None])[:, 0], table.gather(1, (i + 1)[:, None])[:, 0]
+    return lo + (x - i) * (hi - lo)
 
 
 __all__ = ["BEAT_SECONDS", "HARMONICS", "N_CHANNELS", "beat_clock", "clip_beats", "draw_periods",

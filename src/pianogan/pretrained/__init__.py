@@ -92,8 +92,7 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
             raise PianoGANError(f"{level_from}: no training clips to calibrate from")
         rolls = clip_rolls(train_clips)  # None for audio data
         strikes = None if rolls is None else roll_to_notes(rolls)[0]
-        G.cfg = dataclasses.replace(G.cfg, **_shares(train_clips, strikes, styles),
-                                    **_beat_periods(G.cfg, train_clips, strikes, styles))
+        G.cfg = dataclasses.replace(G.cfg, **_shares(train_clips, strikes, styles, G.cfg))
         drift = _calibrate_drift(G, train_clips, strikes)  # sets G.cfg.drift_seconds (data with rolls)
         level = _calibrate(G, train_clips, level_n)  # sets G.cfg.strike_gain
     # G's config, calibration included, with every field written out: a later default cannot
@@ -133,11 +132,12 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     return entry
 
 
-def _shares(ds, strikes, styles: tuple[str, ...]) -> dict:
+def _shares(ds, strikes, styles: tuple[str, ...], cfg=None) -> dict:
     """Config fields calibrated to the training clips ``ds`` (a PianoDataset) and their piano
     rolls' ``strikes`` (n, 88, T) (None for audio data): ``key_shares`` (24 keys; absent without
-    rolls), and for a model conditioned on ``styles`` (when the data has those labels)
-    ``style_shares`` and ``style_key_shares``."""
+    rolls), for a model conditioned on ``styles`` (when the data has those labels)
+    ``style_shares`` and ``style_key_shares``, and for a beat-clock ``cfg`` ``beat_periods``
+    (each style's quantiles of the clips' beat periods, :mod:`pianogan.models.beat_clock`)."""
     import numpy as np
 
     from ..data.labels import dataset_labels
@@ -153,28 +153,16 @@ def _shares(ds, strikes, styles: tuple[str, ...]) -> dict:
         out["key_shares"] = tuple(float(s) for s in key_shares(strikes))
         if labels is not None:
             out["style_key_shares"] = tuple(float(s) for s in style_key_shares(strikes, labels, len(styles)).ravel())
+        if getattr(cfg, "beat_clock", False):
+            from ..models.beat_clock import clip_beats, period_table
+
+            fps = cfg.sample_rate / cfg.hop_length
+            table = period_table(clip_beats(strikes, fps)[:, 0].double().numpy() / fps, labels,
+                                 len(styles) if labels is not None else 0)
+            if styles and labels is None:  # a conditional model on unlabelled data: every style alike
+                table = table.repeat(len(styles), axis=0)
+            out["beat_periods"] = tuple(float(v) for v in table.ravel())
     return out
-
-
-def _beat_periods(cfg, ds, strikes, styles: tuple[str, ...]) -> dict:
-    """``beat_periods`` for a beat-clock model (:mod:`pianogan.models.beat_clock`): each style's
-    quantiles of the training clips' beat periods, read from their rolls' ``strikes``; {} for
-    another model or data without rolls."""
-    if not getattr(cfg, "beat_clock", False) or strikes is None:
-        return {}
-    import torch
-
-    from ..data.labels import dataset_labels
-    from ..models.beat_clock import clip_beats, period_table
-
-    fps = cfg.sample_rate / cfg.hop_length
-    periods = torch.cat([clip_beats(strikes[i:i + 256], fps)[:, 0] for i in range(0, len(strikes), 256)])
-    found = dataset_labels(ds) if styles else None
-    labels = found[1] if found is not None and tuple(found[0]) == styles else None
-    table = period_table(periods.double().numpy() / fps, labels, len(styles) if labels is not None else 0)
-    if styles and labels is None:  # a conditional model on unlabelled data: every style alike
-        table = table.repeat(len(styles), axis=0)
-    return {"beat_periods": tuple(float(v) for v in table.ravel())}
 
 
 def _calibrate_drift(G, ds, strikes) -> dict | None:
