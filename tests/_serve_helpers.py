@@ -48,3 +48,29 @@ def fake_transcriber(wav_path: Path, midi_path: Path) -> None:
     piano.notes.append(pretty_midi.Note(velocity=80, pitch=60, start=0.0, end=0.5))
     pm.instruments.append(piano)
     pm.write(str(midi_path))
+
+
+def make_beat_run(run: Path, step: int = 3) -> Path:
+    """A run directory holding an untrained small longform generator with a beat clock (the 'beat'
+    config's switch) at the 10s-8k preset, its clock weighted, for the tempo control."""
+    import torch
+
+    from pianogan.config import get_preset
+    from pianogan.models import get_model
+    from pianogan.spectrogram import Stats
+    from pianogan.train.checkpoint import save_generator
+
+    preset, family = get_preset("10s-8k"), get_model("longform")
+    small = dict(z_global=16, z_local=8, w_dim=32, g_channels=(32, 32, 24, 16), d_channels=(8, 16),
+                 d_width=32, log_rows=48, batch_size=8, frames_per_latent=8, post_channels=16,
+                 render_fit_steps=4, beat_clock=True)
+    stats = Stats(mean=-4.0, std=2.0)
+    cfg = family.configure(family.Config(**small), preset, stats, ("chorale", "keyboard"), rolls=True)
+    torch.manual_seed(0)
+    G, _ = family.build(cfg, preset.image_shape)
+    with torch.no_grad():  # the clock starts silent; weighted, as after training, the tempo is heard
+        for m in [*G.clock_in, G.tempo_embed]:
+            m.weight.normal_(0, 0.3)
+    run.mkdir(parents=True, exist_ok=True)
+    save_generator(run, G.state_dict(), "longform", dataclasses.asdict(cfg), preset, stats, step)
+    return run

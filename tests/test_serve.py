@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from _serve_helpers import make_run, wait_job
+from _serve_helpers import make_beat_run, make_run, wait_job
 
 from pianogan.cli import main
 from pianogan.errors import PianoGANError
@@ -66,6 +66,7 @@ def test_models_are_listed_by_name_only(served):
     assert m["styles"] == [] and m["truncation"] is False  # style control hidden, psi unused
     assert m["keys"] == [] and m["any_length"] is False  # no key control, lengths from one clip up
     assert m["drift"] is False and m["drift_default"] is None
+    assert m["tempo"] is False and shipped["tempo"] is False  # neither has a beat clock
     assert r.json()["limits"]["max_seconds"] == cfg.max_seconds
     assert str(tmp) not in r.text  # no server paths go out
 
@@ -120,6 +121,29 @@ def test_the_shipped_model_plays_a_style_in_the_studio(served):
     assert take["drift"] == 0 and rec["settings"]["drift"] == 0  # one key throughout, as asked
 
 
+def test_a_beat_clock_model_takes_a_tempo(tmp_path):
+    make_beat_run(tmp_path / "runs" / "beat")
+    with TestClient(create_app(config(tmp_path))) as client:
+        [m] = [m for m in client.get("/api/models").json()["models"] if m["name"] == "beat"]
+        assert m["tempo"] is True and m["styles"] == ["chorale", "keyboard"]
+        takes = {}
+        for tempo in (90, 90.0, 140):
+            r = client.post("/api/generate", json={"model": "beat", "seed": 2, "seconds": 3.0,
+                                                   "style": "keyboard", "tempo": tempo})
+            assert r.status_code == 202, r.text
+            job = wait_job(client, r.json())
+            assert job["state"] == "done", job
+            [take] = job["takes"]
+            assert take["tempo"] == tempo
+            [rec] = client.get(take["urls"]["record"]).json()["clips"]
+            assert rec["settings"]["tempo"] == tempo
+            takes[tempo] = (take["id"], client.get(take["urls"]["audio"]).content)
+        assert takes[90] == takes[90.0]  # the same tempo is the same take, from the cache
+        assert takes[90][0] != takes[140][0] and takes[90][1] != takes[140][1]  # the tempo is heard
+        r = client.post("/api/generate", json={"model": "beat", "tempo": 900})
+        assert r.status_code == 422 and "tempo must be 30-300" in r.json()["error"]
+
+
 def test_page_and_assets_are_local(served):
     client, _, _ = served
     page = client.get("/")
@@ -155,6 +179,8 @@ BAD = [  # (what, method, path, body or raw bytes, headers, status, words in the
     ("key on a model that plays no notes", "POST", "/api/generate", {**GOOD, "key": "D minor"}, None, 422, "plays no notes"),
     ("unknown key", "POST", "/api/generate", {**GOOD, "model": "piano-longform", "key": "H minor"}, None, 422, "H minor"),
     ("drift on a fixed-length model", "POST", "/api/generate", {**GOOD, "drift": 30.0}, None, 422, "no global latent"),
+    ("tempo on a model without a beat clock", "POST", "/api/generate", {**GOOD, "model": "piano-longform", "tempo": 90}, None, 422, "no beat clock"),
+    ("tempo as text", "POST", "/api/generate", {**GOOD, "tempo": "fast"}, None, 422, "tempo"),
     ("negative drift", "POST", "/api/generate", {**GOOD, "model": "piano-longform", "drift": -1.0}, None, 422, "drift"),
     ("form instead of JSON", "POST", "/api/generate", b"model=tiny", {"content-type": "application/x-www-form-urlencoded"}, 415, "application/json"),
     ("unknown route", "GET", "/api/nothing-here", None, None, 404, "no route"),

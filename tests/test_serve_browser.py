@@ -111,6 +111,7 @@ def test_page_generates_a_playable_take_of_the_requested_length(server, browser)
     assert browser.find_element("id", "drift-row").is_displayed()
     drifts = [o.get_attribute("value") for o in browser.find_elements("css selector", "#drift option")]
     assert drifts[:2] == ["", "0"] and "30" in drifts and "60" not in drifts, drifts  # 60 s is its own
+    assert not browser.find_element("id", "tempo-row").is_displayed()  # it was trained without a beat clock
     assert browser.execute_script("return Number(document.getElementById('seconds').min);") < 10
     browser.execute_script("const m = document.getElementById('model'); m.value = 'tiny';"
                            "m.dispatchEvent(new Event('change'));")

@@ -293,6 +293,7 @@ class JobManager:
                 "truncation": meta.get("settings", {}).get("truncation"),
                 "key": meta.get("settings", {}).get("key"),
                 "drift": meta.get("settings", {}).get("drift"),
+                "tempo": meta.get("settings", {}).get("tempo"),
                 "urls": {"audio": f"{base}/audio.wav", "spectrogram": f"{base}/spectrogram.png",
                          "record": f"{base}/generated.json",
                          "midi": f"{base}/take.mid" if meta.get("midi") else None}}

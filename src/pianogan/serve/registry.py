@@ -64,11 +64,12 @@ class ModelEntry:
     # What the generator's stored config says it can do (read, not built): its own truncation psi
     # (None: it takes none), its own drift in seconds (None: its global latent cannot drift),
     # whether it makes any length itself, and whether it plays notes that can be moved to a key
-    # (``generate --key``).
+    # (``generate --key``), and whether it has a beat clock whose tempo can be set (``--tempo``).
     truncation_default: float | None = None
     drift_default: float | None = None
     any_length: bool = False
     plays_notes: bool = False
+    beat_clock: bool = False
 
     @property
     def truncation(self) -> bool:
@@ -83,7 +84,7 @@ class ModelEntry:
                 "step": self.step, "styles": list(self.styles), "truncation": self.truncation,
                 "truncation_default": self.truncation_default, "any_length": self.any_length,
                 "drift": self.drift_default is not None, "drift_default": self.drift_default,
-                "keys": list(KEY_NAMES) if self.plays_notes else []}
+                "keys": list(KEY_NAMES) if self.plays_notes else [], "tempo": self.beat_clock}
 
 
 def weights_file(path: Path) -> Path:
@@ -138,14 +139,15 @@ def describe_model(name: str, kind: str, path: Path) -> ModelEntry:
 
 
 def model_abilities(info: dict) -> dict:
-    """truncation_default, drift_default, any_length, plays_notes of a generator, from its stored
+    """truncation_default, drift_default, any_length, plays_notes, beat_clock of a generator, from its stored
     config (a longform file from before the drift has none: 0, one global latent per piece)."""
     cfg = info.get("model_config") or {}
     psi = cfg.get("truncation", 1.0 if info.get("model") == "stylegan2" else None)
     drift = cfg.get("drift_seconds", 0.0) if info.get("model") == "longform" else None
     return {"truncation_default": None if psi is None else float(psi),
             "drift_default": None if drift is None else float(drift),
-            "any_length": bool(cfg.get("frames_per_latent")), "plays_notes": cfg.get("head") == "notes"}
+            "any_length": bool(cfg.get("frames_per_latent")), "plays_notes": cfg.get("head") == "notes",
+            "beat_clock": bool(cfg.get("beat_clock"))}
 
 
 def is_run_dir(path: Path) -> bool:

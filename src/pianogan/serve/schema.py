@@ -26,6 +26,8 @@ class GenerateRequest(BaseModel):
     # longform: seconds between the anchors a piece's global latent (its key) moves through;
     # 0 = one key throughout; None = the model's own
     drift: float | None = Field(None, ge=0.0, le=3600.0)
+    # beat-clock models: beats a minute (GenerateSettings checks 30-300); None = the style's own draw
+    tempo: float | None = Field(None, gt=0.0)
 
 
 def one_line(text: str, limit: int = 300) -> str:

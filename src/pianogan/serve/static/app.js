@@ -5,6 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const HISTORY_KEY = "pianogan.studio.history";
 const POLL_MS = 400;
+const TEMPI = [60, 72, 84, 96, 108, 120, 144];  // beats a minute offered for a beat-clock model
 const state = { models: [], limits: {}, history: [], a: null, b: null, playing: "a" };
 
 function showError(message) {
@@ -48,6 +49,11 @@ function onModelChange() {
     $("drift").replaceChildren(new Option(own, ""), new Option("never: one key throughout", "0"),
       ...[30, 45, 60, 90].filter((s) => s !== m.drift_default).map((s) => new Option(`every ~${s} s`, String(s))));
   }
+  $("tempo-row").hidden = m.tempo !== true;
+  if (m.tempo) {
+    $("tempo").replaceChildren(new Option("as the model draws it for the style", ""),
+      ...TEMPI.map((b) => new Option(`${b} beats a minute`, String(b))));
+  }
   $("truncation").disabled = !m.truncation;
   if (m.truncation && m.truncation_default != null) $("truncation").value = m.truncation_default;
   $("truncation-out").textContent = Number($("truncation").value).toFixed(2);
@@ -80,6 +86,7 @@ function readRequest() {
   if (!$("style-row").hidden && $("style").value) body.style = $("style").value;
   if (!$("key-row").hidden && $("key").value) body.key = $("key").value;
   if (!$("drift-row").hidden && $("drift").value !== "") body.drift = Number($("drift").value);
+  if (!$("tempo-row").hidden && $("tempo").value !== "") body.tempo = Number($("tempo").value);
   return body;
 }
 
@@ -135,7 +142,8 @@ function label(take) {
   return `${take.model} · seed ${take.seed} · ${Number(take.seconds).toFixed(1)} s` +
     (take.truncation != null && take.truncation !== 1 ? ` · ψ ${take.truncation}` : "") +
     (take.key ? ` · ${take.key}` : "") +
-    (take.drift != null ? (take.drift ? ` · keys move ~${take.drift} s` : " · one key") : "");
+    (take.drift != null ? (take.drift ? ` · keys move ~${take.drift} s` : " · one key") : "") +
+    (take.tempo != null ? ` · ${take.tempo} bpm` : "");
 }
 
 function addTake(take) {
