@@ -10,8 +10,9 @@ the beat and two subdivisions, fed to every level of the generator (models/longf
 Each real clip's beat (its period and phase) is read from its own roll (:func:`clip_beats`): the
 onset envelope's autocorrelation peak between 0.3 and 1.5 s, refined to a fraction of a frame
 where the envelope's Fourier coefficient at that period is strongest; the phase is that
-coefficient's angle. The roll critic reads the same clock beside the pitch classes, so it can
-learn where real onsets fall against their own beat and hold the generator to it; a fake gets
+coefficient's angle. The roll critic reads where the strikes fall on the same clock
+(:func:`clock_alignment`), so it can learn where real onsets fall against their own beat and
+hold the generator to it; a fake gets
 the beat of a real clip drawn with its labels, as it gets its key. At sampling the period is
 drawn from the corpus's own per style (:func:`period_table`, filled at export) or asked for
 (``generate --tempo``), the phase from the latent.
@@ -97,6 +98,15 @@ def beat_clock(beats: torch.Tensor, frames: int, factor: int = 1) -> torch.Tenso
     return c if factor == 1 else c.unflatten(-1, (-1, factor)).mean(-1)
 
 
+def clock_alignment(strikes: torch.Tensor, clock: torch.Tensor) -> torch.Tensor:
+    """Strikes (n, 88, T) >= 0 (any monotone view of them) and their clips' clocks (n,
+    :data:`N_CHANNELS`, T) -> (n, N_CHANNELS): the clock's mean at the strikes, weighted by the
+    strikes summed over keys (cos of the beat near 1: on the beat; cos of the half beat near -1:
+    on the off-beats). A silent clip gives ~0."""
+    on = strikes.clamp_min(0).sum(dim=1)  # (n, T)
+    return (clock * on[:, None]).sum(-1) / (on.sum(-1, keepdim=True) + 1e-3)
+
+
 def period_table(periods_s: np.ndarray, labels: np.ndarray | None, n_styles: int) -> np.ndarray:
     """Real clips' beat periods (n,) in seconds [and their style labels (n,)] -> (max(1, n_styles),
     :data:`N_QUANTILES`): each style's period quantiles at the midpoints (k + 0.5) / N (all clips
@@ -119,5 +129,5 @@ def draw_periods(u: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return lo + (x - i) * (hi - lo)
 
 
-__all__ = ["BEAT_SECONDS", "HARMONICS", "N_CHANNELS", "beat_clock", "clip_beats", "draw_periods",
-           "onset_envelope", "period_table"]
+__all__ = ["BEAT_SECONDS", "HARMONICS", "N_CHANNELS", "beat_clock", "clip_beats", "clock_alignment",
+           "draw_periods", "onset_envelope", "period_table"]

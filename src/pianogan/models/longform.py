@@ -98,8 +98,8 @@ class Config:
     # them) or asked for, and nothing is transposed. Needs piano rolls (``roll_weight`` > 0).
     key_labels: bool = False
     # A beat clock (models/beat_clock.py): cos/sin features of each clip's beat (period and phase
-    # read from its roll; drawn with its labels for a fake) added at every generator level and
-    # read by the roll critic beside the pitch classes. Outside training the period is drawn from
+    # read from its roll; drawn with its labels for a fake) added at every generator level; the
+    # roll critic reads where the strikes fall on it. Outside training the period is drawn from
     # ``beat_periods`` or asked for (``generate --tempo``), the phase from the latent. Needs
     # piano rolls (``roll_weight`` > 0).
     beat_clock: bool = False

@@ -35,9 +35,15 @@ A fifth view (``pulse_lags`` > 0): the autocorrelation of the onset envelope at 
 1.5 s, read by an MLP, so the critic can tell onsets on a steady beat from onsets at random
 (:mod:`.roll_lags` has the measurements that motivate it).
 
-A sixth input (``clock``): the clip's beat clock (:mod:`.beat_clock`), cos/sin of the beat and
-its subdivisions per frame, read with the pitch classes by their conv, so the critic learns
+A sixth view (``clock``): where the strikes fall on the clip's beat clock (:mod:`.beat_clock`):
+the mean cos/sin of the beat and its subdivisions at the strikes, weighted by the strikes
+(:func:`~.beat_clock.clock_alignment`, on the clean roll), read by an MLP, so the critic learns
 where real onsets fall against their own beat; a fake is given the beat it was asked to play.
+Its own head, like the pulse's: given the clock as six more channels beside the pitch classes,
+the critic of the first 2 h run ignored it (at step 2000 its logits on real rolls were the same
+to 0.01 with their own beat and with the phase moved by a quarter, half or three quarters of a
+beat) and its generator played on the quarter-beat off-beats (session 18, docs/results.md). It
+was telling real from fake by a margin of ~2 logits on other cues, and never needed the clock.
 
 Strikes are seen through a compressive power (``view_power``, 0.5: a square root). In linear
 units a faint strike (0.015) hides under the instance noise beside real ones (>= 0.07, the
@@ -56,7 +62,7 @@ from torch import nn
 
 from ..data.rolls import PIANO_LOW
 from ..keys import keys_of_profiles
-from .beat_clock import N_CHANNELS, beat_clock
+from .beat_clock import N_CHANNELS, beat_clock, clock_alignment
 from .layers import feature_stddev, projection
 from .roll_lags import pulse_profile
 
@@ -126,8 +132,7 @@ class RollCritic(nn.Module):
             nn.Conv2d(2, 32, (13, 3), padding=(6, 1)), nn.LeakyReLU(0.2),
             nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2))  # (n, 32, 22, T/4)
-        self.classes = nn.Sequential(nn.Conv1d(2 * 12 + (N_CHANNELS if clock else 0), width // 2, 4, stride=4),
-                                     nn.LeakyReLU(0.2))
+        self.classes = nn.Sequential(nn.Conv1d(2 * 12, width // 2, 4, stride=4), nn.LeakyReLU(0.2))
         self.degrees = (nn.Sequential(nn.Conv1d(2 * 24, width // 2, 4, stride=4), nn.LeakyReLU(0.2))
                         if degrees else None)
         n_deg = 2 * 24 if degrees else 0
@@ -145,6 +150,8 @@ class RollCritic(nn.Module):
         self.pulse_lags = int(pulse_lags)
         self.pulse = (nn.Sequential(nn.Linear(self.pulse_lags, width // 2), nn.LeakyReLU(0.2), nn.Linear(width // 2, 1))
                       if self.pulse_lags > 0 else None)
+        self.beat = (nn.Sequential(nn.Linear(N_CHANNELS, width // 2), nn.LeakyReLU(0.2), nn.Linear(width // 2, 1))
+                     if self.clock else None)
         for m in self.modules():
             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
@@ -169,12 +176,7 @@ class RollCritic(nn.Module):
             x = x + noise * torch.randn_like(x)
         k = self.keys(x)
         pc = fold_pitch_classes(x)  # (n, 2, 12, T)
-        classes = pc.flatten(1, 2)
-        if self.clock:
-            c = (beat_clock(beats.to(x.device), x.shape[-1]) if beats is not None
-                 else x.new_zeros(x.shape[0], N_CHANNELS, x.shape[-1]))
-            classes = torch.cat([classes, c.to(classes.dtype)], dim=1)
-        views = [k.flatten(1, 2), self.classes(classes)]
+        views = [k.flatten(1, 2), self.classes(pc.flatten(1, 2))]
         profiles = [_shares(pc.mean(dim=3).flatten(1))]  # (n, 24) pitch-class profile of the clip
         if self.degrees is not None:
             # the key is read from the clean roll (the noise would swamp a 10 s clip's totals),
@@ -191,6 +193,12 @@ class RollCritic(nn.Module):
             out = out + self.energy(self.energy_profile(x)).squeeze(1)
         if self.pulse is not None:  # the onsets' autocorrelation: is there a beat (models/roll_lags.py)
             out = out + self.pulse(pulse_profile(x[:, 0], self.pulse_lags)).squeeze(1)
+        if self.beat is not None:  # where the strikes fall on the clip's beat (None: a silent clock)
+            if beats is not None:
+                align = clock_alignment(clean[:, 0], beat_clock(beats.to(x.device), x.shape[-1]).to(x.dtype))
+            else:
+                align = x.new_zeros(x.shape[0], N_CHANNELS)
+            out = out + self.beat(align).squeeze(1)
         return out + projection(self.embed, labels, g) + projection(self.key_embed, keys, g)
 
     def energy_profile(self, x: torch.Tensor) -> torch.Tensor:
