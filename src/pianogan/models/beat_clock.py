@@ -100,10 +100,15 @@ def beat_clock(beats: torch.Tensor, frames: int, factor: int = 1) -> torch.Tenso
 
 def clock_alignment(strikes: torch.Tensor, clock: torch.Tensor) -> torch.Tensor:
     """Strikes (n, 88, T) >= 0 (any monotone view of them) and their clips' clocks (n,
-    :data:`N_CHANNELS`, T) -> (n, N_CHANNELS): the clock's mean at the strikes, weighted by the
-    strikes summed over keys (cos of the beat near 1: on the beat; cos of the half beat near -1:
-    on the off-beats). A silent clip gives ~0."""
-    on = strikes.clamp_min(0).sum(dim=1)  # (n, T)
+    :data:`N_CHANNELS`, T) -> (n, N_CHANNELS): the clock's mean at the strikes, each frame weighted
+    by its loudest strike (cos of the beat near 1: on the beat; cos of the half beat near -1: on
+    the off-beats). A silent clip gives ~0.
+
+    The loudest strike, not the sum over keys: a critic reading this is held by an R1 penalty on
+    its input gradient, and through a sum every one of the 88 keys of every frame carries the
+    same slope; 88 times the squared gradient held a critic's logit gap between on-beat and
+    off-beat clips to 0.3, against 3.2 through the maximum (tests/test_beat_clock.py)."""
+    on = strikes.clamp_min(0).amax(dim=1)  # (n, T)
     return (clock * on[:, None]).sum(-1) / (on.sum(-1, keepdim=True) + 1e-3)
 
 

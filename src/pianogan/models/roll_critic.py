@@ -44,6 +44,8 @@ the critic of the first 2 h run ignored it (at step 2000 its logits on real roll
 to 0.01 with their own beat and with the phase moved by a quarter, half or three quarters of a
 beat) and its generator played on the quarter-beat off-beats (session 18, docs/results.md). It
 was telling real from fake by a margin of ~2 logits on other cues, and never needed the clock.
+The head reads each frame's loudest strike, not the sum over keys, or the R1 penalty holds it
+near zero (:func:`~.beat_clock.clock_alignment` says why).
 
 Strikes are seen through a compressive power (``view_power``, 0.5: a square root). In linear
 units a faint strike (0.015) hides under the instance noise beside real ones (>= 0.07, the
