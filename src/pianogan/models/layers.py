@@ -175,6 +175,27 @@ class ConvTranspose2d(nn.ConvTranspose2d):
                                 self.output_padding)
 
 
+class PatchConv1d(nn.Conv1d):
+    """``nn.Conv1d(c_in, c_out, k, stride=k)`` (same parameters, same function): each output
+    frame reads its own patch of k input frames, computed as one matrix product over the
+    patches. Not for speed: under bf16 autocast on AVX-512 BF16 / AMX CPUs, torch 2.13.0's
+    oneDNN convolution returns wrong values for this shape (16 or 24 input channels, kernel =
+    stride = 4 or 8: relative error 1.1 against fp32, where every other layer of every family
+    is within 0.3 %; the class of pytorch/pytorch#169688). The roll critic's pitch-class view
+    (24 channels) was that layer, so in every bf16 run before session 19 it read noise
+    (docs/results.md, section 22; tests/test_precision.py scans every layer for this)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
+        super().__init__(in_channels, out_channels, kernel_size, stride=kernel_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, C_in, T) -> (n, C_out, T // k); a remainder of T shorter than k is dropped."""
+        k = self.kernel_size[0]
+        t = x.shape[-1] - x.shape[-1] % k
+        patches = x[..., :t].unflatten(-1, (-1, k)).transpose(1, 2).flatten(2)  # (n, T/k, C_in*k)
+        return F.linear(patches, self.weight.flatten(1), self.bias).transpose(1, 2)
+
+
 def to_stock(module: nn.Module) -> nn.Module:
     """``module`` with this file's drop-in layers swapped, in place, for the stock torch.nn
     layers that compute the same function (Conv2d, ConvTranspose2d, LeakyReLU): the reference

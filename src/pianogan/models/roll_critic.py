@@ -65,7 +65,7 @@ from torch import nn
 from ..data.rolls import PIANO_LOW
 from ..keys import keys_of_profiles
 from .beat_clock import N_CHANNELS, beat_clock, clock_alignment
-from .layers import feature_stddev, projection
+from .layers import PatchConv1d, feature_stddev, projection
 from .roll_lags import pulse_profile
 
 
@@ -134,8 +134,8 @@ class RollCritic(nn.Module):
             nn.Conv2d(2, 32, (13, 3), padding=(6, 1)), nn.LeakyReLU(0.2),
             nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2))  # (n, 32, 22, T/4)
-        self.classes = nn.Sequential(nn.Conv1d(2 * 12, width // 2, 4, stride=4), nn.LeakyReLU(0.2))
-        self.degrees = (nn.Sequential(nn.Conv1d(2 * 24, width // 2, 4, stride=4), nn.LeakyReLU(0.2))
+        self.classes = nn.Sequential(PatchConv1d(2 * 12, width // 2, 4), nn.LeakyReLU(0.2))
+        self.degrees = (nn.Sequential(PatchConv1d(2 * 24, width // 2, 4), nn.LeakyReLU(0.2))
                         if degrees else None)
         n_deg = 2 * 24 if degrees else 0
         self.trunk = nn.Sequential(
