@@ -178,11 +178,11 @@ class ConvTranspose2d(nn.ConvTranspose2d):
 class PatchConv1d(nn.Conv1d):
     """``nn.Conv1d(c_in, c_out, k, stride=k)`` (same parameters, same function): each output
     frame reads its own patch of k input frames, computed as one matrix product over the
-    patches. Not for speed: under bf16 autocast on AVX-512 BF16 / AMX CPUs, torch 2.13.0's
-    oneDNN convolution returns wrong values for this shape (16 or 24 input channels, kernel =
-    stride = 4 or 8: relative error 1.1 against fp32, where every other layer of every family
-    is within 0.3 %; the class of pytorch/pytorch#169688). The roll critic's pitch-class view
-    (24 channels) was that layer, so in every bf16 run before session 19 it read noise
+    patches. Not for speed: under bf16 autocast on CPUs with AMX, torch 2.13.0's oneDNN picks
+    its AMX convolution (brg_conv_fwd:avx10_1_512_amx) for this shape and gets it wrong (16 or
+    24 input channels, kernel = stride = 4 or 8: relative error 1.1 against fp32, where every
+    other layer of every family is within 0.3 %; the class of pytorch/pytorch#169688). The roll
+    critic's pitch-class view (24 channels) was that layer: trained on such a CPU it read noise
     (docs/results.md, section 22; tests/test_precision.py scans every layer for this)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
