@@ -12,7 +12,7 @@ import torch
 
 from pianogan.errors import PianoGANError
 from pianogan.models.beat_clock import (HARMONICS, N_CHANNELS, N_QUANTILES, beat_clock, clip_beats,
-                                        draw_periods, period_table)
+                                        draw_periods, period_table, phase_wander)
 from test_longform import LF, PRESET, QUIET, SMALL, _dataset, small_cfg
 
 
@@ -107,6 +107,35 @@ def test_generator_follows_its_clock_and_tempo():
         assert torch.allclose(G.default_beats(z, labels, bpm=120)[:, 0], torch.full((2,), 0.5 * fps))
     with pytest.raises(PianoGANError, match="beat_periods"):
         small_cfg(styles=("a", "b"), beat_clock=True, beat_periods=(0.5,) * N_QUANTILES)
+
+
+def test_phase_wander_is_slow_seeded_and_moves_the_generators_clock():
+    fps = 31.25
+    w = phase_wander(64, 320, fps, 0.5, seeds=list(range(64)))
+    assert w.shape == (64, 320)
+    assert w.square().mean().sqrt().item() == pytest.approx(0.5, rel=0.25)  # rms over draws
+    # slow: periods of 3 s or more, so at most 3 x 0.41 x 2 pi / (3 s x fps) radians a frame
+    assert w.diff(dim=1).abs().max() < 0.09
+    assert torch.equal(w[:2], phase_wander(2, 320, fps, 0.5, seeds=[0, 1]))  # a function of the seed
+    assert (w[0] - w[1]).abs().max() > 0.1
+    beats = torch.tensor([[20.0, 0.3]])
+    assert torch.equal(beat_clock(beats, 64, wander=torch.zeros(1, 64)), beat_clock(beats, 64))
+    # the generator's clock wanders (deterministically from z outside training); the critic's not
+    torch.manual_seed(0)
+    G, _ = LF.build(small_cfg(beat_clock=True, clock_wander=0.5), PRESET.image_shape)
+    steady = LF.build(small_cfg(beat_clock=True), PRESET.image_shape)[0]
+    steady.load_state_dict(G.state_dict())
+    with torch.no_grad():
+        for m in [*G.clock_in, *steady.clock_in]:
+            m.weight.normal_(0, 0.3, generator=torch.Generator().manual_seed(1))
+    G.eval(), steady.eval()
+    z = G.sample_z(2)
+    b = torch.tensor([[8.0, 0.0], [8.0, 0.0]])
+    with torch.no_grad():
+        assert torch.equal(G.notes(z, beats=b), G.notes(z, beats=b))
+        assert (G.notes(z, beats=b) - steady.notes(z, beats=b)).abs().max() > 1e-4
+        G.train()
+        assert (G.notes(z, beats=b) - G.notes(z, beats=b)).abs().max() > 1e-4  # random while training
 
 
 def _clocked_rolls(seed: int, offset: float, n: int = 8, frames: int = 128):

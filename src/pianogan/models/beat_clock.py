@@ -37,6 +37,8 @@ DEFAULT_SECONDS = 0.6  # the period without a table (100 beats a minute)
 HALF_SHARE = 0.8  # see clip_beats
 REFINE = 1.0  # the autocorrelation peak is refined within +- this many frames ...
 REFINE_STEP = 0.05  # ... on this grid
+WANDER_SECONDS = (3.0, 12.0)  # periods of the phase wander's sinusoids (phase_wander) ...
+WANDER_PARTS = 3  # ... and how many of them
 
 
 def onset_envelope(strikes: torch.Tensor) -> torch.Tensor:
@@ -86,13 +88,33 @@ def clip_beats(strikes: torch.Tensor, frames_per_second: float) -> torch.Tensor:
     return torch.stack([period, phase], dim=1).float()
 
 
-def beat_clock(beats: torch.Tensor, frames: int, factor: int = 1) -> torch.Tensor:
+def phase_wander(n: int, frames: int, frames_per_second: float, rms: float,
+                 seeds: list[int] | None = None, device=None) -> torch.Tensor:
+    """A slow wander of a clock's phase, like a performer's rubato -> (n, frames) radians: a sum
+    of :data:`WANDER_PARTS` sinusoids, periods drawn in :data:`WANDER_SECONDS`, phases at random,
+    scaled to an rms of ``rms`` radians. Drawn from the global RNG, or from one seed per row."""
+    def draw(g):
+        u = torch.rand(2, WANDER_PARTS, 1, generator=g)
+        return u.to(device) if device is not None else u
+    u = (torch.stack([draw(None) for _ in range(n)]) if seeds is None
+         else torch.stack([draw(torch.Generator().manual_seed(int(s))) for s in seeds]))  # (n, 2, P, 1)
+    lo, hi = WANDER_SECONDS
+    period = (lo + (hi - lo) * u[:, 0]) * frames_per_second  # (n, P, 1) frames
+    t = torch.arange(frames, dtype=torch.float32, device=u.device)
+    parts = torch.sin(2 * math.pi * (t / period + u[:, 1]))  # (n, P, T)
+    return parts.sum(1) * (rms / math.sqrt(WANDER_PARTS / 2))  # a unit sinusoid's rms is 1/sqrt(2)
+
+
+def beat_clock(beats: torch.Tensor, frames: int, factor: int = 1,
+               wander: torch.Tensor | None = None) -> torch.Tensor:
     """Beats (n, 2) (period in frames, phase in radians) -> the clock (n, :data:`N_CHANNELS`,
-    frames // factor): cos and sin of h (2 pi t / period - phase) for h in :data:`HARMONICS`,
-    averaged over each ``factor`` frames (a coarse level sees a subdivision faster than its rate
-    as ~0 rather than aliased)."""
+    frames // factor): cos and sin of h (2 pi t / period - phase + wander(t)) for h in
+    :data:`HARMONICS`, averaged over each ``factor`` frames (a coarse level sees a subdivision
+    faster than its rate as ~0 rather than aliased); ``wander`` (n, >= frames) radians, or none."""
     t = torch.arange(frames - frames % factor, dtype=torch.float32, device=beats.device)
     theta = 2 * math.pi * t[None] / beats[:, :1].float() - beats[:, 1:].float()  # (n, T)
+    if wander is not None:
+        theta = theta + wander[:, :theta.shape[1]].to(theta.device)
     h = torch.tensor(HARMONICS, dtype=torch.float32, device=beats.device)[None, :, None]
     c = torch.cat([torch.cos(h * theta[:, None]), torch.sin(h * theta[:, None])], dim=1)
     return c if factor == 1 else c.unflatten(-1, (-1, factor)).mean(-1)
@@ -135,4 +157,4 @@ def draw_periods(u: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["BEAT_SECONDS", "HARMONICS", "N_CHANNELS", "beat_clock", "clip_beats", "clock_alignment",
-           "draw_periods", "onset_envelope", "period_table"]
+           "draw_periods", "onset_envelope", "period_table", "phase_wander"]

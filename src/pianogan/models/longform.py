@@ -38,7 +38,7 @@ from torch import nn
 
 from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
-from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods
+from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
 from .layers import he_init
 from .longform_critic import Discriminator
 from .piano_render import N_KEYS, PianoRenderer
@@ -106,6 +106,11 @@ class Config:
     # Beat-period quantiles in seconds, beat_clock.N_QUANTILES per style (in ``styles`` order; one
     # row for an unconditional model), read from the training rolls at export. Empty: 0.6 s.
     beat_periods: tuple[float, ...] = ()
+    # Rubato: the generator's clock (not the critic's) wanders in phase by this rms in radians,
+    # slowly (beat_clock.phase_wander), while training (random) and at sampling (from z). Real
+    # clips' onsets wander about their fitted clock; given a perfect one, the beat model played
+    # on a rigid grid (docs/results.md, section 22). 0: a steady clock.
+    clock_wander: float = 0.0
     # --- generator
     head: str = "notes"  # "notes" (harmonic-template renderer) or "direct"
     g_channels: tuple[int, ...] = (256, 256, 192, 160, 128, 128)  # coarse level, then per x2
@@ -218,6 +223,8 @@ CONFIGS: dict[str, Config] = {
     "pulse": Config(roll_pulse=True),
     # The default with a beat clock for both the generator and the roll critic.
     "beat": Config(beat_clock=True),
+    # The beat clock with the generator's clock wandering in phase (rubato), rms 0.5 radians.
+    "rubato": Config(beat_clock=True, clock_wander=0.5),
 }
 
 
@@ -437,13 +444,23 @@ class Generator(nn.Module):
             beats = self.default_beats(z, labels)
         w = self.w_of(z_global, labels, keys, beats)
         x = self.inp(z[:, cfg.z_global:].reshape(z.shape[0], -1, cfg.z_local).transpose(1, 2))
-        clock = None if self.clock_in is None else beat_clock(beats.to(x.device), n_steps * cfg.frames_per_latent)
+        clock = None if self.clock_in is None else self._clock(z, beats.to(x.device), n_steps * cfg.frames_per_latent)
         x = self._tick(x, clock, 0)
         for blk in self.coarse:
             x = blk(x, w)
         for i, blk in enumerate(self.ups):
             x = self._tick(blk(x, w), clock, i + 1)
         return _act(x)
+
+    def _clock(self, z: torch.Tensor, beats: torch.Tensor, frames: int) -> torch.Tensor:
+        """The generator's clock (:func:`beat_clock`), its phase wandering by ``clock_wander``:
+        random while training, a function of z otherwise."""
+        wander = None
+        if self.cfg.clock_wander > 0:
+            seeds = None if self.training else [s ^ 0xC10C for s in noise_seeds(z)]
+            wander = phase_wander(z.shape[0], frames, self.cfg.sample_rate / self.cfg.hop_length,
+                                  self.cfg.clock_wander, seeds, beats.device)
+        return beat_clock(beats, frames, wander=wander)
 
     def _tick(self, x: torch.Tensor, clock: torch.Tensor | None, level: int) -> torch.Tensor:
         """Features x (n, C, T') plus the clock (n, N_CHANNELS, T) averaged to T' frames."""
