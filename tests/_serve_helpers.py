@@ -7,6 +7,16 @@ import time
 from pathlib import Path
 
 
+def _save_run(run: Path, model: str, G, cfg, preset, step: int) -> Path:
+    """``G`` written as ``run``'s generator.safetensors by the project's own checkpoint writer."""
+    from pianogan.spectrogram import Stats
+    from pianogan.train.checkpoint import save_generator
+
+    run.mkdir(parents=True, exist_ok=True)
+    save_generator(run, G.state_dict(), model, dataclasses.asdict(cfg), preset, Stats(mean=-4.0, std=2.0), step)
+    return run
+
+
 def make_run(run: Path, step: int = 5) -> Path:
     """A run directory holding an untrained "tiny" SpecGAN generator (generator.safetensors),
     written by the project's own checkpoint writer: enough for the server, in a second."""
@@ -14,17 +24,12 @@ def make_run(run: Path, step: int = 5) -> Path:
 
     from pianogan.config import get_preset
     from pianogan.models import get_model
-    from pianogan.spectrogram import Stats
-    from pianogan.train.checkpoint import save_generator
 
     preset, family = get_preset("tiny"), get_model("specgan")
     cfg = family.CONFIGS["tiny"]
     torch.manual_seed(0)
     G, _ = family.build(cfg, preset.image_shape)
-    run.mkdir(parents=True, exist_ok=True)
-    save_generator(run, G.state_dict(), "specgan", dataclasses.asdict(cfg), preset,
-                   Stats(mean=-4.0, std=2.0), step)
-    return run
+    return _save_run(run, "specgan", G, cfg, preset, step)
 
 
 def wait_job(client, job: dict, limit_s: float = 120.0) -> dict:
@@ -58,19 +63,15 @@ def make_beat_run(run: Path, step: int = 3) -> Path:
     from pianogan.config import get_preset
     from pianogan.models import get_model
     from pianogan.spectrogram import Stats
-    from pianogan.train.checkpoint import save_generator
+    from test_longform import SMALL  # the longform tests' small network (its audio fields are the preset's)
 
     preset, family = get_preset("10s-8k"), get_model("longform")
-    small = dict(z_global=16, z_local=8, w_dim=32, g_channels=(32, 32, 24, 16), d_channels=(8, 16),
-                 d_width=32, log_rows=48, batch_size=8, frames_per_latent=8, post_channels=16,
-                 render_fit_steps=4, beat_clock=True)
-    stats = Stats(mean=-4.0, std=2.0)
-    cfg = family.configure(family.Config(**small), preset, stats, ("chorale", "keyboard"), rolls=True)
+    small = {k: v for k, v in SMALL.items() if k not in ("sample_rate", "n_fft", "hop_length")}
+    cfg = family.configure(family.Config(**small, render_fit_steps=4, beat_clock=True), preset,
+                           Stats(mean=-4.0, std=2.0), ("chorale", "keyboard"), rolls=True)
     torch.manual_seed(0)
     G, _ = family.build(cfg, preset.image_shape)
     with torch.no_grad():  # the clock starts silent; weighted, as after training, the tempo is heard
         for m in [*G.clock_in, G.tempo_embed]:
             m.weight.normal_(0, 0.3)
-    run.mkdir(parents=True, exist_ok=True)
-    save_generator(run, G.state_dict(), "longform", dataclasses.asdict(cfg), preset, stats, step)
-    return run
+    return _save_run(run, "longform", G, cfg, preset, step)

@@ -71,7 +71,7 @@ def test_patch_conv_keeps_its_function_under_bf16(c_in):
 
 
 def _family_calls(name: str):
-    """(G, D, calls): small networks of family ``name`` and forward passes through each."""
+    """[(net, call)]: family ``name``'s small G and D, each with a forward pass through it."""
     family = get_model(name)
     torch.manual_seed(0)
     if name == "longform":
@@ -82,13 +82,13 @@ def _family_calls(name: str):
         z, labels = G.sample_z(4), torch.tensor([0, 1, 0, 1])
         beats = torch.tensor([[7.0, 0.5]] * 4)
         img, notes = G(z, labels, notes=True, beats=beats)
-        return G, D, [(G, lambda: G(z, labels, notes=True, beats=beats)),
+        return [(G, lambda: G(z, labels, notes=True, beats=beats)),
                       (D, lambda: D(img.detach(), labels, notes=D.roll_view([n.detach() for n in notes]),
                                     beats=beats))]
     G, D = family.build(family.CONFIGS["tiny"], (64, 128))
     z = G.sample_z(4)
     img = G(z).detach()
-    return G, D, [(G, lambda: G(z)), (D, lambda: D(img))]
+    return [(G, lambda: G(z)), (D, lambda: D(img))]
 
 
 def _tensors(out) -> list[torch.Tensor]:
@@ -99,8 +99,7 @@ def _tensors(out) -> list[torch.Tensor]:
 def test_every_layer_keeps_its_function_under_bf16(name):
     """Each Conv/Linear on its own input, and each network's outputs as a whole (StyleGAN2's
     modulated convolutions are functional, seen only there)."""
-    G, D, calls = _family_calls(name)
-    for net, call in calls:
+    for net, call in _family_calls(name):
         net.train()  # the same noise draws in both passes below
         what = f"{name} {type(net).__name__}"
         bad = {k: round(v, 3) for k, v in bf16_errors(net, call).items() if v > TOL}

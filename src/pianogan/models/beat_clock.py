@@ -93,11 +93,10 @@ def phase_wander(n: int, frames: int, frames_per_second: float, rms: float,
     """A slow wander of a clock's phase, like a performer's rubato -> (n, frames) radians: a sum
     of :data:`WANDER_PARTS` sinusoids, periods drawn in :data:`WANDER_SECONDS`, phases at random,
     scaled to an rms of ``rms`` radians. Drawn from the global RNG, or from one seed per row."""
-    def draw(g):
-        u = torch.rand(2, WANDER_PARTS, 1, generator=g)
-        return u.to(device) if device is not None else u
-    u = (torch.stack([draw(None) for _ in range(n)]) if seeds is None
-         else torch.stack([draw(torch.Generator().manual_seed(int(s))) for s in seeds]))  # (n, 2, P, 1)
+    shape = (2, WANDER_PARTS, 1)  # per row: the periods' and the phases' U(0, 1) draws
+    u = (torch.rand(n, *shape) if seeds is None
+         else torch.stack([torch.rand(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds]))
+    u = u if device is None else u.to(device)
     lo, hi = WANDER_SECONDS
     period = (lo + (hi - lo) * u[:, 0]) * frames_per_second  # (n, P, 1) frames
     t = torch.arange(frames, dtype=torch.float32, device=u.device)

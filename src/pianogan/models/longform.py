@@ -380,7 +380,7 @@ class Generator(nn.Module):
         """Beats (n, 2) (period in frames, phase in radians) for a beat-clock model: the period
         ``bpm`` beats a minute, else drawn from the style's ``beat_periods`` (0.6 s without them),
         and the phase, by deterministic functions of z."""
-        fps = self.cfg.sample_rate / self.cfg.hop_length
+        fps = self.frames_per_second
         n = z.shape[0]
         if bpm is not None:
             period = torch.full((n,), 60.0 / float(bpm), device=z.device)
@@ -395,6 +395,11 @@ class Generator(nn.Module):
 
     # -- forward
     @property
+    def frames_per_second(self) -> float:
+        """STFT frames (and beat-clock ticks) per second."""
+        return self.cfg.sample_rate / self.cfg.hop_length
+
+    @property
     def step_seconds(self) -> float:
         """Seconds of music per local latent."""
         return self.cfg.frames_per_latent * self.cfg.hop_length / self.cfg.sample_rate
@@ -408,8 +413,7 @@ class Generator(nn.Module):
         if self.key_embed is not None and keys is not None:
             cond = cond + self.key_embed(keys)
         if self.tempo_embed is not None and beats is not None:  # log period, 0 at the default
-            fps = self.cfg.sample_rate / self.cfg.hop_length
-            cond = cond + self.tempo_embed(torch.log(beats[:, :1].float() / (DEFAULT_SECONDS * fps)))
+            cond = cond + self.tempo_embed(torch.log(beats[:, :1].float() / (DEFAULT_SECONDS * self.frames_per_second)))
         if torch.is_tensor(cond) and z_global.dim() == 3:
             cond = cond[:, None]  # the same labels at every step
         return self.mapping(z_global + cond)
@@ -458,8 +462,8 @@ class Generator(nn.Module):
         wander = None
         if self.cfg.clock_wander > 0:
             seeds = None if self.training else [s ^ 0xC10C for s in noise_seeds(z)]
-            wander = phase_wander(z.shape[0], frames, self.cfg.sample_rate / self.cfg.hop_length,
-                                  self.cfg.clock_wander, seeds, beats.device)
+            wander = phase_wander(z.shape[0], frames, self.frames_per_second, self.cfg.clock_wander,
+                                  seeds, beats.device)
         return beat_clock(beats, frames, wander=wander)
 
     def _tick(self, x: torch.Tensor, clock: torch.Tensor | None, level: int) -> torch.Tensor:
