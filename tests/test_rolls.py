@@ -89,6 +89,20 @@ def test_fit_to_rolls_learns_another_renderers_instrument():
     assert not any(p.grad is not None and not p.requires_grad for p in student.parameters())
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_fit_to_rolls_fits_a_renderer_on_the_gpu_to_cpu_data():
+    # The trainer moves the generator to its device before the fit, while the rolls and images
+    # come from the dataset on the CPU (this crashed the first GPU run's setup).
+    torch.manual_seed(0)
+    student = _renderer().cuda()
+    s = (torch.rand(8, 88, 64) < 0.01).float() * torch.rand(8, 88, 64)
+    g = torch.ones_like(s)
+    with torch.no_grad():
+        target = _renderer()(s, g, texture=False)
+    info = fit_to_rolls(student, s, g, target, steps=20, batch=4)
+    assert info["l1_after"] < info["l1_before"] and student.log_gain.is_cuda
+
+
 def test_roll_critic_sees_pitch_classes_and_any_length():
     x = torch.zeros(1, 1, 88, 4)
     x[0, 0, [0, 12, 24], 0] = 1.0  # three A's

@@ -52,7 +52,7 @@ def onset_envelope(strikes: torch.Tensor) -> torch.Tensor:
 def _coefficient(e: torch.Tensor, periods: torch.Tensor) -> torch.Tensor:
     """Envelope (n, T), mean removed, and periods (n, k) frames -> (n, k) complex Fourier
     coefficients sum_t e(t) exp(-2 pi i t / p)."""
-    t = torch.arange(e.shape[-1], dtype=torch.float64)
+    t = torch.arange(e.shape[-1], dtype=torch.float64, device=e.device)
     ang = 2 * math.pi * t[None, None] / periods[..., None]  # (n, k, T)
     e = e.double()[:, None]
     return torch.complex((e * torch.cos(ang)).sum(-1), -(e * torch.sin(ang)).sum(-1))

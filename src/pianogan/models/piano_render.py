@@ -252,6 +252,8 @@ def fit_to_rolls(render: PianoRenderer, strikes: torch.Tensor, held: torch.Tenso
     before and after (normalised units), for the log.
     """
     g = torch.Generator().manual_seed(seed)
+    dev = render.log_gain.device  # the trainer fits after moving the model: the data follows it
+    strikes, held, images = strikes.to(dev), held.to(dev), images.to(dev)
     named = [(name, p) for name, p in render.named_parameters() if name != "log_texture"]
     params = [p for _, p in named]
     trainable = [p.requires_grad for p in params]
