@@ -134,6 +134,10 @@ def test_phase_wander_is_slow_seeded_and_moves_the_generators_clock():
     with torch.no_grad():
         assert torch.equal(G.notes(z, beats=b), G.notes(z, beats=b))
         assert (G.notes(z, beats=b) - steady.notes(z, beats=b)).abs().max() > 1e-4
+        # the wander asked at sampling overrides the config's: 0 is the steady clock, and a steady
+        # model asked for the config's wander plays what the wandering model plays
+        assert torch.equal(G.notes(z, beats=b, wander=0.0), steady.notes(z, beats=b))
+        assert torch.equal(steady.notes(z, beats=b, wander=0.5), G.notes(z, beats=b))
         G.train()
         assert (G.notes(z, beats=b) - G.notes(z, beats=b)).abs().max() > 1e-4  # random while training
 
@@ -190,7 +194,7 @@ def test_roll_critic_learns_where_onsets_fall_against_the_clock():
     assert gaps[True] > 2.0 and abs(gaps[False]) < 1.0, gaps
 
 
-def test_export_keeps_each_styles_tempi_and_generate_takes_a_tempo(tmp_path, capsys):
+def test_export_keeps_each_styles_tempi_and_generate_takes_a_tempo_and_rubato(tmp_path, capsys):
     import json
 
     import soundfile as sf
@@ -220,11 +224,20 @@ def test_export_keeps_each_styles_tempi_and_generate_takes_a_tempo(tmp_path, cap
     assert cli_main(["generate", "--from", str(tmp_path / "t90" / "generated.json"), "--out", str(tmp_path / "again"),
                      "--no-plots"]) == 0
     assert np.array_equal(a, sf.read(tmp_path / "again" / "clip-0000.wav")[0])
+    assert cli_main(args + ["--out", str(tmp_path / "loose"), "--tempo", "90", "--rubato", "1.5"]) == 0
+    doc = json.loads((tmp_path / "loose" / "generated.json").read_text())
+    assert doc["clips"][0]["settings"]["rubato"] == 1.5
+    assert not np.array_equal(a, sf.read(tmp_path / "loose" / "clip-0000.wav")[0])  # the beat wanders
     capsys.readouterr()
     assert cli_main(args + ["--out", str(tmp_path / "bad"), "--tempo", "900"]) == 2
     assert "tempo must be 30-300" in capsys.readouterr().err
+    assert cli_main(args + ["--out", str(tmp_path / "bad"), "--rubato", "-1"]) == 2
+    assert "rubato must be 0-2 radians" in capsys.readouterr().err
     train("longform", data, tmp_path / "plain", config={"base": "tiny", "model": {**SMALL, "render_fit_steps": 4}},
           steps=1, progress=False, **QUIET)
     assert cli_main(["generate", str(tmp_path / "plain"), "--n", "1", "--seconds", "1", "--no-plots",
                      "--out", str(tmp_path / "p"), "--tempo", "90"]) == 2
     assert "no beat clock" in capsys.readouterr().err
+    assert cli_main(["generate", str(tmp_path / "plain"), "--n", "1", "--seconds", "1", "--no-plots",
+                     "--out", str(tmp_path / "p"), "--rubato", "0"]) == 2
+    assert "--rubato: this model has no beat clock" in capsys.readouterr().err

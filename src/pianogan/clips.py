@@ -16,6 +16,7 @@ from .phase import DEFAULT_GL, GLSettings
 RECORD_VERSION = 2  # 2: Griffin-Lim settings as "gl" (n_iter, momentum, init, seed); 1: random start
 MAX_SECONDS = 3600.0  # longest piece: memory grows ~70 MB per 10 min (tiny preset), disk ~10 MB
 MIN_TEMPO, MAX_TEMPO = 30.0, 300.0  # --tempo, beats a minute
+MAX_RUBATO = 2.0  # --rubato, rms radians: at 1.0 the beat is already hard to hear (docs/results.md, section 23)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class GenerateSettings:
     drift: float | None = None
     key: str | None = None  # longform: put each piece in this key, e.g. "D minor" (pianogan.keys.parse_key)
     tempo: float | None = None  # longform with a beat clock: beats a minute; None = drawn per piece
+    # longform with a beat clock: how far its beat wanders, rms radians (0 = strict); None = the
+    # model's own (its config's ``clock_wander``)
+    rubato: float | None = None
     mix_seed: int | None = None  # style mixing (StyleGAN2): clip i takes fine styles from seed mix_seed+i
     mixing_cutoff: int = 4  # style mixing: layers before this take the clip's own latent
     sample_rate: int | None = None  # output rate (Hz), soxr-resampled; None = the preset's rate
@@ -50,6 +54,8 @@ class GenerateSettings:
             raise PianoGANError(f"drift must be >= 0 seconds (0 = none), got {self.drift:g}")
         if self.tempo is not None and not MIN_TEMPO <= self.tempo <= MAX_TEMPO:
             raise PianoGANError(f"tempo must be {MIN_TEMPO:g}-{MAX_TEMPO:g} beats a minute, got {self.tempo:g}")
+        if self.rubato is not None and not 0 <= self.rubato <= MAX_RUBATO:
+            raise PianoGANError(f"rubato must be 0-{MAX_RUBATO:g} radians (0 = a strict beat), got {self.rubato:g}")
         if self.walk_steps < 1:
             raise PianoGANError("walk_steps must be >= 1")
         if self.overlap_seconds is not None and self.overlap_seconds < 0:

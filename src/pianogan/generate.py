@@ -31,7 +31,7 @@ from .chain import chain_length, edge_frames, magnitude_blocks, overlap_frames
 from .clips import MAX_SECONDS, RECORD_VERSION, Clip, GenerateSettings, finish_audio, make_clip  # noqa: F401
 from .config import Preset
 from .errors import PianoGANError
-from .pieces import check_tempo, is_native, native_piece, native_pieces
+from .pieces import check_beat_clock, is_native, native_piece, native_pieces
 from .spectrogram import Stats
 
 
@@ -225,8 +225,7 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
             raise PianoGANError("--interpolate is for fixed-length models; this one makes any length")
         if n < 1:
             raise PianoGANError("--n must be >= 1")
-        if settings.tempo is not None:
-            check_tempo(G)  # before the progress bar starts
+        check_beat_clock(G, settings)  # before the progress bar starts
         G = G.to(device).eval()
         with tqdm(total=n, desc="generate", unit="piece", disable=not progress) as bar:
             clips = native_pieces(G, info, n, seed, seconds, settings, style, device, bar)
@@ -239,8 +238,9 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
         raise PianoGANError(f"--style: the {info.get('model')} generator is not conditioned on styles")
     if settings.key is not None:
         raise PianoGANError(f"--key: the {info.get('model')} generator plays no notes to transpose")
-    if settings.tempo is not None:
-        raise PianoGANError(f"--tempo: the {info.get('model')} generator has no beat clock")
+    for option, value in (("--tempo", settings.tempo), ("--rubato", settings.rubato)):
+        if value is not None:
+            raise PianoGANError(f"{option}: the {info.get('model')} generator has no beat clock")
     if interpolate is not None:
         if interpolate < 1:
             raise PianoGANError("--interpolate needs K >= 1")

@@ -44,10 +44,13 @@ def style_index(G, style: str | None) -> int | None:
     return styles.index(style)
 
 
-def check_tempo(G) -> None:
-    """A one-line error unless G has a beat clock to set (``generate --tempo``)."""
-    if not getattr(getattr(G, "cfg", None), "beat_clock", False):
-        raise PianoGANError("--tempo: this model has no beat clock to set (train it with the 'beat' config)")
+def check_beat_clock(G, settings: GenerateSettings) -> None:
+    """A one-line error if ``settings`` set the beat (``generate --tempo`` / ``--rubato``) of a G
+    without a beat clock."""
+    asked = [name for name, value in (("--tempo", settings.tempo), ("--rubato", settings.rubato))
+             if value is not None]
+    if asked and not getattr(getattr(G, "cfg", None), "beat_clock", False):
+        raise PianoGANError(f"{asked[0]}: this model has no beat clock to set (train it with the 'beat' config)")
 
 
 def piece_latent(G, seed: int, frames: int) -> torch.Tensor:
@@ -90,13 +93,11 @@ def native_piece(G, info: dict, z: torch.Tensor, gl_seed: int, seconds: float, s
             raise PianoGANError("--key: only a longform model with the 'notes' head can transpose what it plays")
         key = parse_key(settings.key)
     labels = None if label is None else torch.tensor([label], device=device)
-    beats = None
-    if settings.tempo is not None:
-        check_tempo(G)
-        beats = G.default_beats(z.to(device), labels, bpm=settings.tempo)
+    check_beat_clock(G, settings)
+    beats = None if settings.tempo is None else G.default_beats(z.to(device), labels, bpm=settings.tempo)
     with torch.no_grad():
         image = G(z.to(device), labels, truncation_psi=settings.truncation, key=key,
-                  drift_seconds=settings.drift, beats=beats)[0, 0, :, :frames].float().cpu()
+                  drift_seconds=settings.drift, beats=beats, wander=settings.rubato)[0, 0, :, :frames].float().cpu()
     mag = frames_to_magnitude(image, preset, info["stats"])
     gl = dataclasses.replace(settings.gl, seed=gl_seed)
     audio = np.concatenate(list(griffin_lim_stream([mag], preset.n_fft, preset.hop_length, gl,

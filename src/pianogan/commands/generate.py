@@ -44,6 +44,10 @@ def register(subparsers) -> None:
     p.add_argument("--tempo", type=float, metavar="BPM",
                    help="longform with a beat clock: play at this many beats a minute (30-300; default: "
                         "each piece draws one from the training pieces' tempi for its style)")
+    p.add_argument("--rubato", type=float, metavar="RADIANS",
+                   help="longform with a beat clock: how far its beat wanders, rms radians (0 = a strict "
+                        "beat, 0.5 = the 'rubato' preset's, at most 2; default: the model's own). A steadier "
+                        "beat is heard more clearly and sits more on a grid")
     p.add_argument("--n", type=int, default=8, help="number of clips (default 8)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of clip 0; clip i uses seed+i (default 0)")
@@ -152,7 +156,7 @@ def run(args) -> int:
             G, info = load_pretrained(device=device)
         settings = GenerateSettings(gl=gl_settings(args), seconds=args.seconds,
                                     truncation=args.truncation, drift=args.drift, key=args.key,
-                                    tempo=args.tempo,
+                                    tempo=args.tempo, rubato=args.rubato,
                                     mix_seed=args.mix_seed,
                                     mixing_cutoff=args.mixing_cutoff, sample_rate=args.sr,
                                     denoise=args.denoise, overlap_seconds=args.overlap)

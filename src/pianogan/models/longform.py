@@ -420,13 +420,15 @@ class Generator(nn.Module):
 
     def features(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                  truncation_psi: float | None = None, keys: torch.Tensor | None = None,
-                 drift_seconds: float | None = None, beats: torch.Tensor | None = None) -> torch.Tensor:
+                 drift_seconds: float | None = None, beats: torch.Tensor | None = None,
+                 wander: float | None = None) -> torch.Tensor:
         """Latents -> features (n, C, T). ``truncation_psi`` (None: the config's ``truncation``)
         scales the global latent outside training, after the default style (and key) is drawn
         from it; ``keys`` (n,) the key labels of a key-labelled model; ``drift_seconds`` (None:
         the config's) the global latent's drift outside training (:func:`drift_path`); ``beats``
         (n, 2) the beat (period in frames, phase) of a beat-clock model (None:
-        :meth:`default_beats`)."""
+        :meth:`default_beats`); ``wander`` (None: the config's ``clock_wander``) how far its phase
+        wanders outside training, rms radians (0: a strict beat)."""
         cfg = self.cfg
         extra = z.shape[1] - cfg.z_global
         if extra <= 0 or extra % cfg.z_local:
@@ -448,7 +450,8 @@ class Generator(nn.Module):
             beats = self.default_beats(z, labels)
         w = self.w_of(z_global, labels, keys, beats)
         x = self.inp(z[:, cfg.z_global:].reshape(z.shape[0], -1, cfg.z_local).transpose(1, 2))
-        clock = None if self.clock_in is None else self._clock(z, beats.to(x.device), n_steps * cfg.frames_per_latent)
+        clock = None if self.clock_in is None else self._clock(z, beats.to(x.device), n_steps * cfg.frames_per_latent,
+                                                               wander)
         x = self._tick(x, clock, 0)
         for blk in self.coarse:
             x = blk(x, w)
@@ -456,14 +459,16 @@ class Generator(nn.Module):
             x = self._tick(blk(x, w), clock, i + 1)
         return _act(x)
 
-    def _clock(self, z: torch.Tensor, beats: torch.Tensor, frames: int) -> torch.Tensor:
-        """The generator's clock (:func:`beat_clock`), its phase wandering by ``clock_wander``:
-        random while training, a function of z otherwise."""
+    def _clock(self, z: torch.Tensor, beats: torch.Tensor, frames: int,
+               rms: float | None = None) -> torch.Tensor:
+        """The generator's clock (:func:`beat_clock`), its phase wandering by ``rms`` radians
+        (None, and always while training: the config's ``clock_wander``): random while training, a
+        function of z otherwise."""
+        rms = self.cfg.clock_wander if rms is None or self.training else float(rms)
         wander = None
-        if self.cfg.clock_wander > 0:
+        if rms > 0:
             seeds = None if self.training else [s ^ 0xC10C for s in noise_seeds(z)]
-            wander = phase_wander(z.shape[0], frames, self.frames_per_second, self.cfg.clock_wander,
-                                  seeds, beats.device)
+            wander = phase_wander(z.shape[0], frames, self.frames_per_second, rms, seeds, beats.device)
         return beat_clock(beats, frames, wander=wander)
 
     def _tick(self, x: torch.Tensor, clock: torch.Tensor | None, level: int) -> torch.Tensor:
@@ -477,23 +482,24 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, notes: bool = False,
                 truncation_psi: float | None = None, key: int | None = None,
                 keys: torch.Tensor | None = None, drift_seconds: float | None = None,
-                beats: torch.Tensor | None = None, **kwargs):
+                beats: torch.Tensor | None = None, wander: float | None = None, **kwargs):
         """Image (n, 1, F, T); with ``notes`` (the "notes" head) also (strikes, held) (n, 88, T).
-        ``truncation_psi``, ``key``, ``keys``, ``drift_seconds``, ``beats``: see :meth:`features`
+        ``truncation_psi``, ``key``, ``keys``, ``drift_seconds``, ``beats``, ``wander``: see :meth:`features`
         and :meth:`played`."""
         if self.cfg.head == "notes":
-            onsets, gate = self.played(z, labels, truncation_psi, key, keys, drift_seconds, beats)
+            onsets, gate = self.played(z, labels, truncation_psi, key, keys, drift_seconds, beats, wander)
             # Texture noise: random while training, a function of z otherwise (same z, same take).
             seeds = None if self.training else noise_seeds(z)
             img = self.render(onsets, gate, seeds, texture=self.cfg.texture).unsqueeze(1)
             return (img, (onsets, gate)) if notes else img
         return torch.tanh(self.to_rows(self.features(z, labels, truncation_psi, keys, drift_seconds,
-                                                     beats))).unsqueeze(1)
+                                                     beats, wander))).unsqueeze(1)
 
     def played(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                truncation_psi: float | None = None, key: int | None = None,
                keys: torch.Tensor | None = None, drift_seconds: float | None = None,
-               beats: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               beats: torch.Tensor | None = None,
+               wander: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(strikes, dampers) (n, 88, T) the "notes" head plays for z; outside training moved to
         ``key`` (an index into pianogan.keys.KEY_NAMES, or its relative in the clip's mode), else
         to a key drawn from the corpus's when the config has ``key_shares`` (a function of z; from
@@ -503,10 +509,11 @@ class Generator(nn.Module):
         if self.key_embed is not None:
             if keys is None and key is not None:
                 keys = torch.full((z.shape[0],), int(key), dtype=torch.long, device=z.device)
-            return self._notes(self.features(z, labels, truncation_psi, keys, drift_seconds, beats))
+            return self._notes(self.features(z, labels, truncation_psi, keys, drift_seconds, beats, wander))
         if self.n_styles and labels is None:  # drawn once: the style played is the style whose keys are used
             labels = self.default_labels(z)
-        onsets, gate = self._notes(self.features(z, labels, truncation_psi, drift_seconds=drift_seconds, beats=beats))
+        onsets, gate = self._notes(self.features(z, labels, truncation_psi, drift_seconds=drift_seconds, beats=beats,
+                                                 wander=wander))
         if self.training or (key is None and not self.cfg.key_shares):
             return onsets, gate
         if key is not None:
@@ -537,9 +544,9 @@ class Generator(nn.Module):
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None,
               truncation_psi: float | None = None, key: int | None = None,
               keys: torch.Tensor | None = None, drift_seconds: float | None = None,
-              beats: torch.Tensor | None = None) -> torch.Tensor:
+              beats: torch.Tensor | None = None, wander: float | None = None) -> torch.Tensor:
         """Key strikes (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
-        return self.played(z, labels, truncation_psi, key, keys, drift_seconds, beats)[0]
+        return self.played(z, labels, truncation_psi, key, keys, drift_seconds, beats, wander)[0]
 
 
 def drift_path(z_global: torch.Tensor, n_steps: int, period: float, seeds: list[int]) -> torch.Tensor:
