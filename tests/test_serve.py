@@ -140,8 +140,15 @@ def test_a_beat_clock_model_takes_a_tempo(tmp_path):
             takes[tempo] = (take["id"], client.get(take["urls"]["audio"]).content)
         assert takes[90] == takes[90.0]  # the same tempo is the same take, from the cache
         assert takes[90][0] != takes[140][0] and takes[90][1] != takes[140][1]  # the tempo is heard
+        r = client.post("/api/generate", json={"model": "beat", "seed": 2, "seconds": 3.0, "style": "keyboard",
+                                               "tempo": 90, "rubato": 1.5})
+        job = wait_job(client, r.json())
+        [take] = job["takes"]
+        assert take["rubato"] == 1.5 and take["id"] != takes[90][0]  # another take, not the cached one
         r = client.post("/api/generate", json={"model": "beat", "tempo": 900})
         assert r.status_code == 422 and "tempo must be 30-300" in r.json()["error"]
+        r = client.post("/api/generate", json={"model": "beat", "rubato": 3})
+        assert r.status_code == 422 and "rubato must be 0-2" in r.json()["error"]
 
 
 def test_page_and_assets_are_local(served):

@@ -6,7 +6,7 @@ Routes::
     GET  /static/<file>                     its script and style sheet (shipped, no CDN)
     GET  /api/models                        {"models": [...], "limits": {...}}
     POST /api/generate                      {"model", "seed", "seconds", "takes", "truncation", "drift",
-                                             "style", "key", "tempo"} -> 202 + the job's status
+                                             "style", "key", "tempo", "rubato"} -> 202 + the job's status
     GET  /api/jobs/<id>                     a job's status: state, progress, takes
     GET  /api/takes/<id>/<file>             audio.wav, spectrogram.png, generated.json, take.mid
                                             (?download=1: as an attachment)
@@ -170,8 +170,8 @@ def create_app(cfg: ServeConfig, registry: Registry | None = None) -> FastAPI:
             return error(422, f"model {entry.name!r} plays no notes to move to a key")
         if req.drift is not None and entry.drift_default is None:
             return error(422, f"model {entry.name!r} has no global latent to drift ({entry.model})")
-        if req.tempo is not None and not entry.beat_clock:
-            return error(422, f"model {entry.name!r} has no beat clock to set a tempo on")
+        if (req.tempo is not None or req.rubato is not None) and not entry.beat_clock:
+            return error(422, f"model {entry.name!r} has no beat clock to set a tempo or rubato on")
         import dataclasses
 
         from ..generate import GenerateSettings
@@ -180,7 +180,7 @@ def create_app(cfg: ServeConfig, registry: Registry | None = None) -> FastAPI:
         try:  # GenerateSettings checks the key name (pianogan.keys.parse_key), in one line
             settings = GenerateSettings(gl=dataclasses.replace(DEFAULT_GL, n_iter=cfg.n_iter), seconds=seconds,
                                         truncation=req.truncation, drift=req.drift, key=req.key,
-                                        tempo=req.tempo).to_dict()
+                                        tempo=req.tempo, rubato=req.rubato).to_dict()
         except PianoGANError as e:
             return error(422, str(e))
         # A take made with MIDI, or in another style, differs.

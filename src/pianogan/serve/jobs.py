@@ -294,6 +294,7 @@ class JobManager:
                 "key": meta.get("settings", {}).get("key"),
                 "drift": meta.get("settings", {}).get("drift"),
                 "tempo": meta.get("settings", {}).get("tempo"),
+                "rubato": meta.get("settings", {}).get("rubato"),
                 "urls": {"audio": f"{base}/audio.wav", "spectrogram": f"{base}/spectrogram.png",
                          "record": f"{base}/generated.json",
                          "midi": f"{base}/take.mid" if meta.get("midi") else None}}

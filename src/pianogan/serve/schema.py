@@ -28,6 +28,8 @@ class GenerateRequest(BaseModel):
     drift: float | None = Field(None, ge=0.0, le=3600.0)
     # beat-clock models: beats a minute (GenerateSettings checks 30-300); None = the style's own draw
     tempo: float | None = Field(None, gt=0.0)
+    # beat-clock models: how far the beat wanders, rms radians (GenerateSettings checks 0-2); None = the model's own
+    rubato: float | None = Field(None, ge=0.0)
 
 
 def one_line(text: str, limit: int = 300) -> str:
