@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _serve_helpers import make_run
+from _serve_helpers import make_beat_run, make_run
 from _train_data import free_port
 
 from pianogan.serve import ServeConfig, create_app
@@ -34,7 +34,9 @@ def server(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("browser")
     runs = os.environ.get("PIANOGAN_SCREENSHOT_RUNS") if os.environ.get("PIANOGAN_SCREENSHOT") else None
-    runs = runs or make_run(tmp / "runs" / "tiny").parent
+    if not runs:
+        runs = make_run(tmp / "runs" / "tiny").parent
+        make_beat_run(runs / "beat")
     port = free_port()
     cfg = ServeConfig(runs=Path(runs), cache_dir=tmp / "cache", port=port, n_iter=8, threads=1)
     srv = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port,
@@ -112,7 +114,17 @@ def test_page_generates_a_playable_take_of_the_requested_length(server, browser)
     drifts = [o.get_attribute("value") for o in browser.find_elements("css selector", "#drift option")]
     assert drifts[:2] == ["", "0"] and "30" in drifts and "60" not in drifts, drifts  # 60 s is its own
     assert not browser.find_element("id", "tempo-row").is_displayed()  # it was trained without a beat clock
+    assert not browser.find_element("id", "rubato-row").is_displayed()  # ... so its beat cannot wander either
     assert browser.execute_script("return Number(document.getElementById('seconds').min);") < 10
+    browser.execute_script("const m = document.getElementById('model'); m.value = 'beat';"
+                           "m.dispatchEvent(new Event('change'));")
+    # a beat-clock model: its tempo and how loose its beat is can be set
+    assert browser.find_element("id", "tempo-row").is_displayed()
+    assert browser.find_element("id", "rubato-row").is_displayed()
+    rubati = [o.get_attribute("value") for o in browser.find_elements("css selector", "#rubato option")]
+    assert rubati == ["", "0", "0.25", "0.5", "1"], rubati
+    browser.execute_script("document.getElementById('rubato').value = '0.25';")
+    assert browser.execute_script("return readRequest().rubato;") == 0.25
     browser.execute_script("const m = document.getElementById('model'); m.value = 'tiny';"
                            "m.dispatchEvent(new Event('change'));")
     assert not browser.find_element("id", "style-row").is_displayed()  # the tiny run has no styles

@@ -6,6 +6,8 @@ const $ = (id) => document.getElementById(id);
 const HISTORY_KEY = "pianogan.studio.history";
 const POLL_MS = 400;
 const TEMPI = [60, 72, 84, 96, 108, 120, 144];  // beats a minute offered for a beat-clock model
+// how far a beat-clock model's beat wanders (rms radians, as generate --rubato): docs/results.md, section 23
+const RUBATI = [[0, "strict"], [0.25, "a little loose"], [0.5, "loose"], [1, "very loose"]];
 const state = { models: [], limits: {}, history: [], a: null, b: null, playing: "a" };
 
 function showError(message) {
@@ -50,9 +52,12 @@ function onModelChange() {
       ...[30, 45, 60, 90].filter((s) => s !== m.drift_default).map((s) => new Option(`every ~${s} s`, String(s))));
   }
   $("tempo-row").hidden = m.tempo !== true;
+  $("rubato-row").hidden = m.tempo !== true;  // every beat-clock model takes both
   if (m.tempo) {
     $("tempo").replaceChildren(new Option("as the model draws it for the style", ""),
       ...TEMPI.map((b) => new Option(`${b} beats a minute`, String(b))));
+    $("rubato").replaceChildren(new Option("as the model plays it", ""),
+      ...RUBATI.map(([r, name]) => new Option(`${name} (${r} rad)`, String(r))));
   }
   $("truncation").disabled = !m.truncation;
   if (m.truncation && m.truncation_default != null) $("truncation").value = m.truncation_default;
@@ -87,6 +92,7 @@ function readRequest() {
   if (!$("key-row").hidden && $("key").value) body.key = $("key").value;
   if (!$("drift-row").hidden && $("drift").value !== "") body.drift = Number($("drift").value);
   if (!$("tempo-row").hidden && $("tempo").value !== "") body.tempo = Number($("tempo").value);
+  if (!$("rubato-row").hidden && $("rubato").value !== "") body.rubato = Number($("rubato").value);
   return body;
 }
 
@@ -143,7 +149,8 @@ function label(take) {
     (take.truncation != null && take.truncation !== 1 ? ` · ψ ${take.truncation}` : "") +
     (take.key ? ` · ${take.key}` : "") +
     (take.drift != null ? (take.drift ? ` · keys move ~${take.drift} s` : " · one key") : "") +
-    (take.tempo != null ? ` · ${take.tempo} bpm` : "");
+    (take.tempo != null ? ` · ${take.tempo} bpm` : "") +
+    (take.rubato != null ? ` · rubato ${take.rubato}` : "");
 }
 
 function addTake(take) {
