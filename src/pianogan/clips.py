@@ -65,6 +65,10 @@ class GenerateSettings:
 
             parse_key(self.key)  # a bad name fails here, in one line
 
+    def beat_options(self) -> list[str]:
+        """The options asked that only a beat-clock model can take (``--tempo``, ``--rubato``)."""
+        return [name for name, value in (("--tempo", self.tempo), ("--rubato", self.rubato)) if value is not None]
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -238,9 +238,8 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
         raise PianoGANError(f"--style: the {info.get('model')} generator is not conditioned on styles")
     if settings.key is not None:
         raise PianoGANError(f"--key: the {info.get('model')} generator plays no notes to transpose")
-    for option, value in (("--tempo", settings.tempo), ("--rubato", settings.rubato)):
-        if value is not None:
-            raise PianoGANError(f"{option}: the {info.get('model')} generator has no beat clock")
+    if settings.beat_options():
+        raise PianoGANError(f"{settings.beat_options()[0]}: the {info.get('model')} generator has no beat clock")
     if interpolate is not None:
         if interpolate < 1:
             raise PianoGANError("--interpolate needs K >= 1")

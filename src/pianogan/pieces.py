@@ -47,8 +47,7 @@ def style_index(G, style: str | None) -> int | None:
 def check_beat_clock(G, settings: GenerateSettings) -> None:
     """A one-line error if ``settings`` set the beat (``generate --tempo`` / ``--rubato``) of a G
     without a beat clock."""
-    asked = [name for name, value in (("--tempo", settings.tempo), ("--rubato", settings.rubato))
-             if value is not None]
+    asked = settings.beat_options()
     if asked and not getattr(getattr(G, "cfg", None), "beat_clock", False):
         raise PianoGANError(f"{asked[0]}: this model has no beat clock to set (train it with the 'beat' config)")
 

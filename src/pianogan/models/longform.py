@@ -413,7 +413,8 @@ class Generator(nn.Module):
         if self.key_embed is not None and keys is not None:
             cond = cond + self.key_embed(keys)
         if self.tempo_embed is not None and beats is not None:  # log period, 0 at the default
-            cond = cond + self.tempo_embed(torch.log(beats[:, :1].float() / (DEFAULT_SECONDS * self.frames_per_second)))
+            default = DEFAULT_SECONDS * self.frames_per_second
+            cond = cond + self.tempo_embed(torch.log(beats[:, :1].float() / default))
         if torch.is_tensor(cond) and z_global.dim() == 3:
             cond = cond[:, None]  # the same labels at every step
         return self.mapping(z_global + cond)
