@@ -17,7 +17,8 @@ from pianogan.data.dataset import write_dataset
 from pianogan.evaluate import (FEATURE_NAMES, SET_KEYS, evaluate_images, frechet_distance, image_descriptors,
                                mean_pairwise_distance, ndb, renormalize, run_evaluation, sample_generator,
                                white_noise_images)
-from pianogan.evaluate.frechet import frechet_from_moments
+from pianogan.evaluate.features import FEATURE_GROUPS, feature_groups
+from pianogan.evaluate.frechet import frechet_by_group, frechet_from_moments, gaussian
 from pianogan.spectrogram import Stats, audio_to_image, audio_to_logmag
 from pianogan.synth import piano_note, piano_piece
 
@@ -88,6 +89,41 @@ def test_fd_ranks_real_floor_below_degraded_below_noise(real, report_fresh):
     fd_blur = run_evaluation(images, blurred, PRESET, stats, seed=0, noise=False, progress=False)["summary"]["fd_fake"]
     assert s["fd_floor"] < 3 * s["fd_floor"] < fd_blur < s["fd_noise"]
     assert 0.05 < (fd_blur - s["fd_floor"]) / (s["fd_noise"] - s["fd_floor"]) < 0.95
+
+
+def test_frechet_by_group_is_the_fd_of_each_group_s_dimensions():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((400, 6))
+    b = a.copy()
+    b[:, 3:] = 2.0 * b[:, 3:] + 1.0  # only the second group differs
+    groups = frechet_by_group(*gaussian(a), *gaussian(b), {"same": [0, 1, 2], "moved": [3, 4, 5]})
+    assert groups["same"] == pytest.approx(0.0, abs=1e-9)
+    assert groups["moved"] == pytest.approx(frechet_distance(a[:, 3:], b[:, 3:]))
+    assert groups["moved"] > 3.0  # three unit mean shifts at least
+
+
+def test_feature_groups_split_every_descriptor_once():
+    groups = feature_groups()
+    assert list(groups) == list(FEATURE_GROUPS) and all(groups.values())
+    assert sorted(i for idx in groups.values() for i in idx) == list(range(len(FEATURE_NAMES)))
+    assert [FEATURE_NAMES[i] for i in groups["pitch_classes"]] == [n for n in FEATURE_NAMES if n.startswith("chroma_")]
+    with pytest.raises(ValueError, match="in no FEATURE_GROUPS group"):
+        feature_groups([*FEATURE_NAMES, "tempo"])
+
+
+def test_fd_groups_point_at_what_differs(real, report_fresh):
+    """The same fresh clips 6 dB quieter: a level change moves the log-mel means and nothing
+    else (timbre, pitch classes, onsets and modulation are all level-free), so only that group's
+    FD rises."""
+    images, stats, _ = real
+    quieter = _images(0.5 * _pieces(range(1000, 1000 + N_REAL // 2)), stats)  # `real`'s fresh clips
+    rep = run_evaluation(images, quieter, PRESET, stats, seed=0, noise=False, progress=False)
+    before, after = report_fresh["sets"]["fake"]["fd_groups"], rep["sets"]["fake"]["fd_groups"]
+    floor = rep["sets"]["real"]["fd_groups"]
+    assert after["loudness_bands"] > 10 * max(before["loudness_bands"], floor["loudness_bands"])
+    for g in FEATURE_GROUPS:
+        if g != "loudness_bands":
+            assert after[g] == pytest.approx(before[g], rel=0.25, abs=0.1), g
 
 
 # ----------------------------------------------------------------------------- mode collapse
@@ -198,6 +234,8 @@ def test_report_has_documented_keys_and_files(report_fresh):
     assert on_disk["summary"] == r["summary"]
     md = open(r["files"]["markdown"]).read()
     assert "| metric | real (floor) | fake | white noise (ceiling) |" in md
+    assert "| descriptor group | dims | real (floor) | fake | white noise (ceiling) | fake / floor |" in md
+    assert all(set(s["fd_groups"]) == set(FEATURE_GROUPS) for s in r["sets"].values())
     assert open(r["files"]["plot"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
@@ -317,6 +355,9 @@ def test_cli_repeats_report_the_fd_spread_over_draws(dataset, real, tmp_path, ca
         values = [d[k] for d in draws]
         assert rep["mean"][k] == pytest.approx(np.mean(values)) and rep["sd"][k] == pytest.approx(np.std(values, ddof=1))
         assert rep["min"][k] == min(values) and rep["max"][k] == max(values)
+    assert draws[0]["fd_groups"]["fake"] == out["sets"]["fake"]["fd_groups"]
+    for g in FEATURE_GROUPS:  # the table's group FDs are the means over the draws
+        assert rep["fd_groups_mean"]["fake"][g] == pytest.approx(np.mean([d["fd_groups"]["fake"][g] for d in draws]))
 
     # a generator draws new latents for every seed; the table says what was repeated
     run_dir = tmp_path / "run"
@@ -336,6 +377,7 @@ def test_cli_repeats_report_the_fd_spread_over_draws(dataset, real, tmp_path, ca
     assert seeds == [5, 6]
     assert "FD over 2 draws (seeds 5-6" in capsys.readouterr().out
     assert "FD over 2 draws" in (tmp_path / "e" / "metrics.md").read_text()
+    assert "FD within each descriptor group (mean over 2 draws" in (tmp_path / "e" / "metrics.md").read_text()
 
 
 @pytest.mark.parametrize("case, message", [

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             fake_for_seed = lambda seed: fake  # noqa: E731
         others = repeat_fd(real_ds, fake_for_seed, preset, stats, n,
                            list(range(args.seed + 1, args.seed + args.repeats)), progress)
-        report["repeats"] = summarise_draws([draw_figures(report["summary"], args.seed), *others])
+        report["repeats"] = summarise_draws([draw_figures(report, args.seed), *others])
     report["files"] = write_report(report, out, plot=not args.no_plot)
     if args.json:
         print(json.dumps(report, indent=2))

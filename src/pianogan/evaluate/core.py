@@ -23,8 +23,9 @@ from ..errors import PianoGANError
 from ..spectrogram import Stats
 from . import music
 from . import notes as note_measures
-from .features import FEATURE_NAMES, FEATURE_SPACE, FEATURE_SPACE_DESCRIPTION, Descriptors, image_descriptors
-from .frechet import frechet_from_moments, gaussian
+from .features import (FEATURE_NAMES, FEATURE_SPACE, FEATURE_SPACE_DESCRIPTION, Descriptors, feature_groups,
+                       image_descriptors)
+from .frechet import frechet_by_group, frechet_from_moments, gaussian
 from .ndb import assign, default_bins, kmeans, mean_pairwise_distance, ndb
 
 FORMAT_VERSION = 2
@@ -32,7 +33,7 @@ FORMAT_VERSION = 2
 # spectrum (an untrained generator) scores higher than real music on both (docs/evaluate.md).
 REPORTED_MUSIC = ["key_clarity", "onset_density", "harmonic_share"]
 SET_KEYS = ["n", "fd", "ndb", "ndb_k", "ndb_js", "mpd_features", "mpd_images", *REPORTED_MUSIC,
-            *[f"{m}_std" for m in REPORTED_MUSIC], "key_histogram", "ndb_shares", "feature_mean"]
+            *[f"{m}_std" for m in REPORTED_MUSIC], "key_histogram", "ndb_shares", "feature_mean", "fd_groups"]
 NOTE_KEYS = note_measures.SET_NOTE_KEYS  # added to every set with notes=True
 NOTES_GL_ITER = 32  # Griffin-Lim iterations before transcription (F1 flat from 16 on, docs/evaluate.md)
 
@@ -126,9 +127,10 @@ def compare(ref: Reference, images: np.ndarray, desc: Descriptors | None = None,
     z = ref.standardise(desc.features)
     labels = assign(z, ref.centres)
     nd = ndb(ref.labels, labels, ref.bins, ref.alpha)
+    mu, cov = gaussian(z)
     out = {
         "n": int(len(images)),
-        "fd": frechet_from_moments(ref.mu, ref.cov, *gaussian(z)),
+        "fd": frechet_from_moments(ref.mu, ref.cov, mu, cov),
         "ndb": nd["ndb"],
         "ndb_k": nd["ndb_k"],
         "ndb_js": nd["ndb_js"],
@@ -143,6 +145,7 @@ def compare(ref: Reference, images: np.ndarray, desc: Descriptors | None = None,
     out["key_histogram"] = (np.bincount(desc.music["key"].astype(int), minlength=24) / len(images)).tolist()
     out["ndb_shares"] = nd["test_share"]
     out["feature_mean"] = z.mean(0).tolist()
+    out["fd_groups"] = frechet_by_group(ref.mu, ref.cov, mu, cov, feature_groups())
     if ref.notes is not None:
         out.update(note_measures.compare_notes(ref.notes, _note_set(images, ref.preset, ref.stats, ref.transcriber,
                                                                     progress, f"notes ({label})")))

@@ -63,6 +63,34 @@ def _names() -> list[str]:
 
 FEATURE_NAMES: list[str] = _names()
 
+# The descriptors by what they describe: the report gives the FD within each group, so a distance
+# can be traced to loudness, timbre, pitch classes or rhythm. Each name belongs to the first group
+# with one of its prefixes. (Within-group FDs leave out the covariance across groups: they do not
+# add up to the total.)
+FEATURE_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {  # key: (what it describes, name prefixes)
+    "loudness_bands": ("loudness per band (log-mel means)", ("logmel_mean_",)),
+    "loudness_movement": ("loudness movement per band (log-mel stds)", ("logmel_std_",)),
+    "timbre_movement": ("timbre movement (MFCC stds)", ("mfcc_std_",)),
+    "pitch_classes": ("pitch classes (chroma)", ("chroma_",)),
+    "brightness_noise": ("brightness and noise (centroid, flatness, roll-off, harmonic share)",
+                         ("centroid_", "log_flatness_", "rolloff_", "harmonic_share")),
+    "onsets": ("onsets (flux and density)", ("onset_",)),
+    "dynamics": ("dynamics (level spread and modulation)", ("loudness_std", "modulation_")),
+    "key": ("key (clarity and consistency)", ("key_",)),
+}
+
+
+def feature_groups(names: list[str] = FEATURE_NAMES) -> dict[str, list[int]]:
+    """{group: indices into ``names``} of :data:`FEATURE_GROUPS`, in its order; every name is in
+    exactly one group."""
+    out: dict[str, list[int]] = {g: [] for g in FEATURE_GROUPS}
+    for i, name in enumerate(names):
+        group = next((g for g, (_, prefixes) in FEATURE_GROUPS.items() if name.startswith(prefixes)), None)
+        if group is None:
+            raise ValueError(f"descriptor {name!r} is in no FEATURE_GROUPS group")
+        out[group].append(i)
+    return out
+
 
 @dataclass
 class Descriptors:

@@ -29,9 +29,14 @@ def real_draw(real_ds, n: int, seed: int) -> np.ndarray:
     return real_ds.images(sorted(rng.choice(len(real_ds), 2 * n, replace=False).tolist()))
 
 
-def draw_figures(summary: dict, seed: int) -> dict:
-    """{"seed", "fd_floor"[, "fd_fake", "fd_ratio"]} of one evaluation's summary."""
-    return {"seed": int(seed), **{k: summary[k] for k in FIGURES if k in summary}}
+def draw_figures(report: dict, seed: int) -> dict:
+    """{"seed", "fd_floor"[, "fd_fake", "fd_ratio"], "fd_groups"} of one evaluation's report;
+    "fd_groups": {"real"[, "fake"]: {group: FD}} (:data:`~.features.FEATURE_GROUPS`)."""
+    summary = report["summary"]
+    groups = {k: report["sets"][k]["fd_groups"] for k in ("real", "fake")
+              if "fd_groups" in report["sets"].get(k, {})}
+    return {"seed": int(seed), **{k: summary[k] for k in FIGURES if k in summary},
+            **({"fd_groups": groups} if groups else {})}
 
 
 def repeat_fd(real_ds, fake_for_seed: Callable[[int], np.ndarray | None], preset: Preset, stats: Stats,
@@ -48,19 +53,25 @@ def repeat_fd(real_ds, fake_for_seed: Callable[[int], np.ndarray | None], preset
     for seed in tqdm(seeds, desc="repeats", unit="draw", disable=not progress, leave=False):
         rep = run_evaluation(real_draw(real_ds, n, seed), fake_for_seed(seed), preset, stats, n=n, seed=seed,
                              noise=False, plot=False, progress=False)
-        out.append(draw_figures(rep["summary"], seed))
+        out.append(draw_figures(rep, seed))
     return out
 
 
 def summarise_draws(draws: list[dict]) -> dict:
-    """{"draws", "mean", "sd", "min", "max"} of each figure over the draws (sd with ddof 1)."""
+    """{"draws", "mean", "sd", "min", "max"} of each figure over the draws (sd with ddof 1), and
+    "fd_groups_mean" {set: {group: mean FD}} when every draw has the groups."""
     keys = [k for k in FIGURES if all(k in d for d in draws)]
     values = {k: np.array([d[k] for d in draws], np.float64) for k in keys}
-    return {"draws": draws,
-            "mean": {k: float(v.mean()) for k, v in values.items()},
-            "sd": {k: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in values.items()},
-            "min": {k: float(v.min()) for k, v in values.items()},
-            "max": {k: float(v.max()) for k, v in values.items()}}
+    out = {"draws": draws,
+           "mean": {k: float(v.mean()) for k, v in values.items()},
+           "sd": {k: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in values.items()},
+           "min": {k: float(v.min()) for k, v in values.items()},
+           "max": {k: float(v.max()) for k, v in values.items()}}
+    if draws and all("fd_groups" in d for d in draws):
+        sets = [k for k in draws[0]["fd_groups"] if all(k in d["fd_groups"] for d in draws)]
+        out["fd_groups_mean"] = {k: {g: float(np.mean([d["fd_groups"][k][g] for d in draws]))
+                                     for g in draws[0]["fd_groups"][k]} for k in sets}
+    return out
 
 
 __all__ = ["FIGURES", "draw_figures", "real_draw", "repeat_fd", "summarise_draws"]

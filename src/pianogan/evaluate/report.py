@@ -78,7 +78,50 @@ def to_markdown(report: dict) -> str:
         lines += [f"Diversity ratio (fake / real mean pairwise feature distance): "
                   f"**{report['summary']['mpd_ratio']:.3f}**"]
     lines += repeats_lines(report.get("repeats"))
+    lines += group_lines(report)
     return "\n".join(lines) + "\n"
+
+
+def group_values(report: dict) -> tuple[dict[str, dict[str, float]], str]:
+    """({set: {group: FD}}, where from): the means over repeated draws when the report has them,
+    else this draw's; sets without groups (older reports) are left out."""
+    rep = report.get("repeats") or {}
+    if rep.get("fd_groups_mean"):
+        return rep["fd_groups_mean"], f"mean over {len(rep['draws'])} draws"
+    return ({k: v["fd_groups"] for k, v in report["sets"].items() if "fd_groups" in v},
+            f"seed {report['settings']['seed']}")
+
+
+def group_lines(report: dict) -> list[str]:
+    """The FD within each descriptor group (:data:`~.features.FEATURE_GROUPS`) per set, and the
+    fake's as a multiple of the floor's: where a distance comes from."""
+    from .features import FEATURE_GROUPS
+
+    values, where = group_values(report)
+    cols = [(k, name) for k, name in COLUMNS if k in values]
+    if not cols:
+        return []
+    ratio = "fake" in values and "real" in values
+    lines = ["", f"FD within each descriptor group ({where}; groups leave out the covariance across "
+                 f"groups, so they do not add up to the total):", "",
+             "| descriptor group | dims | " + " | ".join(name for _, name in cols) + (" | fake / floor |" if ratio else " |"),
+             "|---|---:|" + "---:|" * len(cols) + ("---:|" if ratio else "")]
+    counts = {g: len(idx) for g, idx in _group_indices(report).items()}
+    for g, (label, _) in FEATURE_GROUPS.items():
+        if not all(g in values[k] for k, _ in cols):
+            continue
+        row = f"| {label} | {counts.get(g, '-')} | " + " | ".join(f"{values[k][g]:.2f}" for k, _ in cols) + " |"
+        if ratio:
+            floor = values["real"][g]
+            row += f" {values['fake'][g] / floor:.1f}x |" if floor > 0 else " - |"
+        lines.append(row)
+    return lines
+
+
+def _group_indices(report: dict) -> dict[str, list[int]]:
+    from .features import feature_groups
+
+    return feature_groups(report["feature_space"]["features"])
 
 
 def repeats_lines(rep: dict | None) -> list[str]:
@@ -106,8 +149,10 @@ def plot_report(report: dict, path: str | Path) -> Path:
     colours = {"real": "#2b7bba", "fake": "#e07b39", "noise": "#8c8c8c"}
     rows = table_rows(report)
     n_rows = (len(rows) + 4) // 5
-    fig = plt.figure(figsize=(15, 3 * (n_rows + 1)), constrained_layout=True)
-    grid = fig.add_gridspec(n_rows + 1, 5)
+    groups, where = group_values(report)
+    extra = 2 if groups else 1
+    fig = plt.figure(figsize=(15, 3 * (n_rows + extra)), constrained_layout=True)
+    grid = fig.add_gridspec(n_rows + extra, 5)
     for i, (key, label, hint, _) in enumerate(rows):
         ax = fig.add_subplot(grid[i // 5, i % 5])
         vals = [sets[k].get(key) or 0.0 for k, _ in cols]
@@ -115,7 +160,21 @@ def plot_report(report: dict, path: str | Path) -> Path:
         ax.set_xticks(range(len(cols)), [name.split(" ")[0] for _, name in cols])
         ax.set_title(f"{label}\n({hint})", fontsize=8)
         ax.tick_params(labelsize=8)
-    ax = fig.add_subplot(grid[n_rows, :])
+    if groups:  # the FD within each descriptor group, real floor beside fake (noise would dwarf them)
+        from .features import FEATURE_GROUPS
+
+        ax = fig.add_subplot(grid[n_rows, :])
+        shown = [(k, name) for k, name in cols if k in groups and k != "noise"]
+        keys = [g for g in FEATURE_GROUPS if all(g in groups[k] for k, _ in shown)]
+        width = 0.8 / max(1, len(shown))
+        for j, (k, name) in enumerate(shown):
+            ax.bar(np.arange(len(keys)) + (j - (len(shown) - 1) / 2) * width, [groups[k][g] for g in keys],
+                   width, color=colours[k], label=name)
+        ax.set_xticks(np.arange(len(keys)), [FEATURE_GROUPS[g][0].split(" (")[0] for g in keys], fontsize=8)
+        ax.set_ylabel("FD within the group")
+        ax.set_title(f"where the distance comes from: FD within each descriptor group ({where})", fontsize=9)
+        ax.legend(fontsize=8)
+    ax = fig.add_subplot(grid[n_rows + extra - 1, :])
     names = report["feature_space"]["features"]
     x = np.arange(len(names))
     for k, name in cols:
