@@ -357,7 +357,7 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
     # The rates ramp down from step 1 to step 4 (batch 8: 0.008 kimg a step), across the resume.
     decay = {"lr_decay_start_kimg": 0.008, "lr_decay_kimg": 0.024, "lr_final": 0.1}
     cfg = {"base": "tiny", "model": {**SMALL, "render_fit_steps": 5, "roll_width": 32, "pc_match_weight": 1.0,
-                                     **decay}}
+                                     "scale_match_weight": 1.0, "scale_match_start_kimg": 0.024, **decay}}
     a = train("longform", data, tmp_path / "a", config=cfg, steps=6, ckpt_every=3, progress=False, **QUIET)
     from pianogan.train.checkpoint import load_checkpoint, load_generator
 
@@ -366,6 +366,8 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
     assert G.cfg.roll_weight > 0  # the dataset has rolls: the roll critic took part
     logged = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert all("loss/D_roll" in r and "loss/G_roll" in r and "loss/G_pc" in r for r in logged)
+    # the in-scale term joins at 0.024 kimg (step 3 at batch 8), across the resume below
+    assert ["loss/G_scale" in r for r in logged] == [False, False, False, True, True, True]
     assert [round(r["lr/scale"], 6) for r in logged] == [1.0, 1.0, 0.7, 0.4, 0.1, 0.1]
     train("longform", data, tmp_path / "b", config=cfg, steps=3, ckpt_every=3, progress=False, **QUIET)
     b = train("longform", data, tmp_path / "b", config=None, resume=True, steps=6, ckpt_every=3,
@@ -653,3 +655,16 @@ def test_drift_calibration_matches_the_key_changes_of_consecutive_real_clips():
     assert set(out["agreement"]) == {0.0, 1.0, 4.0}
     best = min(out["agreement"], key=lambda k: (abs(out["agreement"][k] - 0.5), k))
     assert out["drift_seconds"] == best == G.cfg.drift_seconds
+
+
+def test_rubato_scale_is_the_rubato_recipe_with_the_in_scale_term_for_its_last_500_steps():
+    """The preset claims to retrace the rubato run to step 5000 and add only the term after it
+    (docs/results.md, section 24): every other setting must be rubato's."""
+    import dataclasses
+
+    from pianogan.models.longform import CONFIGS
+
+    rs = CONFIGS["rubato-scale"]
+    assert rs.scale_match_weight > 0 and rs.scale_match_start_kimg * 1000 / rs.batch_size == 5000
+    assert dataclasses.replace(CONFIGS["rubato"], scale_match_weight=rs.scale_match_weight,
+                               scale_match_start_kimg=rs.scale_match_start_kimg) == rs

@@ -162,6 +162,26 @@ def test_roll_critic_energy_view_weighs_pitch_classes_by_loudness():
     assert RollCritic(32).energy is None  # off by default for the bare critic
 
 
+def test_scale_share_reads_how_much_of_the_sound_stays_in_one_scale():
+    from pianogan.losses.longform import scale_share
+
+    c_major = [39, 41, 43, 44, 46, 48, 50]  # C4 D E F G A B (key 39 = C4)
+    clips = torch.zeros(3, 88, 32)
+    clips[0, c_major, ::8] = 0.5  # all in one scale
+    clips[1, 39:51, ::8] = 0.5  # all twelve classes alike: 7 of 12 in any scale
+    clips[2, c_major, ::8] = 0.5
+    clips[2, 40, ::8] = 0.6  # one chromatic note (C#), louder than each other (D major still has less)
+    q = scale_share(clips)
+    assert q[0] == pytest.approx(1.0, abs=1e-4) and q[1] == pytest.approx(7 / 12, abs=1e-4)
+    assert q[2] == pytest.approx(1.75 / (1.75 + 0.36), abs=1e-4)  # energy: strike^2 per frame
+    assert torch.allclose(scale_share(clips.roll(5, dims=1)), q, atol=1e-5)  # any key alike
+    assert scale_share(torch.zeros(1, 88, 32)).item() == 0.0  # silence: no scale, no NaN
+    # The gradient lowers the share by moving energy onto the chromatic note.
+    x = clips[2:].clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(scale_share(x).sum(), x)
+    assert g[0, 40].sum() < 0 < g[0, 39].sum()
+
+
 def test_pitch_class_spread_match_pulls_sound_off_the_dominant_class():
     from pianogan.losses.longform import pitch_class_spread
 

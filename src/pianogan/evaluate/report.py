@@ -104,7 +104,8 @@ def group_lines(report: dict) -> list[str]:
     ratio = "fake" in values and "real" in values
     lines = ["", f"FD within each descriptor group ({where}; groups leave out the covariance across "
                  f"groups, so they do not add up to the total):", "",
-             "| descriptor group | dims | " + " | ".join(name for _, name in cols) + (" | fake / floor |" if ratio else " |"),
+             "| descriptor group | dims | " + " | ".join(name for _, name in cols)
+             + (" | fake / floor |" if ratio else " |"),
              "|---|---:|" + "---:|" * len(cols) + ("---:|" if ratio else "")]
     counts = {g: len(idx) for g, idx in _group_indices(report).items()}
     for g, (label, _) in FEATURE_GROUPS.items():

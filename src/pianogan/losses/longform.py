@@ -19,6 +19,12 @@ the 12 classes: the generator's three strongest held 84 % of it against 61 % rea
 section 10), which neither critic corrected. A moment to match, not a critic, because it is one
 known statistic of the data; the batch's own reals keep it free of state (an exact resume needs
 nothing saved).
+
+In-scale share (``scale_match_weight`` > 0, rolls only): G also pays ``scale_match_weight ·
+(|mean(q_fake) - mean(q_real)| + |sd(q_fake) - sd(q_real)|)``, q = a clip's share of strike energy
+inside its best major scale (:func:`scale_share`), the reals again the same step's critic batch.
+The generator's loud notes sat inside one scale more than real music's (docs/results.md, section
+24); the spread is matched too, so it cannot meet the mean by making every clip alike.
 """
 
 from __future__ import annotations
@@ -38,6 +44,27 @@ def pitch_class_spread(strikes: torch.Tensor) -> torch.Tensor:
     return (e / (e.sum(1, keepdim=True) + 1e-6)).sort(dim=1, descending=True).values
 
 
+def scale_share(strikes: torch.Tensor) -> torch.Tensor:
+    """Strikes (n, 88, T) >= 0 -> (n,): each clip's share of strike energy (strike², strikes capped
+    at 1) inside its best major scale (the 12 rotations of the diatonic set; relative minors share
+    it), the evaluator's in-key measure on energy instead of transcribed note time (0 for a silent
+    clip).
+    The max picks the scale; the gradient flows through that scale's share."""
+    # Capped at a real strike's maximum (velocity 127 = 1): a few strikes far above it (the
+    # generator's reach 20-140) would otherwise own the energy, and a generator pushed by this
+    # term met the real mean with rare huge off-scale strikes (docs/results.md, section 24).
+    e = pitch_class_energy(strikes.float().clamp(max=1.0)).sum(-1)  # (n, 12)
+    shares = e / (e.sum(1, keepdim=True) + 1e-6)
+    # a product and a sum, not a matmul: autocast would run a matmul in bf16, whose steps near 1
+    # (1/256) are as large as the gap this measures (0.035)
+    return (shares[:, :, None] * _SCALES.to(shares)).sum(1).max(dim=1).values
+
+
+# (12 pitch classes, 12 major scales): 1 where the class is in the scale; the class order does
+# not matter (every rotation is a column).
+_SCALES = torch.stack([torch.roll(torch.tensor([1., 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]), k) for k in range(12)], dim=1)
+
+
 def roll_noise_at(cfg, step: int) -> float:
     """The roll critic's instance noise at training ``step``: ``roll_noise`` falling linearly to
     ``roll_noise_end`` over ``roll_noise_kimg`` thousand real clips. Large at first (the critic
@@ -53,6 +80,9 @@ class LongformLoss:
         self.roll_weight = float(getattr(cfg, "roll_weight", 0.0) or 0.0)
         self.pc_weight = float(getattr(cfg, "pc_match_weight", 0.0) or 0.0)
         self.pc_real: torch.Tensor | None = None  # (12,) of the last critic batch's reals
+        self.scale_weight = float(getattr(cfg, "scale_match_weight", 0.0) or 0.0)
+        self.scale_real: torch.Tensor | None = None  # (2,) mean and sd of the last critic batch's reals
+        self.scale_start = float(getattr(cfg, "scale_match_start_kimg", 0.0) or 0.0)
 
     def d_loss(self, real: torch.Tensor, z: torch.Tensor, step: int, labels: torch.Tensor | None = None,
                rolls: tuple[torch.Tensor, torch.Tensor] | None = None, keys: torch.Tensor | None = None,
@@ -73,6 +103,9 @@ class LongformLoss:
         stats = {}
         if use_rolls and self.pc_weight > 0:
             self.pc_real = pitch_class_spread(rolls[0].detach()).mean(0)
+        if use_rolls and self.scale_weight > 0:
+            q = scale_share(rolls[0].detach())
+            self.scale_real = torch.stack([q.mean(), q.std()])
         if use_rolls:
             # R1 on the roll as the critic sees it (models/roll_critic.py: roll_view says why)
             real_notes = self.D.roll_view([r.detach() for r in rolls]).to(real.dtype).requires_grad_(do_r1)
@@ -122,9 +155,19 @@ class LongformLoss:
                 pc = (pitch_class_spread(notes[0]).mean(0) - self.pc_real).abs().sum()
                 loss = loss + self.pc_weight * pc
                 stats["loss/G_pc"] = pc.item()
+            if self.scale_weight > 0 and self.scale_real is not None and self.scale_on(step):
+                q = scale_share(notes[0])
+                gap = (q.mean() - self.scale_real[0]).abs() + (q.std() - self.scale_real[1]).abs()
+                loss = loss + self.scale_weight * gap
+                stats.update({"loss/G_scale": gap.item(), "G/scale_share": q.mean().item(),
+                              "G/scale_share_real": self.scale_real[0].item()})
             return loss, {"loss/G": loss.item(), **stats}
         loss = F.softplus(-self.D(self.G(z, labels, keys=keys, beats=beats), labels, keys=keys).float()).mean()
         return loss, {"loss/G": loss.item()}
+
+    def scale_on(self, step: int) -> bool:
+        """Whether the in-scale term counts at G step ``step`` (from ``scale_match_start_kimg``)."""
+        return step * self.cfg.batch_size / 1000.0 >= self.scale_start
 
     def state_dict(self) -> dict:
         return {}

@@ -143,6 +143,13 @@ class Config:
     # 2.0 it matched them within 200 steps, but the FD's MFCC part rose as its chroma part fell
     # (docs/results.md, section 11).
     pc_match_weight: float = 0.0
+    # G matches the reals' in-scale share of strike energy (each clip's share inside its best
+    # major scale; batch mean and spread, losses/longform.py). The recipe's model put its loud
+    # notes inside one scale far more than real music does (10 s clips, strike^2-weighted: 0.972
+    # against 0.937; counted notes: 0.942 against 0.928), the root of both its in-key excess and
+    # the pitch-class part of its FD (docs/results.md, section 24). 0: off.
+    scale_match_weight: float = 0.0
+    scale_match_start_kimg: float = 0.0  # ... from this many thousand real clips shown (0: from the start)
     roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
     roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
     roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
@@ -225,6 +232,10 @@ CONFIGS: dict[str, Config] = {
     "beat": Config(beat_clock=True),
     # The beat clock with the generator's clock wandering in phase (rubato), rms 0.5 radians.
     "rubato": Config(beat_clock=True, clock_wander=0.5),
+    # ``rubato`` whose generator also matches the reals' in-scale share of strike energy over the
+    # last 500 of the recipe's 5500 steps (from 80 kimg at batch 16): session 21's fine-tune of the
+    # rubato run from its step 5000 at weight 1.5 (docs/results.md, section 24), as one command.
+    "rubato-scale": Config(beat_clock=True, clock_wander=0.5, scale_match_weight=1.5, scale_match_start_kimg=80.0),
 }
 
 
