@@ -113,8 +113,13 @@ def test_join_flux_flags_clicks_at_the_boundaries_only():
     flagged = P.join_flux(clicks, SMALL, STATS, 100, p99)
     assert flagged["boundaries"] == list(range(100, 1001, 100))
     assert flagged["share_above_p99"] == 1.0 and flagged["max_ratio"] > 3 and flagged["boundary_rank"] > 0.95
+    assert flagged["frame_share_above_p99"] < 0.05  # the seams, not the piece, pass p99
     clean = P.join_flux(smooth, SMALL, STATS, 100, p99)
     assert clean["share_above_p99"] <= 0.1 and clean["max_ratio"] < 1.5
+    spiky = smooth.copy()
+    spiky[:, :, 5::10] = 0.9  # clicks all through the pieces, never at a boundary: a high base rate
+    busy = P.join_flux(spiky, SMALL, STATS, 100, p99)
+    assert busy["frame_share_above_p99"] > 0.08 and busy["share_above_p99"] <= 0.05
     assert 0.2 < clean["boundary_rank"] < 0.8 and 0.5 < clean["boundary_to_median"] < 2
     explicit = P.join_flux(clicks[0], SMALL, STATS, [300, 700], p99)  # one (H, W) image, listed frames
     assert explicit["boundaries"] == [300, 700] and explicit["share_above_p99"] == 1.0

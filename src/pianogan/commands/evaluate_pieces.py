@@ -21,7 +21,8 @@ Measures of issue 10 that `pianogan evaluate` does not cover, each beside real m
       scale of each 10 s window; share of neighbouring windows with the same scale;
     * seams: spectral flux (sum over bins of the rise of log|STFT|, nats) at the generator's block
       boundaries against real music's 99th percentile: share of boundary frames above it (real
-      music at the same frames: ~0.01) and the largest boundary flux / p99;
+      music at the same frames: ~0.01), beside the share of all the pieces' frames above it (a
+      seam shows as boundaries above that base rate), and the largest boundary flux / p99;
   - notes on whole pieces: --note-n pieces of --note-seconds (default 20) and up to 2 x --note-n
     real excerpts of that length from two disjoint sets of pieces (half A the reference, half B
     the real values and floor; a floor from the same pieces would be too low), each
@@ -207,6 +208,7 @@ def to_markdown(report: dict) -> str:
                               ("windows_with_key", "windows with a key"), ("notes_per_s", "notes per second")):
                 lines.append(f"| {what} | {_f(rk[key])} | {_f(fk[key])} |")
         for key, what in (("share_above_p99", "boundary flux > real p99 (share)"),
+                          ("frame_share_above_p99", "any frame's flux > real p99 (share: the base rate)"),
                           ("max_ratio", "max boundary flux / real p99"),
                           ("boundary_rank", "boundary flux rank in its piece (0.5 = ordinary)"),
                           ("boundary_to_median", "median flux, boundary / all frames")):

@@ -251,8 +251,11 @@ def join_flux(images: np.ndarray, preset: Preset, stats: Stats, boundary_every_f
     ``frame_flux_median`` (nats), ``boundary_to_median`` (median boundary flux / median frame
     flux, ~1 for ordinary frames), ``boundary_rank`` (mean share of the piece's frames with less flux than a boundary:
     ~0.5 for boundaries that are ordinary frames, ~1 for seams); with ``p99`` also
-    ``share_above_p99`` (boundary frames whose flux exceeds it) and ``max_ratio`` (largest
-    boundary flux / p99). ``per_piece_share_above_p99`` (n,) lists the share per piece.
+    ``share_above_p99`` (boundary frames whose flux exceeds it), ``frame_share_above_p99`` (all
+    the pieces' frames that do: the base rate a boundary is compared with, since a generator with
+    louder attacks everywhere passes p99 at its joins more often without any seam) and
+    ``max_ratio`` (largest boundary flux / p99). ``per_piece_share_above_p99`` (n,) lists the
+    share per piece.
     """
     flux = frame_flux(images, preset, stats)
     b = boundary_frames(flux.shape[1], boundary_every_frames)
@@ -268,6 +271,7 @@ def join_flux(images: np.ndarray, preset: Preset, stats: Stats, boundary_every_f
     if p99 is not None:
         out["p99"] = float(p99)
         out["share_above_p99"] = float((at > p99).mean())
+        out["frame_share_above_p99"] = float(np.mean([(row > p99).mean() for row in inner]))
         out["max_ratio"] = float(at.max() / max(p99, 1e-12))
         out["per_piece_share_above_p99"] = (at > p99).mean(1).tolist()
     return out
