@@ -44,12 +44,17 @@ def pitch_class_spread(strikes: torch.Tensor) -> torch.Tensor:
     return (e / (e.sum(1, keepdim=True) + 1e-6)).sort(dim=1, descending=True).values
 
 
+# (12 pitch classes, 12 major scales): 1 where the class is in the scale; the class order does
+# not matter (every rotation is a column).
+_MAJOR = torch.tensor([1.0, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1])
+_SCALES = torch.stack([torch.roll(_MAJOR, k) for k in range(12)], dim=1)
+
+
 def scale_share(strikes: torch.Tensor) -> torch.Tensor:
     """Strikes (n, 88, T) >= 0 -> (n,): each clip's share of strike energy (strike², strikes capped
     at 1) inside its best major scale (the 12 rotations of the diatonic set; relative minors share
     it), the evaluator's in-key measure on energy instead of transcribed note time (0 for a silent
-    clip).
-    The max picks the scale; the gradient flows through that scale's share."""
+    clip). The max picks the scale; the gradient flows through that scale's share."""
     # Capped at a real strike's maximum (velocity 127 = 1): a few strikes far above it (the
     # generator's reach 20-140) would otherwise own the energy, and a generator pushed by this
     # term met the real mean with rare huge off-scale strikes (docs/results.md, section 24).
@@ -58,11 +63,6 @@ def scale_share(strikes: torch.Tensor) -> torch.Tensor:
     # a product and a sum, not a matmul: autocast would run a matmul in bf16, whose steps near 1
     # (1/256) are as large as the gap this measures (0.035)
     return (shares[:, :, None] * _SCALES.to(shares)).sum(1).max(dim=1).values
-
-
-# (12 pitch classes, 12 major scales): 1 where the class is in the scale; the class order does
-# not matter (every rotation is a column).
-_SCALES = torch.stack([torch.roll(torch.tensor([1., 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]), k) for k in range(12)], dim=1)
 
 
 def roll_noise_at(cfg, step: int) -> float:
