@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+from .features import FEATURE_GROUPS, feature_groups
+
 # (key in a set's metrics, label, how to read it, format)
 TABLE_ROWS = [
     ("fd", "Fréchet distance (audio descriptors)", "lower = closer to real", "{:.2f}"),
@@ -95,8 +97,6 @@ def group_values(report: dict) -> tuple[dict[str, dict[str, float]], str]:
 def group_lines(report: dict) -> list[str]:
     """The FD within each descriptor group (:data:`~.features.FEATURE_GROUPS`) per set, and the
     fake's as a multiple of the floor's: where a distance comes from."""
-    from .features import FEATURE_GROUPS
-
     values, where = group_values(report)
     cols = [(k, name) for k, name in COLUMNS if k in values]
     if not cols:
@@ -107,7 +107,7 @@ def group_lines(report: dict) -> list[str]:
              "| descriptor group | dims | " + " | ".join(name for _, name in cols)
              + (" | fake / floor |" if ratio else " |"),
              "|---|---:|" + "---:|" * len(cols) + ("---:|" if ratio else "")]
-    counts = {g: len(idx) for g, idx in _group_indices(report).items()}
+    counts = {g: len(idx) for g, idx in feature_groups(report["feature_space"]["features"]).items()}
     for g, (label, _) in FEATURE_GROUPS.items():
         if not all(g in values[k] for k, _ in cols):
             continue
@@ -117,12 +117,6 @@ def group_lines(report: dict) -> list[str]:
             row += f" {values['fake'][g] / floor:.1f}x |" if floor > 0 else " - |"
         lines.append(row)
     return lines
-
-
-def _group_indices(report: dict) -> dict[str, list[int]]:
-    from .features import feature_groups
-
-    return feature_groups(report["feature_space"]["features"])
 
 
 def repeats_lines(rep: dict | None) -> list[str]:
@@ -162,8 +156,6 @@ def plot_report(report: dict, path: str | Path) -> Path:
         ax.set_title(f"{label}\n({hint})", fontsize=8)
         ax.tick_params(labelsize=8)
     if groups:  # the FD within each descriptor group, real floor beside fake (noise would dwarf them)
-        from .features import FEATURE_GROUPS
-
         ax = fig.add_subplot(grid[n_rows, :])
         shown = [(k, name) for k, name in cols if k in groups and k != "noise"]
         keys = [g for g in FEATURE_GROUPS if all(g in groups[k] for k, _ in shown)]
