@@ -84,6 +84,33 @@ def test_resume_equals_uninterrupted(data, tmp_path, model, extra):
             assert torch.equal(ca[part][k], cb[part][k]), (part, k)
 
 
+def test_a_run_killed_while_saving_its_last_step_resumes_to_that_step_s_generator(data, tmp_path, monkeypatch):
+    """Killed between the final step's two writes, a resumed run must end with that step's
+    generator: the checkpoint is written last, so the kill leaves the previous checkpoint and the
+    resumed run does the step again (the other order left the step before's generator for good)."""
+    from safetensors import safe_open
+
+    cfg = {"base": "tiny", "model": SMALL_NETS}
+    save_generator = ck.save_generator
+
+    def killed_at_6(run, state, *args):
+        if args[-1] == 6:
+            raise KeyboardInterrupt  # a kill in the middle of the final save
+        return save_generator(run, state, *args)
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(ck, "save_generator", killed_at_6)
+        with pytest.raises(KeyboardInterrupt):
+            train("dcgan", data, run, config=cfg, steps=6, ckpt_every=3, progress=False, **QUIET)
+    s = train("dcgan", data, run, config=None, resume=True, steps=6, progress=False)
+    assert s["start_step"] == 3 and s["new_steps"] == 3  # the step was done again
+    last = ck.load_checkpoint(ck.latest_checkpoint(run))
+    with safe_open(str(run / "generator.safetensors"), "pt") as f:
+        assert json.loads(f.metadata()["step"]) == last["step"] == 6
+        assert all(torch.equal(f.get_tensor(k), v) for k, v in last["G_ema"].items())
+
+
 def test_cli_outputs_resume_and_load_generator(data, tmp_path, capsys):
     run = tmp_path / "run"
     cfg = tmp_path / "cfg.json"

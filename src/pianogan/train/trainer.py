@@ -285,9 +285,13 @@ class Trainer:
         ckpt = self.checkpoint_dict(step)  # every process joins the RNG gather
         path = None
         if self.env.is_main:
-            path = ck.save_checkpoint(self.out, ckpt, keep=self.train_cfg.keep_checkpoints)
+            # The generator first, the checkpoint last: a run killed between the two resumes from
+            # the previous checkpoint and writes both again. The other order left a run whose last
+            # checkpoint was its final step with the generator of the step before, for good (a
+            # resumed run with no steps left saves nothing), and the killed write's temporary file.
             ck.save_generator(self.out, self.G_ema.state_dict(), self.model_name, ckpt["model_config"],
                               self.preset, self.stats, step)
+            path = ck.save_checkpoint(self.out, ckpt, keep=self.train_cfg.keep_checkpoints)
         dd.barrier(self.env)
         return path
 
