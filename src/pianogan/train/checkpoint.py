@@ -150,6 +150,7 @@ def save_generator(run: str | Path, state: dict, model: str, model_config: dict,
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     meta = generator_metadata(model, model_config, preset, stats, step)
     path = Path(run) / "generator.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)  # a run's first save may come before any other
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return path
