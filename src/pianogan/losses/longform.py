@@ -40,8 +40,13 @@ from .stylegan2 import r1_penalty
 def pitch_class_spread(strikes: torch.Tensor) -> torch.Tensor:
     """Strikes (n, 88, T) >= 0 -> (n, 12): each clip's pitch-class shares of strike energy
     (strike²), sorted in descending order (all zero for a silent clip)."""
-    e = pitch_class_energy(strikes.float()).sum(-1)
-    return (e / (e.sum(1, keepdim=True) + 1e-6)).sort(dim=1, descending=True).values
+    return _class_shares(strikes.float()).sort(dim=1, descending=True).values
+
+
+def _class_shares(strikes: torch.Tensor) -> torch.Tensor:
+    """Strikes (n, 88, T) -> (n, 12): each clip's pitch-class shares of strike energy."""
+    e = pitch_class_energy(strikes).sum(-1)
+    return e / (e.sum(1, keepdim=True) + 1e-6)
 
 
 # (12 pitch classes, 12 major scales): 1 where the class is in the scale; the class order does
@@ -58,8 +63,7 @@ def scale_share(strikes: torch.Tensor) -> torch.Tensor:
     # Capped at a real strike's maximum (velocity 127 = 1): a few strikes far above it (the
     # generator's reach 20-140) would otherwise own the energy, and a generator pushed by this
     # term met the real mean with rare huge off-scale strikes (docs/results.md, section 24).
-    e = pitch_class_energy(strikes.float().clamp(max=1.0)).sum(-1)  # (n, 12)
-    shares = e / (e.sum(1, keepdim=True) + 1e-6)
+    shares = _class_shares(strikes.float().clamp(max=1.0))  # (n, 12)
     # a product and a sum, not a matmul: autocast would run a matmul in bf16, whose steps near 1
     # (1/256) are as large as the gap this measures (0.035)
     return (shares[:, :, None] * _SCALES.to(shares)).sum(1).max(dim=1).values
@@ -103,7 +107,7 @@ class LongformLoss:
         stats = {}
         if use_rolls and self.pc_weight > 0:
             self.pc_real = pitch_class_spread(rolls[0].detach()).mean(0)
-        if use_rolls and self.scale_weight > 0:
+        if use_rolls and self.scale_weight > 0 and self.scale_on(step):  # G's step reads it
             q = scale_share(rolls[0].detach())
             self.scale_real = torch.stack([q.mean(), q.std()])
         if use_rolls:
