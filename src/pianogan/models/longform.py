@@ -22,6 +22,8 @@ Generator, for a piece of L local steps (``frames_per_latent`` STFT frames each)
 Discriminator (:mod:`.longform_critic`): a spectrogram critic with a local (texture) and a
 global (structure, style) head, and a critic of the piano roll played (:mod:`.roll_critic`).
 
+Configuration and named presets: :mod:`.longform_config`.
+
 Loss (``pianogan.losses.longform``): non-saturating logistic with lazy R1, conditional on the
 labels when the dataset has them.
 """
@@ -29,7 +31,6 @@ labels when the dataset has them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
 from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
 from .layers import he_init
+from .longform_config import CONFIGS, Config, configure
 from .longform_critic import Discriminator
 from .piano_render import N_KEYS, PianoRenderer
 
@@ -47,210 +49,6 @@ from .piano_render import N_KEYS, PianoRenderer
 # Key onsets are softplus(NOTE_SHARPNESS * logit): a logit range of about [-1, 0.5] spans silence
 # (3e-4) to a loud strike (~4), so the head needs no large weights or biases to play sparse notes.
 NOTE_SHARPNESS = 8.0
-
-
-@dataclass
-class Config:
-    """Every hyperparameter of the ``longform`` family."""
-
-    # --- latents and style
-    z_global: int = 128
-    z_local: int = 32
-    w_dim: int = 256
-    frames_per_latent: int = 32  # STFT frames per local latent (2^n_up; ~1 s at 31.25 fps)
-    styles: tuple[str, ...] = ()  # label names, filled from the dataset (empty = unconditional)
-    # Sampling-time truncation: outside training the global latent is scaled by this (toward the
-    # mean style; the style label and the local latents are untouched). 1 = off. A few global
-    # latents make clips far from the corpus: on the recipe's step 5500, with key calibration,
-    # the FD over five draws was 22.7 at 1, 14.4 / 13.8 / 14.1 at 0.5 / 0.6 / 0.7 (picked on
-    # draws 10-14, not the ones reported; docs/results.md, section 12).
-    truncation: float = 0.6
-    # Sampling-time drift of the global latent (seconds between its anchors; 0 = off, one global
-    # latent for the whole piece). The global latent holds the key: on the session-14 model another
-    # global latent with the same local ones kept the key of 2 of 24 20 s clips, other local latents
-    # with the same global one 15 of 24. Held for a whole piece it kept one key more than music
-    # does: consecutive 10 s windows of its 60 s pieces agreed 0.60 on the notes played, against
-    # 0.54 for consecutive clips of the training rolls. With drift the global latent moves along a
-    # path through fresh anchors every ``drift_seconds`` (Musika's moving latent coordinates for
-    # endless generation): each moment is again a N(0, I) global latent, so every window is one
-    # the model was trained on, while a long piece travels through keys. Export sets it to match
-    # the training rolls (models/longform_drift.py). Off in training (a clip has one global latent).
-    drift_seconds: float = 0.0
-    # The corpus's share of each of the 24 keys (pianogan.keys.KEY_NAMES), read from the training
-    # rolls at export; outside training each clip's notes are transposed to a key drawn from
-    # them, in the clip's own mode (pianogan/keys.py says why). Empty: no key calibration.
-    key_shares: tuple[float, ...] = ()
-    # The corpus's share of each style (in ``styles`` order), read from the training labels at
-    # export; outside training a latent with no style asked for plays one drawn from them, so an
-    # unprompted set of pieces has the corpus's mix (the built-in corpus is 55 % chorales, 10 %
-    # keyboard, 36 % quartets; uniform draws tripled the keyboard share). Empty: uniform.
-    style_shares: tuple[float, ...] = ()
-    # Key shares per style (24 per style, in ``styles`` order; export fills them with
-    # ``key_shares``): the transposition above then draws each clip's key from its own style's.
-    # Styles keep different keys (built-in chorales: D and A major lead; quartets: C and G), and
-    # one corpus-wide table gave generated chorales the quartets' keys (pitch-class JS per style
-    # 0.035 against real chorales; docs/results.md, section 17). Empty: ``key_shares`` for all.
-    style_key_shares: tuple[float, ...] = ()
-    # Key labels: each training clip's key (24 classes, Krumhansl-Kessler on its roll's strikes,
-    # train/conditioning.py) is a condition like the style: embedded beside it in G's mapping
-    # (added after truncation, so truncation cannot average major with minor) and projected on
-    # in both critics. Outside training the key is drawn from ``key_shares`` (uniform without
-    # them) or asked for, and nothing is transposed. Needs piano rolls (``roll_weight`` > 0).
-    key_labels: bool = False
-    # A beat clock (models/beat_clock.py): cos/sin features of each clip's beat (period and phase
-    # read from its roll; drawn with its labels for a fake) added at every generator level; the
-    # roll critic reads where the strikes fall on it. Outside training the period is drawn from
-    # ``beat_periods`` or asked for (``generate --tempo``), the phase from the latent. Needs
-    # piano rolls (``roll_weight`` > 0).
-    beat_clock: bool = False
-    # Beat-period quantiles in seconds, beat_clock.N_QUANTILES per style (in ``styles`` order; one
-    # row for an unconditional model), read from the training rolls at export. Empty: 0.6 s.
-    beat_periods: tuple[float, ...] = ()
-    # Rubato: the generator's clock (not the critic's) wanders in phase by this rms in radians,
-    # slowly (beat_clock.phase_wander), while training (random) and at sampling (from z). Real
-    # clips' onsets wander about their fitted clock; given a perfect one, the beat model played
-    # on a rigid grid (docs/results.md, section 22). 0: a steady clock.
-    clock_wander: float = 0.0
-    # --- generator
-    head: str = "notes"  # "notes" (harmonic-template renderer) or "direct"
-    g_channels: tuple[int, ...] = (256, 256, 192, 160, 128, 128)  # coarse level, then per x2
-    coarse_dilations: tuple[int, ...] = (1, 2, 4)
-    n_partials: int = 48
-    fit_templates: bool = True  # start the key templates from an NMF fit to the training data
-    decay_seconds: float = 4.0
-    n_decays: int = 4  # decay rates per key in the renderer
-    velocity_layers: bool = True  # soft and hard strike templates (brightness follows velocity)
-    post_channels: int = 128  # width of the renderer's correction net (0: none)
-    texture: bool = False  # the renderer's random texture noise (raised the FD ceiling 8 -> 13)
-    # --- discriminator
-    log_rows: int = 160  # log-frequency rows of D's pitch view
-    d_channels: tuple[int, ...] = (32, 64, 96)  # 2-D stages on the log rows (stride 2 each)
-    d_width: int = 256  # 1-D trunk width
-    mbstd_group: int = 4
-    # --- piano rolls (datasets with performance MIDI: data/rolls.py); 0 when the data has none
-    roll_weight: float = 1.0  # weight of the roll critic's loss beside the spectrogram critic's
-    roll_width: int = 128
-    roll_view_power: float = 0.5  # the roll critic sees strikes^p (models/roll_critic.py says why)
-    # The roll critic also reads the notes as scale degrees of each clip's own key (major and minor
-    # apart: models/roll_critic.py, scale_degrees), where a missing leading tone looks the same in
-    # every key.
-    roll_degrees: bool = False
-    # The roll critic also reads the onsets' autocorrelation up to 1.5 s: whether they keep a beat
-    # (models/roll_lags.py; the recipe's model plays almost without one).
-    roll_pulse: bool = False
-    roll_energy_seconds: float = 0.0  # window (s) of the roll critic's strike-energy view; 0: none (session 8: unproven, off)
-    # G matches the reals' sorted pitch-class shares of strike energy (losses/longform.py). Off: at
-    # 2.0 it matched them within 200 steps, but the FD's MFCC part rose as its chroma part fell
-    # (docs/results.md, section 11).
-    pc_match_weight: float = 0.0
-    # G matches the reals' in-scale share of strike energy (each clip's share inside its best
-    # major scale; batch mean and spread, losses/longform.py). The recipe's model put its loud
-    # notes inside one scale far more than real music does (10 s clips, strike^2-weighted: 0.972
-    # against 0.937; counted notes: 0.942 against 0.928), the root of both its in-key excess and
-    # the pitch-class part of its FD (docs/results.md, section 24). 0: off.
-    scale_match_weight: float = 0.0
-    scale_match_start_kimg: float = 0.0  # ... from this many thousand real clips shown (0: from the start)
-    roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
-    roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
-    roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
-    strike_floor: float = 0.01  # key-pressure rises below this make no sound (velocity ~13 of 127)
-    strike_gain: float = 1.0  # strikes are scaled by this before rendering (set by longform_level)
-    render_fit_steps: int = 800  # supervised fit of the renderer to real rolls before training
-    # --- the dataset, filled by ``configure`` (the renderer works in its units)
-    sample_rate: int = 8000
-    n_fft: int = 1024
-    hop_length: int = 256
-    clip_sigma: float = 3.0
-    eps: float = 1e-4
-    stats_mean: float = -3.6
-    stats_std: float = 2.4
-    # --- optimisation and loss
-    batch_size: int = 16
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.0, 0.99)
-    adam_eps: float = 1e-8
-    grad_clip: float = 0.0
-    ema_half_life_kimg: float = 2.0
-    ema_rampup: float = 0.05
-    # An optional linear ramp-down of both rates (train/lr.py). Off: ramping to 0.1 over the
-    # recipe's last 2000 steps (start 72, length 32 kimg) ended at FD 21.0 against 15.1 with
-    # constant rates, and swung as much on the way (docs/results.md, session 8).
-    lr_decay_start_kimg: float = 0.0
-    lr_decay_kimg: float = 0.0
-    lr_final: float = 0.1
-    r1_gamma: float = 2.0  # StyleGAN2 heuristic 0.0002 * H * W / batch for 513x320, batch 16
-    r1_interval: int = 4
-    n_critic: int = 1
-
-    def __post_init__(self) -> None:
-        self.styles = tuple(str(s) for s in self.styles)
-        self.g_channels = tuple(int(c) for c in self.g_channels)
-        self.d_channels = tuple(int(c) for c in self.d_channels)
-        self.coarse_dilations = tuple(int(d) for d in self.coarse_dilations)
-        self.betas = tuple(float(b) for b in self.betas)
-        self.key_shares = tuple(float(s) for s in self.key_shares)
-        if self.key_shares and len(self.key_shares) != 24:
-            raise PianoGANError(f"longform: key_shares needs 24 values (one per key), got {len(self.key_shares)}")
-        self.style_shares = tuple(float(s) for s in self.style_shares)
-        if self.style_shares and (len(self.style_shares) != len(self.styles) or min(self.style_shares) < 0
-                                  or sum(self.style_shares) <= 0):
-            raise PianoGANError(f"longform: style_shares needs {len(self.styles)} non-negative values (one per "
-                                f"style, not all 0), got {list(self.style_shares)}")
-        self.style_key_shares = tuple(float(s) for s in self.style_key_shares)
-        self.beat_periods = tuple(float(s) for s in self.beat_periods)
-        if self.beat_periods and (len(self.beat_periods) != N_QUANTILES * max(1, len(self.styles))
-                                  or min(self.beat_periods) <= 0):
-            raise PianoGANError(f"longform: beat_periods needs {N_QUANTILES} positive values per style "
-                                f"({N_QUANTILES * max(1, len(self.styles))}), got {len(self.beat_periods)}")
-        if self.style_key_shares and len(self.style_key_shares) != 24 * len(self.styles):
-            raise PianoGANError(f"longform: style_key_shares needs 24 values per style ({24 * len(self.styles)}), "
-                                f"got {len(self.style_key_shares)}")
-        if self.head not in ("notes", "direct"):
-            raise PianoGANError(f"longform: head must be 'notes' or 'direct', got {self.head!r}")
-        n_up = len(self.g_channels) - 1
-        if self.frames_per_latent != 2 ** n_up:
-            raise PianoGANError(f"longform: frames_per_latent ({self.frames_per_latent}) must be "
-                                f"2^(len(g_channels) - 1) = {2 ** n_up}")
-        if min(self.z_global, self.z_local, self.w_dim, self.batch_size, self.log_rows) < 1:
-            raise PianoGANError("longform: sizes must be >= 1")
-
-
-CONFIGS: dict[str, Config] = {
-    "default": Config(),
-    # Half the widths: the design study's and tests' size (a few times faster on a CPU).
-    "tiny": Config(z_global=64, z_local=16, w_dim=128, g_channels=(128, 128, 96, 80, 64, 64),
-                   d_channels=(16, 32, 48), d_width=128, batch_size=8, ema_half_life_kimg=0.5),
-    "direct": Config(head="direct"),
-    # The default with key labels (each clip's key a condition beside its style).
-    "keys": Config(key_labels=True),
-    # The default with the roll critic's scale-degree view.
-    "degrees": Config(roll_degrees=True),
-    # The default with the roll critic's pulse view.
-    "pulse": Config(roll_pulse=True),
-    # The default with a beat clock for both the generator and the roll critic.
-    "beat": Config(beat_clock=True),
-    # The beat clock with the generator's clock wandering in phase (rubato), rms 0.5 radians.
-    "rubato": Config(beat_clock=True, clock_wander=0.5),
-    # ``rubato`` whose generator also matches the reals' in-scale share of strike energy over the
-    # last 500 of the recipe's 5500 steps (from 80 kimg at batch 16): session 21's fine-tune of the
-    # rubato run from its step 5000 at weight 1.5 (docs/results.md, section 24), as one command.
-    "rubato-scale": Config(beat_clock=True, clock_wander=0.5, scale_match_weight=1.5, scale_match_start_kimg=80.0),
-}
-
-
-def configure(cfg: Config, preset, stats, styles: tuple[str, ...], rolls: bool = False) -> Config:
-    """The model config completed with what it needs from the dataset: the preset's STFT, the
-    normalisation statistics (the renderer draws in log-magnitude units), the labels, and
-    whether the clips come with piano rolls (without them, or with the "direct" head, there is
-    no roll critic)."""
-    import dataclasses
-
-    roll_weight = cfg.roll_weight if rolls and cfg.head == "notes" else 0.0
-    return dataclasses.replace(cfg, sample_rate=int(preset.sample_rate), n_fft=int(preset.n_fft),
-                               hop_length=int(preset.hop_length), clip_sigma=float(preset.clip_sigma),
-                               eps=float(preset.eps), stats_mean=float(stats.mean),
-                               stats_std=float(stats.std), styles=tuple(styles), roll_weight=roll_weight)
 
 
 # ---------------------------------------------------------------------------------- layers

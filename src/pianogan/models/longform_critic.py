@@ -11,19 +11,15 @@ rolls, a second critic judges what was played (:mod:`.roll_critic`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
 from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL
 from .layers import feature_stddev, he_init, projection
+from .longform_config import Config
 from .roll_critic import RollCritic
 from .roll_lags import pulse_lags
-
-if TYPE_CHECKING:  # the family's config; longform imports this module, not the other way round
-    from .longform import Config
 
 
 def log_projection(n_bins: int, rows: int, sample_rate: int, n_fft: int, fmin: float = 27.5) -> torch.Tensor:
