@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -180,6 +182,28 @@ def test_scale_share_reads_how_much_of_the_sound_stays_in_one_scale():
     x = clips[2:].clone().requires_grad_(True)
     (g,) = torch.autograd.grad(scale_share(x).sum(), x)
     assert g[0, 40].sum() < 0 < g[0, 39].sum()
+
+
+def test_strike_gap_is_the_distance_of_the_loudest_fake_strikes_to_the_real_onsets():
+    from pianogan.losses.longform import STRIKE_LOG_OFFSET, strike_gap
+
+    real = torch.tensor([0.1, 0.3, 0.5])
+    fake = torch.zeros(2, 88, 16)
+    fake[0, 3, 4], fake[1, 7, 9], fake[0, 9, 1] = 0.5, 0.3, 0.1
+    fake[1, 2, 2] = 0.001  # a faint extra strike: not among the 3 loudest, free
+    assert strike_gap(fake, real).item() == pytest.approx(0.0, abs=1e-6)
+    soft = (fake * 0.25).requires_grad_(True)  # every note 4x too soft
+    gap = strike_gap(soft, real)
+    want = sum(abs(math.log(0.25 * v + STRIKE_LOG_OFFSET) - math.log(v + STRIKE_LOG_OFFSET)) for v in (0.1, 0.3, 0.5)) / 3
+    assert gap.item() == pytest.approx(want, rel=1e-5)
+    (g,) = torch.autograd.grad(gap, soft)
+    assert g[0, 3, 4] < 0 and g[1, 7, 9] < 0 and g[1, 2, 2] == 0  # the loudest three are pushed up
+    loud = fake.clone()
+    loud[0, 3, 4] = 5.0  # louder than any key can be struck: pushed down
+    x = loud.requires_grad_(True)
+    (g,) = torch.autograd.grad(strike_gap(x, real), x)
+    assert g[0, 3, 4] > 0
+    assert strike_gap(fake, torch.zeros(0)).item() == 0.0  # a batch of silent reals: no term
 
 
 def test_pitch_class_spread_match_pulls_sound_off_the_dominant_class():

@@ -25,6 +25,13 @@ In-scale share (``scale_match_weight`` > 0, rolls only): G also pays ``scale_mat
 inside its best major scale (:func:`scale_share`), the reals again the same step's critic batch.
 The generator's loud notes sat inside one scale more than real music's (docs/results.md, section
 24); the spread is matched too, so it cannot meet the mean by making every clip alike.
+
+Strike values (``strike_match_weight`` > 0, rolls only): G also pays ``strike_match_weight ·
+mean |log(f_i + c) - log(r_i + c)|`` (:func:`strike_gap`), r the k strikes of the critic batch's
+real onsets sorted, f the k largest strikes of G's batch sorted: the 1-D Wasserstein distance
+of the two sets of onset strengths in log units (c = :data:`STRIKE_LOG_OFFSET`). The roll critic
+let the model strike most notes far softer than the corpus and a few louder than any key can be
+struck (docs/results.md, section 25).
 """
 
 from __future__ import annotations
@@ -69,6 +76,20 @@ def scale_share(strikes: torch.Tensor) -> torch.Tensor:
     return (shares[:, :, None] * _SCALES.to(shares)).sum(1).max(dim=1).values
 
 
+STRIKE_LOG_OFFSET = 0.01  # log(s + c): a faint strike's gradient stays finite
+
+
+def strike_gap(fake: torch.Tensor, real_sorted: torch.Tensor) -> torch.Tensor:
+    """Fake strikes (n, 88, T) >= 0 and the reals' onset strikes (k,) sorted ascending -> the mean
+    absolute difference, in log(s + STRIKE_LOG_OFFSET), between those and the k largest fake
+    strikes sorted ascending: 0 when the fake batch's loudest k strikes are the reals' values."""
+    k = int(real_sorted.numel())
+    if k == 0:
+        return fake.sum() * 0.0
+    top = fake.float().flatten().topk(k).values.flip(0)  # ascending
+    return (torch.log(top + STRIKE_LOG_OFFSET) - torch.log(real_sorted.float() + STRIKE_LOG_OFFSET)).abs().mean()
+
+
 def roll_noise_at(cfg, step: int) -> float:
     """The roll critic's instance noise at training ``step``: ``roll_noise`` falling linearly to
     ``roll_noise_end`` over ``roll_noise_kimg`` thousand real clips. Large at first (the critic
@@ -87,6 +108,9 @@ class LongformLoss:
         self.scale_weight = float(getattr(cfg, "scale_match_weight", 0.0) or 0.0)
         self.scale_real: torch.Tensor | None = None  # (2,) mean and sd of the last critic batch's reals
         self.scale_start = float(getattr(cfg, "scale_match_start_kimg", 0.0) or 0.0)
+        self.strike_weight = float(getattr(cfg, "strike_match_weight", 0.0) or 0.0)
+        self.strike_real: torch.Tensor | None = None  # (k,) the last critic batch's real onset strikes, sorted
+        self.strike_start = float(getattr(cfg, "strike_match_start_kimg", 0.0) or 0.0)
 
     def d_loss(self, real: torch.Tensor, z: torch.Tensor, step: int, labels: torch.Tensor | None = None,
                rolls: tuple[torch.Tensor, torch.Tensor] | None = None, keys: torch.Tensor | None = None,
@@ -110,6 +134,9 @@ class LongformLoss:
         if use_rolls and self.scale_weight > 0 and self.scale_on(step):  # G's step reads it
             q = scale_share(rolls[0].detach())
             self.scale_real = torch.stack([q.mean(), q.std()])
+        if use_rolls and self.strike_weight > 0 and self._on(step, self.strike_start):
+            r = rolls[0].detach().float().flatten()
+            self.strike_real = r[r > 0].sort().values
         if use_rolls:
             # R1 on the roll as the critic sees it (models/roll_critic.py: roll_view says why)
             real_notes = self.D.roll_view([r.detach() for r in rolls]).to(real.dtype).requires_grad_(do_r1)
@@ -165,13 +192,20 @@ class LongformLoss:
                 loss = loss + self.scale_weight * gap
                 stats.update({"loss/G_scale": gap.item(), "G/scale_share": q.mean().item(),
                               "G/scale_share_real": self.scale_real[0].item()})
+            if self.strike_weight > 0 and self.strike_real is not None and self._on(step, self.strike_start):
+                gap = strike_gap(notes[0], self.strike_real)
+                loss = loss + self.strike_weight * gap
+                stats["loss/G_strike"] = gap.item()
             return loss, {"loss/G": loss.item(), **stats}
         loss = F.softplus(-self.D(self.G(z, labels, keys=keys, beats=beats), labels, keys=keys).float()).mean()
         return loss, {"loss/G": loss.item()}
 
     def scale_on(self, step: int) -> bool:
         """Whether the in-scale term counts at G step ``step`` (from ``scale_match_start_kimg``)."""
-        return step * self.cfg.batch_size / 1000.0 >= self.scale_start
+        return self._on(step, self.scale_start)
+
+    def _on(self, step: int, start_kimg: float) -> bool:
+        return step * self.cfg.batch_size / 1000.0 >= start_kimg
 
     def state_dict(self) -> dict:
         return {}

@@ -112,6 +112,12 @@ class Config:
     # the pitch-class part of its FD (docs/results.md, section 24). 0: off.
     scale_match_weight: float = 0.0
     scale_match_start_kimg: float = 0.0  # ... from this many thousand real clips shown (0: from the start)
+    # G matches the distribution of the reals' strike values: its k loudest strikes in a batch
+    # against the k real onsets of the critic batch, in log units (losses/longform.py). The
+    # recipe's model struck most notes far softer than the corpus and a few far louder than any
+    # piano key (median velocity 41 against 69; docs/results.md, section 25). 0: off.
+    strike_match_weight: float = 0.0
+    strike_match_start_kimg: float = 0.0  # ... from this many thousand real clips shown
     roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
     roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
     roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
