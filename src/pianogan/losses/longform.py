@@ -131,7 +131,7 @@ class LongformLoss:
         stats = {}
         if use_rolls and self.pc_weight > 0:
             self.pc_real = pitch_class_spread(rolls[0].detach()).mean(0)
-        if use_rolls and self.scale_weight > 0 and self.scale_on(step):  # G's step reads it
+        if use_rolls and self.scale_weight > 0 and self._on(step, self.scale_start):  # G's step reads it
             q = scale_share(rolls[0].detach())
             self.scale_real = torch.stack([q.mean(), q.std()])
         if use_rolls and self.strike_weight > 0 and self._on(step, self.strike_start):
@@ -186,7 +186,7 @@ class LongformLoss:
                 pc = (pitch_class_spread(notes[0]).mean(0) - self.pc_real).abs().sum()
                 loss = loss + self.pc_weight * pc
                 stats["loss/G_pc"] = pc.item()
-            if self.scale_weight > 0 and self.scale_real is not None and self.scale_on(step):
+            if self.scale_weight > 0 and self.scale_real is not None and self._on(step, self.scale_start):
                 q = scale_share(notes[0])
                 gap = (q.mean() - self.scale_real[0]).abs() + (q.std() - self.scale_real[1]).abs()
                 loss = loss + self.scale_weight * gap
@@ -200,11 +200,8 @@ class LongformLoss:
         loss = F.softplus(-self.D(self.G(z, labels, keys=keys, beats=beats), labels, keys=keys).float()).mean()
         return loss, {"loss/G": loss.item()}
 
-    def scale_on(self, step: int) -> bool:
-        """Whether the in-scale term counts at G step ``step`` (from ``scale_match_start_kimg``)."""
-        return self._on(step, self.scale_start)
-
     def _on(self, step: int, start_kimg: float) -> bool:
+        """Whether a term that starts at ``start_kimg`` thousand real clips counts at step ``step``."""
         return step * self.cfg.batch_size / 1000.0 >= start_kimg
 
     def state_dict(self) -> dict:
