@@ -358,7 +358,8 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
     decay = {"lr_decay_start_kimg": 0.008, "lr_decay_kimg": 0.024, "lr_final": 0.1}
     cfg = {"base": "tiny", "model": {**SMALL, "render_fit_steps": 5, "roll_width": 32, "pc_match_weight": 1.0,
                                      "scale_match_weight": 1.0, "scale_match_start_kimg": 0.024,
-                                     "strike_match_weight": 1.0, "strike_match_start_kimg": 0.016, **decay}}
+                                     "strike_match_weight": 1.0, "strike_match_start_kimg": 0.016,
+                                     "strike_ghost_weight": 1.0, **decay}}
     a = train("longform", data, tmp_path / "a", config=cfg, steps=6, ckpt_every=3, progress=False, **QUIET)
     from pianogan.train.checkpoint import load_checkpoint, load_generator
 
@@ -370,6 +371,7 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
     # the in-scale term joins at 0.024 kimg (step 3 at batch 8), across the resume below
     assert ["loss/G_scale" in r for r in logged] == [False, False, False, True, True, True]
     assert ["loss/G_strike" in r for r in logged] == [False, False, True, True, True, True]  # from step 2
+    assert ["loss/G_ghost" in r for r in logged] == [False, False, True, True, True, True]  # with it
     assert [round(r["lr/scale"], 6) for r in logged] == [1.0, 1.0, 0.7, 0.4, 0.1, 0.1]
     train("longform", data, tmp_path / "b", config=cfg, steps=3, ckpt_every=3, progress=False, **QUIET)
     b = train("longform", data, tmp_path / "b", config=None, resume=True, steps=6, ckpt_every=3,

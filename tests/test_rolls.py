@@ -206,6 +206,30 @@ def test_strike_gap_is_the_distance_of_the_loudest_fake_strikes_to_the_real_onse
     assert strike_gap(fake, torch.zeros(0)).item() == 0.0  # a batch of silent reals: no term
 
 
+def test_ghost_strikes_price_the_strikes_beyond_the_real_onset_count():
+    from pianogan.losses.longform import STRIKE_LOG_OFFSET, ghost_strikes, strike_gap
+
+    real = torch.tensor([0.1, 0.3, 0.5])
+    fake = torch.zeros(2, 88, 16)
+    fake[0, 3, 4], fake[1, 7, 9], fake[0, 9, 1] = 0.5, 0.3, 0.1
+    assert ghost_strikes(fake, 3).item() == 0.0  # as many strikes as real onsets: nothing to pay
+    fake[1, 2, 2], fake[0, 50, 8] = 0.02, 0.05  # two soft extra strikes
+    x = fake.clone().requires_grad_(True)
+    ghost = ghost_strikes(x, 3)
+    want = (math.log1p(0.02 / STRIKE_LOG_OFFSET) + math.log1p(0.05 / STRIKE_LOG_OFFSET)) / 3
+    assert ghost.item() == pytest.approx(want, rel=1e-5)
+    (g,) = torch.autograd.grad(ghost, x)
+    assert g[1, 2, 2] > 0 and g[0, 50, 8] > 0  # the extra ones are pushed down
+    assert g[0, 3, 4] == 0 and g[1, 7, 9] == 0 and g[0, 9, 1] == 0  # the three loudest are left to strike_gap
+    # Together at equal weight: the 1-D Wasserstein distance (per real onset) of every position's
+    # strike to a real batch with the same positions, unstruck ones being 0.
+    fake_all, real_all = fake.flatten().sort().values, torch.zeros(fake.numel())
+    real_all[-3:] = real
+    w1 = (torch.log(fake_all + STRIKE_LOG_OFFSET) - torch.log(real_all + STRIKE_LOG_OFFSET)).abs().sum() / 3
+    assert (strike_gap(fake, real) + ghost_strikes(fake, 3)).item() == pytest.approx(w1.item(), rel=1e-5)
+    assert ghost_strikes(fake, 0).item() == 0.0  # a batch of silent reals: no term
+
+
 def test_pitch_class_spread_match_pulls_sound_off_the_dominant_class():
     from pianogan.losses.longform import pitch_class_spread
 

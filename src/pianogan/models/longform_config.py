@@ -118,6 +118,11 @@ class Config:
     # piano key (median velocity 41 against 69; docs/results.md, section 25). 0: off.
     strike_match_weight: float = 0.0
     strike_match_start_kimg: float = 0.0  # ... from this many thousand real clips shown
+    # ... and pays for its strikes beyond those k, each as if matched to an unstruck real position
+    # (log(1 + s/0.01)); same start. It played ~3x the corpus's onsets, mostly soft (section 25).
+    # At weight 1 in a 500-step fine-tune it cut them to the corpus's count and the sound went
+    # with them (FD 3.6x -> 8.1x the floor, section 26): the model's level rests on them.
+    strike_ghost_weight: float = 0.0
     roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
     roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
     roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
