@@ -15,7 +15,8 @@ import warnings
 from . import __version__
 from .errors import PianoGANError, PianoGANWarning
 
-COMMANDS = ["reconstruct", "prepare", "train", "generate", "evaluate", "evaluate_pieces", "transcribe", "export",
+COMMANDS = ["reconstruct", "prepare", "train", "generate", "evaluate", "evaluate_pieces", "evaluate_rolls",
+            "transcribe", "export",
             "serve"]
 
 

@@ -1,0 +1,97 @@
+"""What is played, read from piano rolls rather than from audio: onset counts, strike values and
+the off-scale notes, for real rolls and for the rolls a ``longform`` generator plays.
+
+Why rolls and not a transcription: the transcriber adds spurious notes of its own, and a measure
+of *which* off-scale notes are played (loud or soft, moving by step or not) drowned in them
+(docs/results.md, section 25). Two models can share an in-key share and differ in how it is made:
+few loud off-scale notes that resolve by step (passing and neighbour tones, what real music has)
+or many loud ones out of nowhere, which a listener hears as wrong notes. These figures tell the
+two apart.
+
+Units: strikes (n, 88, T) >= 0, ``(velocity / 127) ** 2`` for real rolls
+(:data:`pianogan.data.rolls.STRIKE_POWER`); key 0 is A0 (MIDI 21); T frames of ``frame_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.render import PIANO_RANGE
+
+PIANO_LOW = PIANO_RANGE[0]  # MIDI number of key 0 (A0)
+ONSET_MIN = 0.05  # a strike at or above this is an onset (velocity ~28 of 127)
+LOUDEST = 10  # the "loudest notes" of a clip: its 10 strongest onsets
+STEP_SECONDS = 0.3  # an in-scale onset 1-2 semitones away within this time is a move by step
+MIN_ONSETS = 6  # a clip with fewer onsets has no scale to speak of (left out of the scale figures)
+QUANTILES = (0.1, 0.5, 0.9, 0.99)
+
+_MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
+_SCALES = np.zeros((12, 12), bool)  # row t: the pitch classes of the major scale on t
+for _t in range(12):
+    _SCALES[_t, (_MAJOR + _t) % 12] = True
+_KEY_CLASS = (np.arange(88) + PIANO_LOW) % 12
+
+
+def clip_scale(onsets: np.ndarray) -> np.ndarray:
+    """Onsets (88, T) bool -> (12,) bool: the pitch classes of the major scale holding most of the
+    clip's onsets (a minor key is its relative major's scale)."""
+    counts = np.zeros(12)
+    np.add.at(counts, _KEY_CLASS, onsets.sum(-1))
+    return _SCALES[int((_SCALES.astype(float) @ counts).argmax())]
+
+
+def _by_step(in_scale_onsets: np.ndarray, key: int, t: int, window: int) -> bool:
+    """Whether an in-scale onset 1-2 keys from ``key`` strikes within ``window`` frames of ``t``
+    (before or after, not at ``t`` itself)."""
+    rows = [k for k in (key - 2, key - 1, key + 1, key + 2) if 0 <= k < 88]
+    near = in_scale_onsets[rows]
+    return bool(near[:, max(0, t - window):t].any() or near[:, t + 1:t + 1 + window].any())
+
+
+def roll_measures(strikes: np.ndarray, frame_s: float) -> dict:
+    """Strikes (n, 88, T) -> figures of what is played (plain floats; NaN where there is nothing
+    to measure):
+
+    - ``onsets_per_clip``: onsets (strikes >= :data:`ONSET_MIN`) per clip;
+    - ``strike_q10`` .. ``strike_q99``: quantiles of the onset strikes; ``strike_max``;
+      ``share_above_1``: onsets louder than a full-velocity strike (none in real rolls);
+    - ``off_scale``: share of onsets outside their clip's best major scale (:func:`clip_scale`);
+    - ``off_scale_loudest``: the same share among each clip's :data:`LOUDEST` strongest onsets
+      (clips averaged);
+    - ``off_scale_by_step``: share of off-scale onsets with an in-scale onset 1-2 semitones away
+      within :data:`STEP_SECONDS` before or after (passing and neighbour tones).
+    """
+    strikes = np.asarray(strikes, np.float32)
+    if strikes.ndim != 3 or strikes.shape[1] != 88:
+        raise ValueError(f"strikes must be (n, 88, T), got {strikes.shape}")
+    window = max(1, int(round(STEP_SECONDS / frame_s)))
+    values, loudest = [], []
+    n_off = n_scaled = n_step = 0
+    for clip in strikes:
+        on = clip >= ONSET_MIN
+        keys, times = np.nonzero(on)
+        values.append(clip[keys, times])
+        if len(keys) < MIN_ONSETS:
+            continue
+        scale = clip_scale(on)
+        inside = scale[_KEY_CLASS[keys]]
+        in_scale_onsets = on & scale[_KEY_CLASS][:, None]
+        n_scaled += len(keys)
+        n_off += int((~inside).sum())
+        n_step += sum(_by_step(in_scale_onsets, int(k), int(t), window) for k, t in zip(keys[~inside], times[~inside]))
+        top = np.argsort(-clip[keys, times], kind="stable")[:LOUDEST]
+        loudest.append(float((~inside[top]).mean()))
+    v = np.concatenate(values) if values else np.zeros(0, np.float32)
+    nan = float("nan")
+    out = {"clips": int(len(strikes)), "onsets_per_clip": float(len(v) / max(len(strikes), 1))}
+    for q in QUANTILES:
+        out[f"strike_q{int(round(q * 100))}"] = float(np.quantile(v, q)) if len(v) else nan
+    out["strike_max"] = float(v.max()) if len(v) else nan
+    out["share_above_1"] = float((v > 1.0).mean()) if len(v) else nan
+    out["off_scale"] = n_off / n_scaled if n_scaled else nan
+    out["off_scale_loudest"] = float(np.mean(loudest)) if loudest else nan
+    out["off_scale_by_step"] = n_step / n_off if n_off else nan
+    return out
+
+
+__all__ = ["LOUDEST", "ONSET_MIN", "STEP_SECONDS", "clip_scale", "roll_measures"]

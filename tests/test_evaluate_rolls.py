@@ -1,0 +1,108 @@
+"""`pianogan evaluate-rolls` and evaluate/rolls.py: what is played, read from piano rolls."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pianogan.evaluate.rolls import roll_measures
+
+FRAME_S = 0.032  # 10s-8k: hop 256 at 8 kHz; 0.3 s = 9 frames
+
+
+def _key(midi: int) -> int:
+    return midi - 21
+
+
+def _c_major_clip(t: int = 320) -> np.ndarray:
+    """One clip (88, T): a C major scale up from C4 every 20 frames, twice, at strike 0.3."""
+    clip = np.zeros((88, t), np.float32)
+    for i, m in enumerate([60, 62, 64, 65, 67, 69, 71, 72] * 2):
+        clip[_key(m), 20 * i] = 0.3
+    return clip
+
+
+def test_roll_measures_tell_passing_notes_from_wrong_notes():
+    clip = _c_major_clip()
+    clip[_key(66), 65] = 0.2  # F#, 5 frames after F (frame 60): it moves by step
+    clip[_key(49), 300] = 0.9  # C#3, loud, 20 frames after the last scale note and far from it: a wrong note
+    m = roll_measures(clip[None], FRAME_S)
+    assert m["onsets_per_clip"] == 18
+    assert m["off_scale"] == pytest.approx(2 / 18)
+    assert m["off_scale_by_step"] == pytest.approx(0.5)  # the F# moves by step, the C# does not
+    assert m["off_scale_loudest"] == pytest.approx(1 / 10)  # the C# is the loudest onset
+    assert m["strike_max"] == pytest.approx(0.9) and m["share_above_1"] == 0.0
+    assert m["strike_q50"] == pytest.approx(0.3)
+
+
+def test_roll_measures_count_what_no_piano_key_can_play_and_skip_what_has_no_scale():
+    loud = _c_major_clip()
+    loud[_key(60), 0] = 5.0  # five times a full-velocity strike
+    sparse = np.zeros((88, 320), np.float32)
+    sparse[_key(61), 10] = 0.5  # one onset: no scale to measure against
+    faint = np.zeros((88, 320), np.float32)
+    faint[_key(61), ::10] = 0.01  # below the onset threshold: not onsets at all
+    m = roll_measures(np.stack([loud, sparse, faint]), FRAME_S)
+    assert m["clips"] == 3 and m["onsets_per_clip"] == pytest.approx(17 / 3)
+    assert m["share_above_1"] == pytest.approx(1 / 17) and m["strike_max"] == 5.0
+    assert m["off_scale"] == 0.0  # the sparse clip's lone C# is not judged against a scale
+    assert math.isnan(m["off_scale_by_step"])  # no off-scale onset to move
+    silent = roll_measures(np.zeros((2, 88, 32), np.float32), FRAME_S)
+    assert silent["onsets_per_clip"] == 0 and math.isnan(silent["strike_q50"]) and math.isnan(silent["off_scale"])
+    with pytest.raises(ValueError):
+        roll_measures(np.zeros((2, 12, 32)), FRAME_S)
+
+
+def _tiny_run(path, preset):
+    """An untrained small longform generator with a notes head at ``preset``, saved as a run."""
+    import torch
+
+    from _serve_helpers import _save_run
+    from pianogan.models import get_model
+    from pianogan.spectrogram import Stats
+    from test_longform import SMALL
+
+    family = get_model("longform")
+    small = {k: v for k, v in SMALL.items() if k not in ("sample_rate", "n_fft", "hop_length")}
+    cfg = family.configure(family.Config(**small, render_fit_steps=4), preset, Stats(mean=-3.0, std=1.0),
+                           ("chorale", "keyboard"), rolls=True)
+    torch.manual_seed(0)
+    G, _ = family.build(cfg, preset.image_shape)
+    return _save_run(path, "longform", G, cfg, preset, 3)
+
+
+def test_evaluate_rolls_reads_a_model_beside_the_dataset_rolls(tmp_path, capsys):
+    from pianogan.cli import main
+    from test_longform import PRESET, _dataset
+
+    data = _dataset(tmp_path, n=16, midi=True)
+    run = _tiny_run(tmp_path / "run", PRESET)
+    assert main(["evaluate-rolls", "--real", str(data), "--fake", str(run), "--n", "8", "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["sets"]) == ["real", str(run)] and report["n"] == 8
+    real = report["sets"]["real"]
+    assert real["onsets_per_clip"] >= 4  # each synthetic clip strikes 4 notes (and catches its neighbours')
+    assert real["strike_max"] == pytest.approx((90 / 127) ** 2)  # the notes' velocity, 90
+    assert 0 < real["strike_q10"] <= real["strike_q50"] <= real["strike_q99"] <= real["strike_max"]
+    assert real["share_above_1"] == 0.0 and report["sets"][str(run)]["clips"] == 8
+    assert main(["evaluate-rolls", "--real", str(data), "--fake", str(run), "--n", "8", "--quiet"]) == 0
+    table = capsys.readouterr().out
+    assert "| off-scale among the 10 loudest |" in table and f"| onsets per clip | {real['onsets_per_clip']:.1f} |" in table
+
+
+@pytest.mark.parametrize("case", ["no rolls", "not a model", "bad n"])
+def test_evaluate_rolls_bad_input_is_one_line(tmp_path, capsys, case):
+    from pianogan.cli import main
+    from test_longform import _dataset
+
+    with_rolls = _dataset(tmp_path / "a", n=8, midi=True)
+    args = {"no rolls": ["--real", str(_dataset(tmp_path / "b", n=8)), "--fake", "piano-longform"],
+            "not a model": ["--real", str(with_rolls), "--fake", str(tmp_path / "nothing")],
+            "bad n": ["--real", str(with_rolls), "--n", "0"]}[case]
+    assert main(["evaluate-rolls", *args, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    want = {"no rolls": "no performance MIDI", "not a model": "no such run", "bad n": "--n must be"}[case]
+    assert want in err and err.count("\n") == 1
