@@ -82,12 +82,12 @@ def test_evaluate_rolls_reads_a_model_beside_the_dataset_rolls(tmp_path, capsys)
     run = _tiny_run(tmp_path / "run", PRESET)
     assert main(["evaluate-rolls", "--real", str(data), "--fake", str(run), "--n", "8", "--json", "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert list(report["sets"]) == ["real", str(run)] and report["n"] == 8
+    assert list(report["sets"]) == ["real", "run"] and report["fake"] == {"run": str(run)} and report["n"] == 8
     real = report["sets"]["real"]
     assert real["onsets_per_clip"] >= 4  # each synthetic clip strikes 4 notes (and catches its neighbours')
     assert real["strike_max"] == pytest.approx((90 / 127) ** 2)  # the notes' velocity, 90
     assert 0 < real["strike_q10"] <= real["strike_q50"] <= real["strike_q99"] <= real["strike_max"]
-    assert real["share_above_1"] == 0.0 and report["sets"][str(run)]["clips"] == 8
+    assert real["share_above_1"] == 0.0 and report["sets"]["run"]["clips"] == 8
     assert main(["evaluate-rolls", "--real", str(data), "--fake", str(run), "--n", "8", "--quiet"]) == 0
     table = capsys.readouterr().out
     assert "| off-scale among the 10 loudest |" in table and f"| onsets per clip | {real['onsets_per_clip']:.1f} |" in table

@@ -69,6 +69,12 @@ def _generator(spec: str):
     return G, info
 
 
+def _label(spec: str) -> str:
+    """A set's name in the report: a file's stem, a run directory's name, a shipped model's name."""
+    path = Path(spec)
+    return path.stem if path.is_file() else path.name if path.is_dir() else spec
+
+
 def played_strikes(G, n: int, seed: int, bar=None):
     """(n, 88, T) strikes G plays at its training length, in batches of 32 (numpy)."""
     import numpy as np
@@ -113,10 +119,13 @@ def run(args: argparse.Namespace) -> int:
     idx = np.sort(np.random.default_rng(args.seed).permutation(len(ds))[:args.n])
     sets = {"real": roll_measures(roll_to_notes(rolls[idx])[0].numpy(), frame_s)}
     n = len(idx)  # as many clips as the real set has
+    names = [_label(spec) for spec in fakes]
+    if len(set(names)) < len(names) or "real" in names:
+        names = list(fakes)
     with tqdm(total=n * len(models), desc="playing", unit="clip", disable=args.quiet, leave=False) as bar:
-        for spec, G, _ in models:
-            sets[spec] = roll_measures(played_strikes(G, n, args.seed, bar), frame_s)
-    report = {"real": str(args.real), "n": int(n), "seed": args.seed, "sets": sets}
+        for name, (spec, G, _) in zip(names, models):
+            sets[name] = roll_measures(played_strikes(G, n, args.seed, bar), frame_s)
+    report = {"real": str(args.real), "n": int(n), "seed": args.seed, "fake": dict(zip(names, fakes)), "sets": sets}
     if args.json:
         print(json.dumps(report, indent=2))
     else:
