@@ -54,7 +54,7 @@ def register(subparsers) -> None:
 
 
 def _generator(spec: str):
-    """(G, label) of a run / checkpoint / safetensors path or a shipped model's name."""
+    """(G, info) of a run / checkpoint / safetensors path or a shipped model's name."""
     from ..pretrained import load_pretrained, shipped_models
     from ..train.checkpoint import load_generator
 
@@ -126,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
         for name, (spec, G, _) in zip(names, models):
             sets[name] = roll_measures(played_strikes(G, n, args.seed, bar), frame_s)
     report = {"real": str(args.real), "n": int(n), "seed": args.seed, "fake": dict(zip(names, fakes)), "sets": sets}
-    if args.json:
+    if args.json:  # NaN (nothing to measure) as null: strict JSON
+        report["sets"] = {k: {m: (None if isinstance(v, float) and math.isnan(v) else v) for m, v in figures.items()}
+                          for k, figures in sets.items()}
         print(json.dumps(report, indent=2))
     else:
         print(to_markdown(report))
