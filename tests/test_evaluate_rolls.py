@@ -93,6 +93,18 @@ def test_evaluate_rolls_reads_a_model_beside_the_dataset_rolls(tmp_path, capsys)
     assert "| off-scale among the 10 loudest |" in table and f"| onsets per clip | {real['onsets_per_clip']:.1f} |" in table
 
 
+def test_the_json_report_is_strict_json_when_there_is_nothing_to_measure():
+    from pianogan.commands.evaluate_rolls import json_safe
+
+    sets = {"silent": roll_measures(np.zeros((2, 88, 32), np.float32), FRAME_S)}
+
+    def strict(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    back = json.loads(json.dumps(json_safe(sets)), parse_constant=strict)
+    assert back["silent"]["off_scale"] is None and back["silent"]["onsets_per_clip"] == 0
+
+
 @pytest.mark.parametrize("case", ["no rolls", "not a model", "bad n"])
 def test_evaluate_rolls_bad_input_is_one_line(tmp_path, capsys, case):
     from pianogan.cli import main

@@ -126,13 +126,17 @@ def run(args: argparse.Namespace) -> int:
         for name, (spec, G, _) in zip(names, models):
             sets[name] = roll_measures(played_strikes(G, n, args.seed, bar), frame_s)
     report = {"real": str(args.real), "n": int(n), "seed": args.seed, "fake": dict(zip(names, fakes)), "sets": sets}
-    if args.json:  # NaN (nothing to measure) as null: strict JSON
-        report["sets"] = {k: {m: (None if isinstance(v, float) and math.isnan(v) else v) for m, v in figures.items()}
-                          for k, figures in sets.items()}
-        print(json.dumps(report, indent=2))
+    if args.json:
+        print(json.dumps({**report, "sets": json_safe(sets)}, indent=2))
     else:
         print(to_markdown(report))
     return 0
+
+
+def json_safe(sets: dict) -> dict:
+    """The figures with NaN (nothing to measure) as None, so that the JSON is strict."""
+    return {k: {m: (None if isinstance(v, float) and math.isnan(v) else v) for m, v in figures.items()}
+            for k, figures in sets.items()}
 
 
 def _cell(x: float, digits: int) -> str:
