@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.render import PIANO_RANGE
+from .notes import MAJOR_SCALE, best_scale
 
 PIANO_LOW = PIANO_RANGE[0]  # MIDI number of key 0 (A0)
 ONSET_MIN = 0.05  # a strike at or above this is an onset (velocity ~28 of 127)
@@ -25,11 +26,7 @@ STEP_SECONDS = 0.3  # an in-scale onset 1-2 semitones away within this time is a
 MIN_ONSETS = 6  # a clip with fewer onsets has no scale to speak of (left out of the scale figures)
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
 
-_MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
-_SCALES = np.zeros((12, 12), bool)  # row t: the pitch classes of the major scale on t
-for _t in range(12):
-    _SCALES[_t, (_MAJOR + _t) % 12] = True
-_KEY_CLASS = (np.arange(88) + PIANO_LOW) % 12
+_KEY_CLASS = (np.arange(88) + PIANO_LOW) % 12  # class 0 = C, as in .notes
 
 
 def clip_scale(onsets: np.ndarray) -> np.ndarray:
@@ -37,7 +34,7 @@ def clip_scale(onsets: np.ndarray) -> np.ndarray:
     clip's onsets (a minor key is its relative major's scale)."""
     counts = np.zeros(12)
     np.add.at(counts, _KEY_CLASS, onsets.sum(-1))
-    return _SCALES[int((_SCALES.astype(float) @ counts).argmax())]
+    return np.roll(MAJOR_SCALE, best_scale(counts)[0])  # the transcribed measures' own scale choice
 
 
 def _by_step(in_scale_onsets: np.ndarray, key: int, t: int, window: int) -> bool:
