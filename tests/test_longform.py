@@ -13,7 +13,7 @@ from pianogan.config import Preset
 from pianogan.data.dataset import PianoDataset, write_dataset
 from pianogan.data.labels import style_labels
 from pianogan.models import get_model
-from pianogan.models.piano_render import decay_filter, harmonic_templates, key_frequencies
+from pianogan.models.piano_render import decay_filter, fill_damper_dips, harmonic_templates, key_frequencies
 from pianogan.spectrogram import Stats
 from pianogan.train.trainer import train
 
@@ -305,6 +305,39 @@ def test_decay_filter_is_causal_exponential():
     assert y[0, 1, 5] > y[0, 0, 5]  # the slower key rings longer
 
 
+def test_fill_damper_dips_closes_short_dips_and_keeps_onsets_and_releases():
+    g = torch.zeros(1, 2, 30)
+    g[0, 0, 5:20] = 1.0
+    g[0, 0, 9:11] = 0.0  # a 2-frame dip inside a held note
+    g[0, 0, 14] = 0.3  # a partial one
+    g[0, 1, 3:6] = 1.0
+    g[0, 1, 12:15] = 1.0  # a 6-frame gap: a release and a new press
+    out = fill_damper_dips(g, 5)
+    assert torch.equal(out[0, 0, 5:20], torch.ones(15))  # the dips are gone
+    assert torch.equal(out[0, 0, :5], g[0, 0, :5]) and torch.equal(out[0, 0, 20:], g[0, 0, 20:])  # press, release kept
+    assert torch.equal(out[0, 1], g[0, 1])  # a gap as long as the window stays
+    assert torch.equal(fill_damper_dips(g, 7)[0, 1, 6:12], torch.ones(6))
+    assert torch.equal(fill_damper_dips(g, 6), fill_damper_dips(g, 7))  # even widths round up
+    assert fill_damper_dips(g, 1) is g and fill_damper_dips(g, 0) is g  # off
+
+
+def test_gate_fill_acts_only_when_sampling():
+    cfg = small_cfg(gate_fill_seconds=1.0)  # 62.5 frames a second: a 63-frame window
+    G, _ = LF.build(cfg, (129, 64))
+    z = G.sample_z(2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        G.eval()
+        _, (_, gate) = G(z, notes=True)
+        G.cfg = small_cfg()
+        _, (_, raw) = G(z, notes=True)
+        G.train()
+        G.cfg = small_cfg(gate_fill_seconds=1.0)
+        _, (_, trained) = G(z, notes=True)
+    assert torch.equal(gate, fill_damper_dips(raw, 63))
+    assert (gate - raw).abs().max() > 1e-3  # the untrained gates have dips to fill
+    assert torch.equal(trained, raw)  # training sees the gates as they are
+
+
 def test_style_labels_policy():
     rows = [{"source": "bach/bwv1.mxl"}, {"source": "beethoven/opus18no1/movement1.mxl"},
             {"source": "joplin/maple_leaf_rag.mxl"}, {"source": "handel/rinaldo/x.mxl"}]
@@ -538,6 +571,15 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     (folder / "tiny-test.safetensors").write_bytes(bytes(raw))
     with pytest.raises(PianoGANError, match="does not match its recorded hash"):
         load_pretrained("tiny-test", folder=folder)
+    # Sampling settings may be stored in place of the run's; settings that change training may not.
+    other = tmp_path / "set"
+    export(tmp_path / "r", "set-test", folder=other, settings={"truncation": "0.8", "gate_fill_seconds": "0.5"})
+    G, _ = load_pretrained("set-test", folder=other)
+    assert (G.cfg.truncation, G.cfg.gate_fill_seconds) == (0.8, 0.5)
+    with pytest.raises(PianoGANError, match="lr_g: not a sampling setting of the longform family"):
+        export(tmp_path / "r", "set-test", folder=other, settings={"lr_g": "0.1"})
+    with pytest.raises(PianoGANError, match="'high' is not a float"):
+        export(tmp_path / "r", "set-test", folder=other, settings={"truncation": "high"})
 
 
 def test_generate_makes_any_length_with_a_style(tmp_path, capsys):
@@ -659,6 +701,20 @@ def test_drift_calibration_matches_the_key_changes_of_consecutive_real_clips():
     assert set(out["agreement"]) == {0.0, 1.0, 4.0}
     best = min(out["agreement"], key=lambda k: (abs(out["agreement"][k] - 0.5), k))
     assert out["drift_seconds"] == best == G.cfg.drift_seconds
+
+
+def test_rubato_strike_is_the_rubato_recipe_with_the_strike_term_and_sampling_settings():
+    """The shipped model's preset: session 23's run (rubato + the strike term from step 0) plus
+    two settings that act only outside training, so ``make model`` trains exactly that run."""
+    import dataclasses
+
+    from pianogan.models.longform import CONFIGS, SAMPLING_FIELDS
+
+    rs = CONFIGS["rubato-strike"]
+    assert rs.strike_match_weight == 1.0 and rs.strike_match_start_kimg == 0
+    assert (rs.truncation, rs.gate_fill_seconds) == (0.8, 0.8)
+    training = {f: getattr(CONFIGS["rubato"], f) for f in SAMPLING_FIELDS}
+    assert dataclasses.replace(rs, strike_match_weight=0.0, **training) == CONFIGS["rubato"]
 
 
 def test_rubato_scale_is_the_rubato_recipe_with_the_in_scale_term_for_its_last_500_steps():

@@ -32,6 +32,10 @@ def register(subparsers) -> None:
     p.add_argument("--figure", action="append", default=[], metavar="NAME=VALUE",
                    help="a measured figure to record with the model (repeatable; the demo's report "
                         "shows them), e.g. --figure 'FD=2.9x the real floor'")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="settings",
+                   help="a sampling setting to store instead of the run's (repeatable; fields that act "
+                        "only outside training, longform: truncation, gate_fill_seconds), applied "
+                        "before --calibrate-from, e.g. --set truncation=0.8")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--json", action="store_true", help="print the registry entry as JSON")
     p.set_defaults(func=run)
@@ -53,8 +57,15 @@ def run(args) -> int:
         if not sep or not name.strip():
             raise PianoGANError(f"--figure wants NAME=VALUE, got {item!r}")
         figures[name.strip()] = value.strip()
+    settings = {}
+    for item in args.settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise PianoGANError(f"--set wants FIELD=VALUE, got {item!r}")
+        settings[name.strip()] = value.strip()
     entry = export(args.run, args.name, folder=Path(args.folder) if args.folder else HERE,
-                   fp16=not args.fp32, card=card, level_from=args.level_from, figures=figures)
+                   fp16=not args.fp32, card=card, level_from=args.level_from, figures=figures,
+                   settings=settings)
     if args.json:
         print(json.dumps(entry, indent=2))
     else:

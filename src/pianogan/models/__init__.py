@@ -10,6 +10,8 @@ completes a config from the dataset (the trainer calls it before ``build``); a c
 non-empty ``styles`` makes a conditional model, whose ``G(z, labels)``, ``D(x, labels)`` and
 loss methods take ``labels`` (n,) int64 style indices. Optional: ``prepare(G, dataset, rolls)``,
 a data-dependent initialisation of a fresh run (``rolls``: the clips' piano rolls or None).
+Optional: ``SAMPLING_FIELDS``, the Config fields that act only outside training (``pianogan
+export --set`` may change them on a trained run).
 Families are imported only when asked for, so importing this package stays cheap.
 """
 

@@ -41,9 +41,9 @@ from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
 from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
 from .layers import he_init
-from .longform_config import CONFIGS, Config, configure
+from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure
 from .longform_critic import Discriminator
-from .piano_render import N_KEYS, PianoRenderer
+from .piano_render import N_KEYS, PianoRenderer, fill_damper_dips
 
 
 # Key onsets are softplus(NOTE_SHARPNESS * logit): a logit range of about [-1, 0.5] spans silence
@@ -349,7 +349,10 @@ class Generator(nn.Module):
         # haze of them (measured: a frame's strikes summed to 13 vs 2.8 real) became smeared
         # clusters and broadband clicks that the roll critic, under its instance noise, missed.
         strikes = F.relu(k - F.pad(k, (1, 0))[..., :-1] - self.cfg.strike_floor)
-        return strikes * self.cfg.strike_gain, torch.sigmoid(gate_logit)
+        gate = torch.sigmoid(gate_logit)
+        if not self.training:
+            gate = fill_damper_dips(gate, round(self.cfg.gate_fill_seconds * self.frames_per_second))
+        return strikes * self.cfg.strike_gain, gate
 
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None,
               truncation_psi: float | None = None, key: int | None = None,
@@ -444,4 +447,4 @@ def make_loss(cfg: Config, G: nn.Module, D: nn.Module):
     return LongformLoss(cfg, G, D)
 
 
-__all__ = ["CONFIGS", "Config", "Discriminator", "Generator", "build", "configure", "make_loss", "prepare"]
+__all__ = ["CONFIGS", "SAMPLING_FIELDS", "Config", "Discriminator", "Generator", "build", "configure", "make_loss", "prepare"]

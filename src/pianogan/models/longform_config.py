@@ -84,6 +84,11 @@ class Config:
     velocity_layers: bool = True  # soft and hard strike templates (brightness follows velocity)
     post_channels: int = 128  # width of the renderer's correction net (0: none)
     texture: bool = False  # the renderer's random texture noise (raised the FD ceiling 8 -> 13)
+    # Outside training, dips of the damper gates shorter than this are filled (piano_render.py,
+    # fill_damper_dips): a damper that shuts and reopens on a ringing note is a tremolo no piano
+    # plays. The rubato + strike run's FD fell from 3.20x to 2.90x the floor with 0.8 s
+    # (docs/results.md, section 27). Like ``truncation``, it leaves training alone. 0: off.
+    gate_fill_seconds: float = 0.0
     # --- discriminator
     log_rows: int = 160  # log-frequency rows of D's pitch view
     d_channels: tuple[int, ...] = (32, 64, 96)  # 2-D stages on the log rows (stride 2 each)
@@ -209,7 +214,16 @@ CONFIGS: dict[str, Config] = {
     # last 500 of the recipe's 5500 steps (from 80 kimg at batch 16): session 21's fine-tune of the
     # rubato run from its step 5000 at weight 1.5 (docs/results.md, section 24), as one command.
     "rubato-scale": Config(beat_clock=True, clock_wander=0.5, scale_match_weight=1.5, scale_match_start_kimg=80.0),
+    # ``rubato`` whose generator matches the reals' strike values from the start (session 23's
+    # run), sampled at psi 0.8 with the damper dips filled up to 0.8 s (section 27): the recipe
+    # of the shipped model.
+    "rubato-strike": Config(beat_clock=True, clock_wander=0.5, strike_match_weight=1.0, truncation=0.8,
+                            gate_fill_seconds=0.8),
 }
+
+# Fields that act only outside training: ``pianogan export --set`` may change them on a trained
+# run (a truncation or a damper fill tried after training), since the run would train the same.
+SAMPLING_FIELDS = ("truncation", "gate_fill_seconds")
 
 
 def configure(cfg: Config, preset, stats, styles: tuple[str, ...], rolls: bool = False) -> Config:
@@ -224,4 +238,4 @@ def configure(cfg: Config, preset, stats, styles: tuple[str, ...], rolls: bool =
                                stats_std=float(stats.std), styles=tuple(styles), roll_weight=roll_weight)
 
 
-__all__ = ["CONFIGS", "Config", "configure"]
+__all__ = ["CONFIGS", "SAMPLING_FIELDS", "Config", "configure"]

@@ -66,8 +66,28 @@ def load_pretrained(name: str | None = None, device="cpu", folder: Path = HERE):
     return G, {**info, "pretrained": name, "sha256": digest, "figures": dict(entry.get("figures", {}))}
 
 
+def _with_settings(cfg, model: str, settings: dict):
+    """``cfg`` with sampling-time fields replaced; anything else is refused in one line (a field
+    that changes training would make the file disagree with the run that trained it)."""
+    from ..models import get_model
+
+    allowed = tuple(getattr(get_model(model), "SAMPLING_FIELDS", ()))
+    out = {}
+    for field, value in settings.items():
+        if field not in allowed:
+            can = f"it can set: {', '.join(allowed)}" if allowed else "it has no sampling settings"
+            raise PianoGANError(f"--set {field}: not a sampling setting of the {model} family ({can})")
+        current = getattr(cfg, field)
+        try:
+            out[field] = type(current)(value)
+        except (TypeError, ValueError):
+            raise PianoGANError(f"--set {field}: {value!r} is not a {type(current).__name__}") from None
+    return dataclasses.replace(cfg, **out)
+
+
 def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, card: str = "",
-           level_from: str | Path | None = None, level_n: int = 128, figures: dict | None = None) -> dict:
+           level_from: str | Path | None = None, level_n: int = 128, figures: dict | None = None,
+           settings: dict | None = None) -> dict:
     """Write a run's EMA generator as shipped model ``name`` in ``folder`` (fp16 by default) and
     record it in MODELS.json; returns the registry entry. ``run``: anything
     :func:`~pianogan.train.checkpoint.load_generator` reads (a run directory, a step-N.pt
@@ -75,12 +95,16 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     calibrate a ``longform`` model first: its share of each key (from the clips' piano rolls,
     when the data has them; :mod:`pianogan.keys`) and of each style, then its loudness
     (:mod:`pianogan.models.longform_level`); both are kept in its config. ``figures``: measured
-    figures {name: text} recorded with the entry (the demo's report shows them)."""
+    figures {name: text} recorded with the entry (the demo's report shows them). ``settings``:
+    {field: value} of the family's ``SAMPLING_FIELDS`` (fields that act only outside training,
+    such as the truncation psi) to store in place of the run's, set before calibrating."""
     from safetensors.torch import save_file
 
     from ..train.checkpoint import generator_metadata, load_generator
 
     G, info = load_generator(run)
+    if settings:
+        G.cfg = _with_settings(G.cfg, info["model"], settings)
     level = drift = None
     if level_from is not None:
         from ..data.dataset import PianoDataset
