@@ -35,12 +35,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 # The long-form model's recipe (issue 10, docs/results.md): a pinned 3.2 h slice of the built-in
-# corpus at the 10s-8k preset, then the `longform` family for MODEL_STEPS steps. Timed on 2 quiet
-# cores (docs/results.md, section 10): prepare 71 s, renderer fits 7.2 min, 1.17 s a step with its
-# checkpoints, so 5500 steps take about 116 min of the 2 h budget (6500 would take 134).
-# Re-running resumes. The export calibrates the key shares and loudness to data/model and writes
-# runs/model/export/piano-longform.safetensors, what the package ships (src/pianogan/pretrained);
-# both evaluations read that file.
+# corpus at the 10s-8k preset, then the `longform` family's `rubato-strike` preset for MODEL_STEPS
+# steps (sections 26-27). On 2 quiet cores: prepare 71 s, renderer fits about 7 min, 0.68 s a
+# step (the median of the shipped run's own log; 66 min of steps), so about 80 min of the 2 h
+# budget. Re-running resumes. The export calibrates the key shares, style mix, drift and loudness
+# to data/model (with the preset's sampling settings: psi 0.8, damper dips filled up to 0.8 s)
+# and writes runs/model/export/piano-longform.safetensors, what the package ships
+# (src/pianogan/pretrained); both evaluations read that file.
 MODEL_HOURS ?= 3.2
 MODEL_STEPS ?= 5500
 model: $(STAMP)
@@ -48,7 +49,7 @@ model: $(STAMP)
 	@if $(PY) -c "import sys; from pianogan.train.checkpoint import latest_checkpoint as l, checkpoint_step as s; \
 		p = l('runs/model'); sys.exit(0 if p and s(p) >= $(MODEL_STEPS) else 1)"; \
 	then echo "runs/model is trained to $(MODEL_STEPS) steps: skipping training"; \
-	else $(PY) -m pianogan train --model longform --config default --data data/model --out runs/model \
+	else $(PY) -m pianogan train --model longform --config rubato-strike --data data/model --out runs/model \
 		--steps $(MODEL_STEPS) --sample-every 500 --ckpt-every 250 --resume; fi
 	$(PY) -m pianogan export runs/model --name piano-longform --folder runs/model/export --calibrate-from data/model
 	$(PY) -m pianogan evaluate --real data/model --fake runs/model/export/piano-longform.safetensors --n 256 \

@@ -58,15 +58,19 @@ def test_models_are_listed_by_name_only(served):
     assert shipped["name"] == "piano-longform" and shipped["kind"] == "shipped"
     assert shipped["model"] == "longform" and shipped["styles"] == ["chorale", "keyboard", "quartet"]
     # its own truncation (the slider starts there), any length, and a key control
-    assert shipped["truncation"] is True and shipped["truncation_default"] == pytest.approx(0.6)
+    from pianogan.pretrained import load_pretrained
+
+    own = load_pretrained()[0].cfg
+    assert shipped["truncation"] is True and shipped["truncation_default"] == pytest.approx(own.truncation)
     assert shipped["any_length"] is True and len(shipped["keys"]) == 24 and "D minor" in shipped["keys"]
-    assert shipped["drift"] is True and shipped["drift_default"] == pytest.approx(60.0)  # its key changes
+    assert shipped["drift"] is True and own.drift_seconds > 0  # its key changes
+    assert shipped["drift_default"] == pytest.approx(own.drift_seconds)
     assert m["name"] == "tiny" and m["kind"] == "run" and m["model"] == "specgan"
     assert m["clip_seconds"] == 2.0 and m["sample_rate"] == 8000 and m["step"] == 5
     assert m["styles"] == [] and m["truncation"] is False  # style control hidden, psi unused
     assert m["keys"] == [] and m["any_length"] is False  # no key control, lengths from one clip up
     assert m["drift"] is False and m["drift_default"] is None
-    assert m["tempo"] is False and shipped["tempo"] is False  # neither has a beat clock
+    assert m["tempo"] is False and shipped["tempo"] is True  # the shipped model keeps a beat clock
     assert r.json()["limits"]["max_seconds"] == cfg.max_seconds
     assert str(tmp) not in r.text  # no server paths go out
 
@@ -186,7 +190,7 @@ BAD = [  # (what, method, path, body or raw bytes, headers, status, words in the
     ("key on a model that plays no notes", "POST", "/api/generate", {**GOOD, "key": "D minor"}, None, 422, "plays no notes"),
     ("unknown key", "POST", "/api/generate", {**GOOD, "model": "piano-longform", "key": "H minor"}, None, 422, "H minor"),
     ("drift on a fixed-length model", "POST", "/api/generate", {**GOOD, "drift": 30.0}, None, 422, "no global latent"),
-    ("tempo on a model without a beat clock", "POST", "/api/generate", {**GOOD, "model": "piano-longform", "tempo": 90}, None, 422, "no beat clock"),
+    ("tempo on a model without a beat clock", "POST", "/api/generate", {**GOOD, "tempo": 90}, None, 422, "no beat clock"),
     ("tempo as text", "POST", "/api/generate", {**GOOD, "tempo": "fast"}, None, 422, "tempo"),
     ("negative drift", "POST", "/api/generate", {**GOOD, "model": "piano-longform", "drift": -1.0}, None, 422, "drift"),
     ("form instead of JSON", "POST", "/api/generate", b"model=tiny", {"content-type": "application/x-www-form-urlencoded"}, 415, "application/json"),
