@@ -108,13 +108,18 @@ def test_page_generates_a_playable_take_of_the_requested_length(server, browser)
     assert browser.find_element("id", "key-row").is_displayed()
     keys = [o.get_attribute("value") for o in browser.find_elements("css selector", "#key option")]
     assert keys[0] == "" and len(keys) == 25 and "D minor" in keys, keys
-    assert browser.execute_script("return Number(document.getElementById('truncation').value);") == 0.6
+    from pianogan.pretrained import load_pretrained
+
+    own = load_pretrained()[0].cfg
+    truncation = browser.execute_script("return Number(document.getElementById('truncation').value);")
+    assert truncation == pytest.approx(own.truncation)
     # ... with its key changes as the model drifts, or one key throughout
     assert browser.find_element("id", "drift-row").is_displayed()
     drifts = [o.get_attribute("value") for o in browser.find_elements("css selector", "#drift option")]
-    assert drifts[:2] == ["", "0"] and "30" in drifts and "60" not in drifts, drifts  # 60 s is its own
-    assert not browser.find_element("id", "tempo-row").is_displayed()  # it was trained without a beat clock
-    assert not browser.find_element("id", "rubato-row").is_displayed()  # ... so its beat cannot wander either
+    mine = f"{own.drift_seconds:g}"
+    assert drifts[:2] == ["", "0"] and "90" in drifts and mine not in drifts, drifts  # its own is the default
+    assert browser.find_element("id", "tempo-row").is_displayed()  # it has a beat clock
+    assert browser.find_element("id", "rubato-row").is_displayed()
     assert browser.execute_script("return Number(document.getElementById('seconds').min);") < 10
     browser.execute_script("const m = document.getElementById('model'); m.value = 'beat';"
                            "m.dispatchEvent(new Event('change'));")
