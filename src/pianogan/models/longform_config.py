@@ -86,7 +86,7 @@ class Config:
     texture: bool = False  # the renderer's random texture noise (raised the FD ceiling 8 -> 13)
     # Outside training, dips of the damper gates shorter than this are filled (piano_render.py,
     # fill_damper_dips): a damper that shuts and reopens on a ringing note is a tremolo no piano
-    # plays. The rubato + strike run's FD fell from 3.20x to 2.90x the floor with 0.8 s
+    # plays. The rubato + strike run's FD fell from 3.20x to 2.88x the floor with 0.8 s
     # (docs/results.md, section 27). Like ``truncation``, it leaves training alone. 0: off.
     gate_fill_seconds: float = 0.0
     # --- discriminator
