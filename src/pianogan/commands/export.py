@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..errors import PianoGANError
+
 HELP = "turn a trained run into a shipped pretrained model (fp16 safetensors + hash + card)"
 DESCRIPTION = """\
 Writes RUN's EMA generator (generator.safetensors) as NAME.safetensors into the package's
@@ -41,8 +43,18 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _pairs(items: list[str], wants: str) -> dict[str, str]:
+    """Repeated NAME=VALUE options -> {name: value}; a malformed one is a one-line error."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise PianoGANError(f"{wants}, got {item!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
 def run(args) -> int:
-    from ..errors import PianoGANError
     from ..pretrained import HERE, export
 
     card = ""
@@ -51,21 +63,10 @@ def run(args) -> int:
         if not path.is_file():
             raise PianoGANError(f"model card not found: {path}")
         card = path.read_text()
-    figures = {}
-    for item in args.figure:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise PianoGANError(f"--figure wants NAME=VALUE, got {item!r}")
-        figures[name.strip()] = value.strip()
-    settings = {}
-    for item in args.settings:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise PianoGANError(f"--set wants FIELD=VALUE, got {item!r}")
-        settings[name.strip()] = value.strip()
     entry = export(args.run, args.name, folder=Path(args.folder) if args.folder else HERE,
-                   fp16=not args.fp32, card=card, level_from=args.level_from, figures=figures,
-                   settings=settings)
+                   fp16=not args.fp32, card=card, level_from=args.level_from,
+                   figures=_pairs(args.figure, "--figure wants NAME=VALUE"),
+                   settings=_pairs(args.settings, "--set wants FIELD=VALUE"))
     if args.json:
         print(json.dumps(entry, indent=2))
     else:
