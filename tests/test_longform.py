@@ -321,7 +321,7 @@ def test_fill_damper_dips_closes_short_dips_and_keeps_onsets_and_releases():
     assert fill_damper_dips(g, 1) is g and fill_damper_dips(g, 0) is g  # off
 
 
-def test_gate_fill_acts_only_when_sampling():
+def test_gate_fill_acts_when_sampling_or_when_asked_in_training():
     cfg = small_cfg(gate_fill_seconds=1.0)  # 62.5 frames a second: a 63-frame window
     G, _ = LF.build(cfg, (129, 64))
     z = G.sample_z(2, generator=torch.Generator().manual_seed(0))
@@ -333,9 +333,29 @@ def test_gate_fill_acts_only_when_sampling():
         G.train()
         G.cfg = small_cfg(gate_fill_seconds=1.0)
         _, (_, trained) = G(z, notes=True)
+    G.cfg = small_cfg(gate_fill_seconds=1.0, gate_fill_training=True)
+    _, (_, through) = G(z, notes=True)
     assert torch.equal(gate, fill_damper_dips(raw, 63))
     assert (gate - raw).abs().max() > 1e-3  # the untrained gates have dips to fill
-    assert torch.equal(trained, raw)  # training sees the gates as they are
+    assert torch.equal(trained, raw)  # training sees the gates as they are ...
+    assert torch.equal(through.detach(), gate)  # ... unless asked to train through the fill,
+    through.sum().backward()  # which passes gradients on to the gate head
+    assert G.to_notes.weight.grad.abs().sum() > 0
+
+
+def test_strike_ceiling_caps_strikes_only_when_sampling():
+    G, _ = LF.build(small_cfg(strike_gain=40.0), (129, 64))  # loud enough that some strikes pass 1
+    z = G.sample_z(2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        G.eval()
+        _, (raw, _) = G(z, notes=True)
+        G.cfg = small_cfg(strike_gain=40.0, strike_ceiling=1.0)
+        _, (capped, _) = G(z, notes=True)
+        G.train()
+        _, (trained, _) = G(z, notes=True)
+    assert raw.max() > 1.0
+    assert torch.equal(capped, raw.clamp(max=1.0))  # the strikes below the cap are untouched
+    assert torch.equal(trained, raw)  # training sees the strikes as they are
 
 
 def test_style_labels_policy():

@@ -36,8 +36,8 @@ def register(subparsers) -> None:
                         "shows them), e.g. --figure 'FD=2.9x the real floor'")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="settings",
                    help="a sampling setting to store instead of the run's (repeatable; fields that act "
-                        "only outside training, longform: truncation, gate_fill_seconds), applied "
-                        "before --calibrate-from, e.g. --set truncation=0.8")
+                        "only outside training, longform: truncation, gate_fill_seconds, "
+                        "strike_ceiling), applied before --calibrate-from, e.g. --set truncation=0.8")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--json", action="store_true", help="print the registry entry as JSON")
     p.set_defaults(func=run)

@@ -350,9 +350,12 @@ class Generator(nn.Module):
         # clusters and broadband clicks that the roll critic, under its instance noise, missed.
         strikes = F.relu(k - F.pad(k, (1, 0))[..., :-1] - self.cfg.strike_floor)
         gate = torch.sigmoid(gate_logit)
-        if not self.training:
+        if not self.training or self.cfg.gate_fill_training:
             gate = fill_damper_dips(gate, round(self.cfg.gate_fill_seconds * self.frames_per_second))
-        return strikes * self.cfg.strike_gain, gate
+        strikes = strikes * self.cfg.strike_gain
+        if self.cfg.strike_ceiling > 0 and not self.training:
+            strikes = strikes.clamp(max=self.cfg.strike_ceiling)
+        return strikes, gate
 
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None,
               truncation_psi: float | None = None, key: int | None = None,

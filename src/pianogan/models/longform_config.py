@@ -89,6 +89,14 @@ class Config:
     # plays. The rubato + strike run's FD fell from 3.20x to 2.88x the floor with 0.8 s
     # (docs/results.md, section 27). Like ``truncation``, it leaves training alone. 0: off.
     gate_fill_seconds: float = 0.0
+    # Fill the dips while training too, so the generator learns through the fill and cannot lean
+    # on a flutter that sampling would remove (the rubato + strike run's level rested on it: a
+    # gate that latches shut silenced it, FD 89). False: training sees the raw gates.
+    gate_fill_training: bool = False
+    # Outside training, strikes (after ``strike_gain``) are capped at this: 1 is a key struck at
+    # MIDI velocity 127, the hardest strike in the corpus; the renderer plays a stronger one
+    # louder than any piano key. 0: no cap.
+    strike_ceiling: float = 0.0
     # --- discriminator
     log_rows: int = 160  # log-frequency rows of D's pitch view
     d_channels: tuple[int, ...] = (32, 64, 96)  # 2-D stages on the log rows (stride 2 each)
@@ -223,7 +231,7 @@ CONFIGS: dict[str, Config] = {
 
 # Fields that act only outside training: ``pianogan export --set`` may change them on a trained
 # run (a truncation or a damper fill tried after training), since the run would train the same.
-SAMPLING_FIELDS = ("truncation", "gate_fill_seconds")
+SAMPLING_FIELDS = ("truncation", "gate_fill_seconds", "strike_ceiling")
 
 
 def configure(cfg: Config, preset, stats, styles: tuple[str, ...], rolls: bool = False) -> Config:
