@@ -725,14 +725,14 @@ def test_drift_calibration_matches_the_key_changes_of_consecutive_real_clips():
 
 def test_rubato_strike_is_the_rubato_recipe_with_the_strike_term_and_sampling_settings():
     """The shipped model's preset: session 23's run (rubato + the strike term from step 0) plus
-    two settings that act only outside training, so ``make model`` trains exactly that run."""
+    three settings that act only outside training, so ``make model`` trains exactly that run."""
     import dataclasses
 
     from pianogan.models.longform import CONFIGS, SAMPLING_FIELDS
 
     rs = CONFIGS["rubato-strike"]
     assert rs.strike_match_weight == 1.0 and rs.strike_match_start_kimg == 0
-    assert (rs.truncation, rs.gate_fill_seconds) == (0.8, 0.8)
+    assert (rs.truncation, rs.gate_fill_seconds, rs.strike_ceiling) == (0.8, 0.8, 1.0)
     training = {f: getattr(CONFIGS["rubato"], f) for f in SAMPLING_FIELDS}
     assert dataclasses.replace(rs, strike_match_weight=0.0, **training) == CONFIGS["rubato"]
 

@@ -36,8 +36,10 @@ def test_the_shipped_model_carries_its_calibration():
     assert len(G.cfg.key_shares) == 24 and sum(G.cfg.key_shares) == pytest.approx(1.0, abs=1e-3)
     assert G.cfg.strike_gain == pytest.approx(registry()[NAME]["level"]["gain"], rel=1e-4)
     assert 0 < G.cfg.truncation < 1
-    # a beat clock with each style's tempi, and the damper dips filled at sampling (section 27)
+    # a beat clock with each style's tempi, the damper dips filled at sampling (section 27), and
+    # no key struck harder than full velocity (section 28)
     assert G.cfg.beat_clock and len(G.cfg.beat_periods) > 0 and G.cfg.gate_fill_seconds > 0
+    assert G.cfg.strike_ceiling == 1.0
 
 
 def test_generate_without_a_run_plays_the_shipped_model(tmp_path, capsys):

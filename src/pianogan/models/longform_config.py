@@ -223,10 +223,10 @@ CONFIGS: dict[str, Config] = {
     # rubato run from its step 5000 at weight 1.5 (docs/results.md, section 24), as one command.
     "rubato-scale": Config(beat_clock=True, clock_wander=0.5, scale_match_weight=1.5, scale_match_start_kimg=80.0),
     # ``rubato`` whose generator matches the reals' strike values from the start (session 23's
-    # run), sampled at psi 0.8 with the damper dips filled up to 0.8 s (section 27): the recipe
-    # of the shipped model.
+    # run), sampled at psi 0.8 with the damper dips filled up to 0.8 s (section 27) and no strike
+    # above full velocity (section 28): the recipe of the shipped model.
     "rubato-strike": Config(beat_clock=True, clock_wander=0.5, strike_match_weight=1.0, truncation=0.8,
-                            gate_fill_seconds=0.8),
+                            gate_fill_seconds=0.8, strike_ceiling=1.0),
 }
 
 # Fields that act only outside training: ``pianogan export --set`` may change them on a trained
