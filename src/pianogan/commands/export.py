@@ -35,9 +35,9 @@ def register(subparsers) -> None:
                    help="a measured figure to record with the model (repeatable; the demo's report "
                         "shows them), e.g. --figure 'FD=2.9x the real floor'")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="settings",
-                   help="a sampling setting to store instead of the run's (repeatable; fields that act "
-                        "only outside training, longform: truncation, gate_fill_seconds, "
-                        "strike_ceiling), applied before --calibrate-from, e.g. --set truncation=0.8")
+                   help="a sampling setting to store instead of the run's (repeatable; only the "
+                        "family's fields that act outside training, and a wrong one is refused with "
+                        "their list), applied before --calibrate-from, e.g. --set truncation=0.8")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--json", action="store_true", help="print the registry entry as JSON")
     p.set_defaults(func=run)
