@@ -333,7 +333,7 @@ def test_gate_fill_acts_when_sampling_or_when_asked_in_training():
         G.train()
         G.cfg = small_cfg(gate_fill_seconds=1.0)
         _, (_, trained) = G(z, notes=True)
-    G.cfg = small_cfg(gate_fill_seconds=1.0, gate_fill_training_seconds=1.0)
+    G.cfg = small_cfg(gate_fill_seconds=1.0, gate_fill_training=True)
     _, (_, through) = G(z, notes=True)
     assert torch.equal(gate, fill_damper_dips(raw, 63))
     assert (gate - raw).abs().max() > 1e-3  # the untrained gates have dips to fill

@@ -350,8 +350,8 @@ class Generator(nn.Module):
         # clusters and broadband clicks that the roll critic, under its instance noise, missed.
         strikes = F.relu(k - F.pad(k, (1, 0))[..., :-1] - self.cfg.strike_floor)
         gate = torch.sigmoid(gate_logit)
-        fill = self.cfg.gate_fill_training_seconds if self.training else self.cfg.gate_fill_seconds
-        gate = fill_damper_dips(gate, round(fill * self.frames_per_second))  # 0 s: unchanged
+        if not self.training or self.cfg.gate_fill_training:
+            gate = fill_damper_dips(gate, round(self.cfg.gate_fill_seconds * self.frames_per_second))
         strikes = strikes * self.cfg.strike_gain
         if self.cfg.strike_ceiling > 0 and not self.training:
             strikes = strikes.clamp(max=self.cfg.strike_ceiling)

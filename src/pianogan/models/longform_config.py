@@ -87,14 +87,16 @@ class Config:
     # Outside training, dips of the damper gates shorter than this are filled (piano_render.py,
     # fill_damper_dips): a damper that shuts and reopens on a ringing note is a tremolo no piano
     # plays. The rubato + strike run's FD fell from 3.20x to 2.88x the floor with 0.8 s
-    # (docs/results.md, section 27). Like ``truncation``, it leaves training alone. 0: off.
+    # (docs/results.md, section 27). Like ``truncation``, it leaves training alone (unless
+    # ``gate_fill_training``). 0: off.
     gate_fill_seconds: float = 0.0
-    # While training, dips shorter than this are filled, so the generator learns through the
-    # fill and cannot lean on a flutter that sampling would remove (the rubato + strike run's
-    # level rested on it: a gate that latches shut silenced it, FD 89). A 500-step fine-tune at
-    # 0.8 s was worse (FD 3.13x against 2.59x on draws 10-14, section 28). A field of its own, so
-    # ``gate_fill_seconds`` stays a sampling setting. 0: training sees the raw gates.
-    gate_fill_training_seconds: float = 0.0
+    # Fill the dips while training too, so the generator learns through the fill and cannot lean
+    # on a flutter that sampling would remove (the rubato + strike run's level rested on it: a
+    # gate that latches shut silenced it, FD 89). A 500-step fine-tune with it was worse (FD 3.13x
+    # against 2.59x on draws 10-14, section 28). With it on, ``gate_fill_seconds`` is a training
+    # setting: changing it with ``export --set`` no longer describes how the run was trained.
+    # False: training sees the raw gates.
+    gate_fill_training: bool = False
     # Outside training, strikes (after ``strike_gain``) are capped at this: 1 is a key struck at
     # MIDI velocity 127, the hardest strike in the corpus; the renderer plays a stronger one
     # louder than any piano key. 0: no cap.
