@@ -358,6 +358,75 @@ def test_strike_ceiling_caps_strikes_only_when_sampling():
     assert torch.equal(trained, raw)  # training sees the strikes as they are
 
 
+def test_dynamics_map_gives_each_rank_of_strike_the_real_value_and_acts_only_when_sampling():
+    from pianogan.errors import PianoGANError
+    from pianogan.models.longform_dynamics import apply_strike_map, exceedance_values, fit_strike_map
+
+    rng = np.random.default_rng(0)
+    real = np.zeros((64, 88, 40), np.float32)  # 10 strikes a clip, uniform on (0.1, 0.8)
+    for clip in real:
+        clip[rng.integers(0, 88, 10), rng.integers(0, 40, 10)] = rng.uniform(0.1, 0.8, 10)
+    fake = np.zeros_like(real)  # the same notes played twice as hard, plus 30 ghost strikes a clip
+    fake[real > 0] = 2.0 * real[real > 0]
+    for clip in fake:
+        spots = clip == 0
+        ghost = np.flatnonzero(spots)[rng.choice(spots.sum(), 30, replace=False)]
+        clip.flat[ghost] = rng.uniform(0.01, 0.05, 30)
+    knots = fit_strike_map(fake, real)
+    x, y = np.array(knots[:len(knots) // 2]), np.array(knots[len(knots) // 2:])
+    assert np.all(np.diff(x) > 0) and np.all(np.diff(y) >= 0)
+    assert np.allclose(y, x / 2, rtol=0.02)  # the loud notes come back to their real values
+    mapped = apply_strike_map(torch.as_tensor(fake), knots, ghost_scale=1.0).numpy()
+    rates = np.array([1.0, 3.0, 9.0])
+    assert np.allclose(exceedance_values(mapped, rates), exceedance_values(real, rates), rtol=0.03)
+    assert np.all(np.diff(np.sort(mapped.ravel())) >= 0) and mapped.min() == 0  # monotone, silence stays silent
+    ghosts = (fake > 0) & (real == 0)
+    assert np.allclose(mapped[ghosts], fake[ghosts] * y[0] / x[0], rtol=1e-5)  # below the knots: in proportion
+    dropped = apply_strike_map(torch.as_tensor(fake), knots, ghost_scale=0.0).numpy()
+    kept = fake >= x[0]  # the notes within the corpus's count of strikes (the faintest real few are not)
+    assert not dropped[ghosts].any() and (dropped[kept] > 0).all() and not dropped[~kept].any()
+    with pytest.raises(PianoGANError, match="strike_map needs knots"):
+        small_cfg(strike_map=(0.1, 0.2, 0.3))
+    # The model applies the map only when sampling, and only with match_dynamics on.
+    G, _ = LF.build(small_cfg(strike_gain=4.0), (129, 64))
+    z = G.sample_z(2, generator=torch.Generator().manual_seed(0))
+    halve = (0.01, 10.0, 0.005, 5.0)
+    with torch.no_grad():
+        G.eval()
+        _, (raw, _) = G(z, notes=True)
+        G.cfg = small_cfg(strike_gain=4.0, strike_map=halve)
+        _, (off, _) = G(z, notes=True)
+        G.cfg = small_cfg(strike_gain=4.0, strike_map=halve, match_dynamics=True)
+        _, (halved, _) = G(z, notes=True)
+        G.train()
+        _, (trained, _) = G(z, notes=True)
+    assert raw.max() > 0 and torch.equal(off, raw) and torch.equal(trained, raw)
+    assert torch.allclose(halved, raw / 2, atol=1e-6)
+
+
+def test_strikes_on_a_key_whose_damper_stays_down_are_dropped_only_when_sampling_and_asked():
+    from pianogan.models.piano_render import drop_dampered
+
+    strikes, gate = torch.zeros(1, 88, 8), torch.zeros(1, 88, 8)
+    strikes[0, 10, 2] = strikes[0, 11, 2] = strikes[0, 12, 2] = strikes[0, 13, 7] = 0.5
+    gate[0, 11, 2:] = 1.0  # key 11 is held from its strike on: it sounds
+    gate[0, 12, 3:] = 1.0  # key 12's damper lifts a frame after the strike: it sounds too
+    gate[0, 13, 7] = 0.05  # key 13's stays down (the clip's last frame): only a click
+    kept = drop_dampered(strikes, gate)
+    assert kept[0, :, 2].nonzero().ravel().tolist() == [11, 12] and kept[0, 13].sum() == 0
+    G, _ = LF.build(small_cfg(strike_gain=4.0), (129, 64))
+    z = G.sample_z(2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        G.eval()
+        _, (raw, gates) = G(z, notes=True)
+        G.cfg = small_cfg(strike_gain=4.0, drop_dampered_strikes=True)
+        _, (dropped, _) = G(z, notes=True)
+        G.train()
+        _, (trained, _) = G(z, notes=True)
+    assert torch.equal(dropped, drop_dampered(raw, gates)) and torch.equal(trained, raw)
+    assert (dropped > 0).sum() < (raw > 0).sum()  # an untrained head strikes some keys it holds down
+
+
 def test_style_labels_policy():
     rows = [{"source": "bach/bwv1.mxl"}, {"source": "beethoven/opus18no1/movement1.mxl"},
             {"source": "joplin/maple_leaf_rag.mxl"}, {"source": "handel/rinaldo/x.mxl"}]
@@ -600,6 +669,15 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
         export(tmp_path / "r", "set-test", folder=other, settings={"lr_g": "0.1"})
     with pytest.raises(PianoGANError, match="'high' is not a float"):
         export(tmp_path / "r", "set-test", folder=other, settings={"truncation": "high"})
+    with pytest.raises(PianoGANError, match="'maybe' is not a bool"):
+        export(tmp_path / "r", "set-test", folder=other, settings={"match_dynamics": "maybe"})
+    # Matching the dynamics fits a strike map to the training rolls; the level is set after it.
+    entry = export(tmp_path / "r", "dyn-test", folder=other, level_from=data, level_n=16,
+                   settings={"match_dynamics": "yes", "ghost_scale": "0.5"})
+    G, _ = load_pretrained("dyn-test", folder=other)
+    assert G.cfg.match_dynamics and G.cfg.ghost_scale == 0.5
+    assert list(G.cfg.strike_map) == pytest.approx(entry["dynamics"]["knots"], abs=1e-5)
+    assert G.cfg.strike_gain == pytest.approx(entry["level"]["gain"], rel=1e-4)
 
 
 def test_generate_makes_any_length_with_a_style(tmp_path, capsys):
@@ -725,14 +803,14 @@ def test_drift_calibration_matches_the_key_changes_of_consecutive_real_clips():
 
 def test_rubato_strike_is_the_rubato_recipe_with_the_strike_term_and_sampling_settings():
     """The shipped model's preset: session 23's run (rubato + the strike term from step 0) plus
-    three settings that act only outside training, so ``make model`` trains exactly that run."""
+    four settings that act only outside training, so ``make model`` trains exactly that run."""
     import dataclasses
 
     from pianogan.models.longform import CONFIGS, SAMPLING_FIELDS
 
     rs = CONFIGS["rubato-strike"]
     assert rs.strike_match_weight == 1.0 and rs.strike_match_start_kimg == 0
-    assert (rs.truncation, rs.gate_fill_seconds, rs.strike_ceiling) == (0.8, 0.8, 1.0)
+    assert (rs.truncation, rs.gate_fill_seconds, rs.strike_ceiling, rs.match_dynamics) == (0.8, 0.8, 1.0, True)
     training = {f: getattr(CONFIGS["rubato"], f) for f in SAMPLING_FIELDS}
     assert dataclasses.replace(rs, strike_match_weight=0.0, **training) == CONFIGS["rubato"]
 

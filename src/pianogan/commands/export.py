@@ -18,7 +18,9 @@ longform model to DATA's training clips: its share of each style (the mix played
 is asked for), the share of each key per style (from their piano rolls, when DATA has them: each
 generated clip is transposed to a key drawn from its style's), how fast its global latent drifts
 in a long piece (so that its key changes as often as between consecutive clips of the data's
-pieces) and its loudness (one strike gain); all are kept in its config."""
+pieces), with `match_dynamics` set a map of its strike values onto the data's rolls' (each
+clip's r-th loudest strike as loud as a real clip's), and its loudness (one strike gain); all are
+kept in its config."""
 
 
 def register(subparsers) -> None:
@@ -82,6 +84,12 @@ def run(args) -> int:
             every = f"anchors every {chosen} s" if dr["drift_seconds"] else "none"
             print(f"drift of the global latent: {every} (key agreement of consecutive 10 s windows: "
                   f"model {dr['agreement'][chosen]:.2f}, real {dr['real']:.2f})")
+        if "dynamics" in entry:
+            dy = entry["dynamics"]
+            k = len(dy["knots"]) // 2
+            print(f"dynamics: strikes mapped onto the data's in {k} knots (loudest {dy['knots'][k - 1]:.2f} -> "
+                  f"{dy['knots'][-1]:.2f}); {dy['strikes_per_clip']['model']:.0f} strikes a clip, "
+                  f"real {dy['strikes_per_clip']['real']:.0f}")
         if "key_shares" in entry:
             from ..keys import KEY_NAMES
 

@@ -43,7 +43,8 @@ from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, dr
 from .layers import he_init
 from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure
 from .longform_critic import Discriminator
-from .piano_render import N_KEYS, PianoRenderer, fill_damper_dips
+from .longform_dynamics import apply_strike_map
+from .piano_render import N_KEYS, PianoRenderer, drop_dampered, fill_damper_dips
 
 
 # Key onsets are softplus(NOTE_SHARPNESS * logit): a logit range of about [-1, 0.5] spans silence
@@ -352,6 +353,10 @@ class Generator(nn.Module):
         gate = torch.sigmoid(gate_logit)
         if not self.training or self.cfg.gate_fill_training:
             gate = fill_damper_dips(gate, round(self.cfg.gate_fill_seconds * self.frames_per_second))
+        if self.cfg.drop_dampered_strikes and not self.training:
+            strikes = drop_dampered(strikes, gate)
+        if self.cfg.match_dynamics and self.cfg.strike_map and not self.training:
+            strikes = apply_strike_map(strikes, self.cfg.strike_map, self.cfg.ghost_scale)
         strikes = strikes * self.cfg.strike_gain
         if self.cfg.strike_ceiling > 0 and not self.training:
             strikes = strikes.clamp(max=self.cfg.strike_ceiling)

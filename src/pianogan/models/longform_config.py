@@ -101,6 +101,19 @@ class Config:
     # MIDI velocity 127, the hardest strike in the corpus; the renderer plays a stronger one
     # louder than any piano key. 0: no cap.
     strike_ceiling: float = 0.0
+    # Outside training, strikes go through a monotone map first, fitted by ``export
+    # --calibrate-from`` when this is on, so that each clip's r-th loudest strike is as loud as a
+    # real clip's (models/longform_dynamics.py); ``strike_map`` holds its knots (set by the
+    # calibration, like ``strike_gain``). The strikes below the map's first knot, the ghost notes
+    # beyond the corpus's count of strikes, are scaled by ``ghost_scale`` (0: dropped).
+    match_dynamics: bool = False
+    # Outside training, a strike on a key whose damper is down at the strike and the frame after
+    # (gate < piano_render.SILENT_GATE) is dropped: it makes no tone, only the renderer's
+    # broadband click. Real rolls have none (a struck key lifts its damper); the generators
+    # strike a third of their notes and half their faint strikes that way (section 29).
+    drop_dampered_strikes: bool = False
+    ghost_scale: float = 1.0
+    strike_map: tuple[float, ...] = ()
     # --- discriminator
     log_rows: int = 160  # log-frequency rows of D's pitch view
     d_channels: tuple[int, ...] = (32, 64, 96)  # 2-D stages on the log rows (stride 2 each)
@@ -189,6 +202,10 @@ class Config:
                                 f"style, not all 0), got {list(self.style_shares)}")
         self.style_key_shares = tuple(float(s) for s in self.style_key_shares)
         self.beat_periods = tuple(float(s) for s in self.beat_periods)
+        self.strike_map = tuple(float(s) for s in self.strike_map)
+        if len(self.strike_map) % 2 or len(self.strike_map) == 2:
+            raise PianoGANError(f"longform: strike_map needs knots (x..., y...) with at least two of each, "
+                                f"got {len(self.strike_map)} values")
         if self.beat_periods and (len(self.beat_periods) != N_QUANTILES * max(1, len(self.styles))
                                   or min(self.beat_periods) <= 0):
             raise PianoGANError(f"longform: beat_periods needs {N_QUANTILES} positive values per style "
@@ -227,15 +244,17 @@ CONFIGS: dict[str, Config] = {
     # rubato run from its step 5000 at weight 1.5 (docs/results.md, section 24), as one command.
     "rubato-scale": Config(beat_clock=True, clock_wander=0.5, scale_match_weight=1.5, scale_match_start_kimg=80.0),
     # ``rubato`` whose generator matches the reals' strike values from the start (session 23's
-    # run), sampled at psi 0.8 with the damper dips filled up to 0.8 s (section 27) and no strike
-    # above full velocity (section 28): the recipe of the shipped model.
+    # run), sampled at psi 0.8 with the damper dips filled up to 0.8 s (section 27), no strike
+    # above full velocity (section 28) and its strikes mapped to the corpus's dynamics (section
+    # 29): the recipe of the shipped model.
     "rubato-strike": Config(beat_clock=True, clock_wander=0.5, strike_match_weight=1.0, truncation=0.8,
-                            gate_fill_seconds=0.8, strike_ceiling=1.0),
+                            gate_fill_seconds=0.8, strike_ceiling=1.0, match_dynamics=True),
 }
 
 # Fields that act only outside training: ``pianogan export --set`` may change them on a trained
 # run (a truncation or a damper fill tried after training), since the run would train the same.
-SAMPLING_FIELDS = ("truncation", "gate_fill_seconds", "strike_ceiling")
+SAMPLING_FIELDS = ("truncation", "gate_fill_seconds", "strike_ceiling", "match_dynamics", "ghost_scale",
+                   "drop_dampered_strikes")
 
 
 def configure(cfg: Config, preset, stats, styles: tuple[str, ...], rolls: bool = False) -> Config:

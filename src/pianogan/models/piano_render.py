@@ -137,6 +137,18 @@ def fill_damper_dips(gate: torch.Tensor, frames: int) -> torch.Tensor:
     return -F.max_pool1d(F.pad(-up, (p, p), mode="replicate"), k, 1)
 
 
+SILENT_GATE = 0.1  # a damper gate below this lets a key sound at most -20 dB
+
+
+def drop_dampered(strikes: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """Strikes (n, 88, T) with every strike dropped whose key's gate (n, 88, T) stays below
+    :data:`SILENT_GATE` at its frame and the next: the renderer gives such a strike no tone, only
+    its broadband click (the click is not gated), and no piano makes one, since striking a key
+    lifts its damper."""
+    after = torch.cat([gate[..., 1:], gate[..., -1:]], dim=-1)
+    return torch.where(torch.maximum(gate, after) < SILENT_GATE, torch.zeros_like(strikes), strikes)
+
+
 class PianoRenderer(nn.Module):
     """Note activations -> normalised log-magnitude image rows (see the module docstring).
 

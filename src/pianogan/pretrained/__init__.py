@@ -79,10 +79,20 @@ def _with_settings(cfg, model: str, settings: dict):
             raise PianoGANError(f"--set {field}: not a sampling setting of the {model} family ({can})")
         current = getattr(cfg, field)
         try:
-            out[field] = type(current)(value)
+            out[field] = _parse(type(current), value)
         except (TypeError, ValueError):
             raise PianoGANError(f"--set {field}: {value!r} is not a {type(current).__name__}") from None
     return dataclasses.replace(cfg, **out)
+
+
+def _parse(kind: type, value: str):
+    """``value`` (command-line text) as a ``kind``; a bool reads true/false, yes/no, on/off, 1/0."""
+    if kind is bool:
+        word = value.strip().lower()
+        if word not in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            raise ValueError(value)
+        return word in ("true", "yes", "on", "1")
+    return kind(value)
 
 
 def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, card: str = "",
@@ -93,8 +103,9 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     :func:`~pianogan.train.checkpoint.load_generator` reads (a run directory, a step-N.pt
     checkpoint, a generator.safetensors). ``level_from``: a prepared dataset whose training clips
     calibrate a ``longform`` model first: its share of each key (from the clips' piano rolls,
-    when the data has them; :mod:`pianogan.keys`) and of each style, then its loudness
-    (:mod:`pianogan.models.longform_level`); both are kept in its config. ``figures``: measured
+    when the data has them; :mod:`pianogan.keys`) and of each style, its drift, with
+    ``match_dynamics`` its strike map (:mod:`pianogan.models.longform_dynamics`), then its
+    loudness (:mod:`pianogan.models.longform_level`); all are kept in its config. ``figures``: measured
     figures {name: text} recorded with the entry (the demo's report shows them). ``settings``:
     {field: value} of the family's ``SAMPLING_FIELDS`` (fields that act only outside training,
     such as the truncation psi) to store in place of the run's, set before calibrating."""
@@ -105,7 +116,7 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     G, info = load_generator(run)
     if settings:
         G.cfg = _with_settings(G.cfg, info["model"], settings)
-    level = drift = None
+    level = drift = dynamics = None
     if level_from is not None:
         from ..data.dataset import PianoDataset
         from ..data.rolls import clip_rolls, roll_to_notes
@@ -118,6 +129,7 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
         strikes = None if rolls is None else roll_to_notes(rolls)[0]
         G.cfg = dataclasses.replace(G.cfg, **_shares(train_clips, strikes, styles, G.cfg))
         drift = _calibrate_drift(G, train_clips, strikes)  # sets G.cfg.drift_seconds (data with rolls)
+        dynamics = _calibrate_dynamics(G, strikes)  # sets G.cfg.strike_map (when it asks for one)
         level = _calibrate(G, train_clips, level_n)  # sets G.cfg.strike_gain
     # G's config, calibration included, with every field written out: a later default cannot
     # change a shipped model.
@@ -141,6 +153,8 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
         entry["level"] = level
     if drift is not None:
         entry["drift"] = drift
+    if dynamics is not None:
+        entry["dynamics"] = dynamics
     if figures:
         entry["figures"] = {str(k): str(v) for k, v in figures.items()}
     if model_config.get("key_shares"):
@@ -203,6 +217,16 @@ def _calibrate_drift(G, ds, strikes) -> dict | None:
     out = calibrate_drift(G, real, window=strikes.shape[-1])
     return {"drift_seconds": out["drift_seconds"], "real": round(real, 4), "pairs": pairs,
             "agreement": {f"{k:g}": round(v, 4) for k, v in out["agreement"].items()}}
+
+
+def _calibrate_dynamics(G, strikes) -> dict | None:
+    """The dynamics map (:mod:`pianogan.models.longform_dynamics`) against the training rolls'
+    ``strikes``, for a config with ``match_dynamics``; None otherwise (or without rolls)."""
+    if strikes is None or not getattr(G.cfg, "match_dynamics", False):
+        return None
+    from ..models.longform_dynamics import calibrate_dynamics
+
+    return calibrate_dynamics(G, strikes.numpy())
 
 
 def _calibrate(G, ds, n: int) -> dict:

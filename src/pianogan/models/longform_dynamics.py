@@ -1,0 +1,93 @@
+"""Dynamics calibration of a trained ``longform`` generator: a monotone map of its strike values
+so that it plays as many notes, as loud, as the training rolls.
+
+Why a calibration: the generators play a wider and busier dynamic range than a pianist. At
+training scale the shipped model's loudest strike in a 10 s clip is 1.6x the corpus's, while its
+40th loudest is half the corpus's 40th, and below those it plays ~180 faint strikes a clip
+(the corpus has 64 strikes a clip in all): a haze of ghost notes that keeps its level up
+(docs/results.md, sections 26 and 29). A penalty on the ghost notes in training took the sound
+with them (section 26); a sampling-time map keeps every note the model chose and changes only how
+hard it is struck.
+
+The map matches *exceedance rates*: the strike that a model's clip exceeds r times on average
+(its r-th loudest, per clip) is mapped to the strike that a real clip exceeds r times, for r from
+a fraction of a note up to the corpus's own count of strikes. It is stored as knots of a
+piecewise-linear function (``Config.strike_map``: the raw values, then the mapped ones); below
+the lowest knot the strikes are the ghost notes beyond the corpus's count, which
+``Config.ghost_scale`` scales (0 drops them), and above the highest one the map goes on in
+proportion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# The last knot sits at this share of the real clips' count of strikes: their faintest few are
+# near 0 (a rate at the full count mapped the model's 64th loudest strike to 6e-5).
+TOP_RATE = 0.95
+
+
+def exceedance_values(strikes: np.ndarray, rates: np.ndarray) -> np.ndarray:
+    """Strikes (n, 88, T) >= 0 -> (len(rates),): the value a clip's strikes exceed ``rates[i]``
+    times on average (rate per clip; 0 where it has fewer strikes)."""
+    v = np.sort(np.asarray(strikes, np.float64)[np.asarray(strikes) > 0])[::-1]
+    k = np.maximum(np.round(np.asarray(rates) * len(strikes)).astype(int), 1)
+    return np.where(k <= len(v), v[np.minimum(k, len(v)) - 1], 0.0)
+
+
+def fit_strike_map(fake: np.ndarray, real: np.ndarray, n_knots: int = 24) -> tuple[float, ...]:
+    """Knots (raw x ascending..., mapped y ...) of the exceedance-rate map from strikes ``fake``
+    (n, 88, T) to ``real`` (m, 88, T): rates log-spaced from 1/4 per clip up to the real clips'
+    count of strikes per clip. Knots whose raw values tie are merged (the map stays a function)."""
+    per_clip = float((np.asarray(real) > 0).sum()) / len(real)
+    rates = np.geomspace(0.25, max(TOP_RATE * per_clip, 0.5), n_knots)
+    x, y = exceedance_values(fake, rates)[::-1], exceedance_values(real, rates)[::-1]
+    keep = (x > 0) & (y > 0) & np.concatenate([[True], np.diff(x) > 1e-6])
+    x, y = x[keep], np.maximum.accumulate(y[keep])
+    return tuple(float(v) for v in np.concatenate([x, y]))
+
+
+def apply_strike_map(strikes: torch.Tensor, knots: tuple[float, ...], ghost_scale: float) -> torch.Tensor:
+    """Strikes (any shape) >= 0 mapped through ``knots`` (:func:`fit_strike_map`): linear between
+    knots, in proportion above the last one, ``ghost_scale`` x the first knot's ratio below it."""
+    k = len(knots) // 2
+    x = torch.as_tensor(knots[:k], dtype=strikes.dtype, device=strikes.device)
+    y = torch.as_tensor(knots[k:], dtype=strikes.dtype, device=strikes.device)
+    i = torch.searchsorted(x, strikes.contiguous()).clamp(1, k - 1)
+    x0, x1, y0, y1 = x[i - 1], x[i], y[i - 1], y[i]
+    inside = y0 + (strikes - x0) * (y1 - y0) / (x1 - x0)
+    out = torch.where(strikes >= x[-1], strikes * (y[-1] / x[-1]), inside)
+    return torch.where(strikes < x[0], strikes * (ghost_scale * y[0] / x[0]), out)
+
+
+@torch.no_grad()
+def played_raw(G, n: int = 256, seed: int = 0, batch: int = 32) -> np.ndarray:
+    """(n, 88, T) strikes G plays at its training length from fixed latents, before any map,
+    gain or ceiling (numpy)."""
+    import dataclasses
+
+    cfg = G.cfg
+    G.cfg = dataclasses.replace(cfg, strike_map=(), strike_gain=1.0, strike_ceiling=0.0)
+    try:
+        z = G.sample_z(n, generator=torch.Generator().manual_seed(int(seed)))
+        return np.concatenate([G.notes(z[s:s + batch]).float().numpy() for s in range(0, n, batch)])
+    finally:
+        G.cfg = cfg
+
+
+def calibrate_dynamics(G, real_strikes: np.ndarray, n: int = 256, seed: int = 0) -> dict:
+    """Set ``G.cfg.strike_map`` from ``n`` clips of G against the training rolls' ``real_strikes``
+    (m, 88, T). Returns {"knots", "strikes_per_clip": {"real", "model"}}. G's config is changed in
+    place; its ``strike_gain`` is reset to 1 (the level calibration comes after)."""
+    import dataclasses
+
+    fake = played_raw(G, n, seed)
+    knots = fit_strike_map(fake, real_strikes)
+    G.cfg = dataclasses.replace(G.cfg, strike_map=knots, strike_gain=1.0)
+    return {"knots": [round(v, 5) for v in knots],
+            "strikes_per_clip": {"real": float((real_strikes > 0).sum() / len(real_strikes)),
+                                 "model": float((fake > 0).sum() / len(fake))}}
+
+
+__all__ = ["apply_strike_map", "calibrate_dynamics", "exceedance_values", "fit_strike_map", "played_raw"]
