@@ -333,7 +333,7 @@ def test_gate_fill_acts_when_sampling_or_when_asked_in_training():
         G.train()
         G.cfg = small_cfg(gate_fill_seconds=1.0)
         _, (_, trained) = G(z, notes=True)
-    G.cfg = small_cfg(gate_fill_seconds=1.0, gate_fill_training=True)
+    G.cfg = small_cfg(gate_fill_training_seconds=1.0)
     _, (_, through) = G(z, notes=True)
     assert torch.equal(gate, fill_damper_dips(raw, 63))
     assert (gate - raw).abs().max() > 1e-3  # the untrained gates have dips to fill
@@ -341,6 +341,13 @@ def test_gate_fill_acts_when_sampling_or_when_asked_in_training():
     assert torch.equal(through.detach(), gate)  # ... unless asked to train through the fill,
     through.sum().backward()  # which passes gradients on to the gate head
     assert G.to_notes.weight.grad.abs().sum() > 0
+    # Configs stored before that field (the shipped file among them) still load, as they trained.
+    from pianogan.models import config_from_dict
+
+    old = {**SMALL, "gate_fill_seconds": 0.8, "gate_fill_training": False}
+    assert config_from_dict("longform", old) == small_cfg(gate_fill_seconds=0.8)
+    old["gate_fill_training"] = True
+    assert config_from_dict("longform", old).gate_fill_training_seconds == 0.8
 
 
 def test_strike_ceiling_caps_strikes_only_when_sampling():

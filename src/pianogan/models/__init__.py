@@ -11,7 +11,9 @@ non-empty ``styles`` makes a conditional model, whose ``G(z, labels)``, ``D(x, l
 loss methods take ``labels`` (n,) int64 style indices. Optional: ``prepare(G, dataset, rolls)``,
 a data-dependent initialisation of a fresh run (``rolls``: the clips' piano rolls or None).
 Optional: ``SAMPLING_FIELDS``, the Config fields that act only outside training (``pianogan
-export --set`` may change them on a trained run).
+export --set`` may change them on a trained run). Optional: ``RETIRED_FIELDS`` (stored fields that
+are ignored) and ``upgrade_fields(fields) -> fields`` (stored fields of an older version rewritten
+as the current Config's), applied when a checkpoint's or a shipped file's config is read.
 Families are imported only when asked for, so importing this package stays cheap.
 """
 
@@ -33,11 +35,14 @@ def get_model(name: str) -> ModuleType:
 
 
 def config_from_dict(name: str, fields: dict):
-    """Family ``name``'s Config from stored fields (a checkpoint's ``model_config``); fields
-    that the family has retired since (its ``RETIRED_FIELDS``) are ignored."""
+    """Family ``name``'s Config from stored fields (a checkpoint's ``model_config``): renamed
+    ones rewritten by the family's ``upgrade_fields``, retired ones (``RETIRED_FIELDS``) ignored."""
     family = get_model(name)
+    fields = dict(fields)
+    if hasattr(family, "upgrade_fields"):
+        fields = family.upgrade_fields(fields)
     retired = set(getattr(family, "RETIRED_FIELDS", ()))
-    return family.Config(**{k: v for k, v in dict(fields).items() if k not in retired})
+    return family.Config(**{k: v for k, v in fields.items() if k not in retired})
 
 
 __all__ = ["MODELS", "config_from_dict", "get_model"]

@@ -41,7 +41,7 @@ from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
 from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
 from .layers import he_init
-from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure
+from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure, upgrade_fields
 from .longform_critic import Discriminator
 from .longform_dynamics import apply_strike_map
 from .piano_render import N_KEYS, PianoRenderer, drop_dampered, fill_damper_dips
@@ -351,8 +351,8 @@ class Generator(nn.Module):
         # clusters and broadband clicks that the roll critic, under its instance noise, missed.
         strikes = F.relu(k - F.pad(k, (1, 0))[..., :-1] - self.cfg.strike_floor)
         gate = torch.sigmoid(gate_logit)
-        if not self.training or self.cfg.gate_fill_training:
-            gate = fill_damper_dips(gate, round(self.cfg.gate_fill_seconds * self.frames_per_second))
+        fill = self.cfg.gate_fill_training_seconds if self.training else self.cfg.gate_fill_seconds
+        gate = fill_damper_dips(gate, round(fill * self.frames_per_second))
         if self.cfg.drop_dampered_strikes and not self.training:
             strikes = drop_dampered(strikes, gate)
         if self.cfg.match_dynamics and self.cfg.strike_map and not self.training:
@@ -455,4 +455,5 @@ def make_loss(cfg: Config, G: nn.Module, D: nn.Module):
     return LongformLoss(cfg, G, D)
 
 
-__all__ = ["CONFIGS", "SAMPLING_FIELDS", "Config", "Discriminator", "Generator", "build", "configure", "make_loss", "prepare"]
+__all__ = ["CONFIGS", "SAMPLING_FIELDS", "Config", "Discriminator", "Generator", "build", "configure", "make_loss", "prepare",
+           "upgrade_fields"]

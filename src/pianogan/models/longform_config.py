@@ -87,16 +87,14 @@ class Config:
     # Outside training, dips of the damper gates shorter than this are filled (piano_render.py,
     # fill_damper_dips): a damper that shuts and reopens on a ringing note is a tremolo no piano
     # plays. The rubato + strike run's FD fell from 3.20x to 2.88x the floor with 0.8 s
-    # (docs/results.md, section 27). Like ``truncation``, it leaves training alone (unless
-    # ``gate_fill_training``). 0: off.
+    # (docs/results.md, section 27). Like ``truncation``, it leaves training alone. 0: off.
     gate_fill_seconds: float = 0.0
-    # Fill the dips while training too, so the generator learns through the fill and cannot lean
-    # on a flutter that sampling would remove (the rubato + strike run's level rested on it: a
-    # gate that latches shut silenced it, FD 89). A 500-step fine-tune with it was worse (FD 3.13x
-    # against 2.59x on draws 10-14, section 28). With it on, ``gate_fill_seconds`` is a training
-    # setting: changing it with ``export --set`` no longer describes how the run was trained.
-    # False: training sees the raw gates.
-    gate_fill_training: bool = False
+    # Fill the dips shorter than this while training too, so the generator learns through the
+    # fill and cannot lean on a flutter that sampling would remove (the rubato + strike run's level
+    # rested on it: a gate that latches shut silenced it, FD 89). A 500-step fine-tune with 0.8 s
+    # was worse (FD 3.13x against 2.59x on draws 10-14, section 28). A field of its own, so that
+    # ``gate_fill_seconds`` stays a sampling setting. 0: training sees the raw gates.
+    gate_fill_training_seconds: float = 0.0
     # Outside training, strikes (after ``strike_gain``) are capped at this: 1 is a key struck at
     # MIDI velocity 127, the hardest strike in the corpus; the renderer plays a stronger one
     # louder than any piano key. 0: no cap.
@@ -253,6 +251,17 @@ CONFIGS: dict[str, Config] = {
 
 # Fields that act only outside training: ``pianogan export --set`` may change them on a trained
 # run (a truncation or a damper fill tried after training), since the run would train the same.
+def upgrade_fields(fields: dict) -> dict:
+    """Stored config fields of an older version as this Config's (models.config_from_dict):
+    ``gate_fill_training`` (a bool that made ``gate_fill_seconds`` act in training too; in the
+    shipped file as false) is now ``gate_fill_training_seconds``."""
+    out = dict(fields)
+    if "gate_fill_training" in out:
+        through = bool(out.pop("gate_fill_training"))
+        out.setdefault("gate_fill_training_seconds", float(out.get("gate_fill_seconds", 0.0)) if through else 0.0)
+    return out
+
+
 SAMPLING_FIELDS = ("truncation", "gate_fill_seconds", "strike_ceiling", "match_dynamics", "ghost_scale",
                    "drop_dampered_strikes")
 
@@ -269,4 +278,4 @@ def configure(cfg: Config, preset, stats, styles: tuple[str, ...], rolls: bool =
                                stats_std=float(stats.std), styles=tuple(styles), roll_weight=roll_weight)
 
 
-__all__ = ["CONFIGS", "SAMPLING_FIELDS", "Config", "configure"]
+__all__ = ["CONFIGS", "SAMPLING_FIELDS", "Config", "configure", "upgrade_fields"]
