@@ -409,6 +409,15 @@ def test_dynamics_map_gives_each_rank_of_strike_the_real_value_and_acts_only_whe
         _, (trained, _) = G(z, notes=True)
     assert raw.max() > 0 and torch.equal(off, raw) and torch.equal(trained, raw)
     assert torch.allclose(halved, raw / 2, atol=1e-6)
+    # One map per style: each clip goes through its own style's.
+    from pianogan.models.longform_dynamics import N_KNOTS, fit_style_maps, map_count
+
+    labels = np.repeat([0, 1], 32)
+    maps = fit_style_maps(fake, labels, real * np.where(labels == 1, 0.5, 1.0)[:, None, None], labels, 2)
+    assert len(maps) == 4 * N_KNOTS and map_count(maps) == 2 and map_count(knots) == 1
+    two = apply_strike_map(torch.as_tensor(fake), maps, 1.0, torch.as_tensor(labels)).numpy()
+    assert np.allclose(exceedance_values(two[32:], rates), exceedance_values(real[32:] * 0.5, rates), rtol=0.05)
+    assert np.allclose(exceedance_values(two[:32], rates), exceedance_values(real[:32], rates), rtol=0.05)
 
 
 def test_strikes_on_a_key_whose_damper_stays_down_are_dropped_only_when_sampling_and_asked():
@@ -684,6 +693,7 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     G, _ = load_pretrained("dyn-test", folder=other)
     assert G.cfg.match_dynamics and G.cfg.ghost_scale == 0.5
     assert list(G.cfg.strike_map) == pytest.approx(entry["dynamics"]["knots"], abs=1e-5)
+    assert entry["dynamics"]["per_style"] and len(G.cfg.strike_map) == 2 * 2 * 24  # chorale, keyboard
     assert G.cfg.strike_gain == pytest.approx(entry["level"]["gain"], rel=1e-4)
 
 

@@ -37,9 +37,12 @@ def test_the_shipped_model_carries_its_calibration():
     assert G.cfg.strike_gain == pytest.approx(registry()[NAME]["level"]["gain"], rel=1e-4)
     assert 0 < G.cfg.truncation < 1
     # a beat clock with each style's tempi, the damper dips filled at sampling (section 27), and
-    # no key struck harder than full velocity (section 28)
+    # no key struck harder than full velocity (section 28), and its strikes mapped to the
+    # corpus's dynamics (section 29)
     assert G.cfg.beat_clock and len(G.cfg.beat_periods) > 0 and G.cfg.gate_fill_seconds > 0
     assert G.cfg.strike_ceiling == 1.0
+    assert G.cfg.match_dynamics and len(G.cfg.strike_map) == 2 * 24 * len(G.cfg.styles)  # a map per style
+    assert list(G.cfg.strike_map) == pytest.approx(registry()[NAME]["dynamics"]["knots"], abs=1e-5)
 
 
 def test_generate_without_a_run_plays_the_shipped_model(tmp_path, capsys):

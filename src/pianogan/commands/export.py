@@ -86,10 +86,9 @@ def run(args) -> int:
                   f"model {dr['agreement'][chosen]:.2f}, real {dr['real']:.2f})")
         if "dynamics" in entry:
             dy = entry["dynamics"]
-            k = len(dy["knots"]) // 2
-            print(f"dynamics: strikes mapped onto the data's in {k} knots (loudest {dy['knots'][k - 1]:.2f} -> "
-                  f"{dy['knots'][-1]:.2f}); {dy['strikes_per_clip']['model']:.0f} strikes a clip, "
-                  f"real {dy['strikes_per_clip']['real']:.0f}")
+            print(f"dynamics: strikes mapped onto the data's ({'one map per style' if dy['per_style'] else 'one map'}); "
+                  f"the model strikes {dy['strikes_per_clip']['model']:.0f} times a clip, "
+                  f"the data {dy['strikes_per_clip']['real']:.0f}")
         if "key_shares" in entry:
             from ..keys import KEY_NAMES
 

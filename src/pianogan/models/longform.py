@@ -317,14 +317,14 @@ class Generator(nn.Module):
         the clip's style's with ``style_key_shares``).
         A key-labelled model is instead *asked* for its key (``keys`` (n,), or ``key`` for all,
         else :meth:`default_keys`) and nothing is transposed."""
+        if self.n_styles and labels is None:  # drawn once: the style played is the style whose keys are used
+            labels = self.default_labels(z)
         if self.key_embed is not None:
             if keys is None and key is not None:
                 keys = torch.full((z.shape[0],), int(key), dtype=torch.long, device=z.device)
-            return self._notes(self.features(z, labels, truncation_psi, keys, drift_seconds, beats, wander))
-        if self.n_styles and labels is None:  # drawn once: the style played is the style whose keys are used
-            labels = self.default_labels(z)
+            return self._notes(self.features(z, labels, truncation_psi, keys, drift_seconds, beats, wander), labels)
         onsets, gate = self._notes(self.features(z, labels, truncation_psi, drift_seconds=drift_seconds, beats=beats,
-                                                 wander=wander))
+                                                 wander=wander), labels)
         if self.training or (key is None and not self.cfg.key_shares):
             return onsets, gate
         if key is not None:
@@ -336,8 +336,9 @@ class Generator(nn.Module):
             shifts = calibration_shifts(onsets, shares, _uniform(z[:, min(1, self.cfg.z_global - 1)]))
         return transpose(onsets, shifts), transpose(gate, shifts)
 
-    def _notes(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features -> (key strikes (n, 88, T) >= 0, damper gates (n, 88, T) in [0, 1]).
+    def _notes(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features -> (key strikes (n, 88, T) >= 0, damper gates (n, 88, T) in [0, 1]); ``labels``
+        (n,) the clips' styles (for a dynamics map fitted per style).
 
         The head outputs each key's *pressure* k(t) >= 0 and a key is struck by how much k
         rises: strike(t) = relu(k(t) - k(t-1)) (k(-1) = 0). A held level makes no new sound, so
@@ -356,7 +357,7 @@ class Generator(nn.Module):
         if self.cfg.drop_dampered_strikes and not self.training:
             strikes = drop_dampered(strikes, gate)
         if self.cfg.match_dynamics and self.cfg.strike_map and not self.training:
-            strikes = apply_strike_map(strikes, self.cfg.strike_map, self.cfg.ghost_scale)
+            strikes = apply_strike_map(strikes, self.cfg.strike_map, self.cfg.ghost_scale, labels)
         strikes = strikes * self.cfg.strike_gain
         if self.cfg.strike_ceiling > 0 and not self.training:
             strikes = strikes.clamp(max=self.cfg.strike_ceiling)

@@ -129,7 +129,7 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
         strikes = None if rolls is None else roll_to_notes(rolls)[0]
         G.cfg = dataclasses.replace(G.cfg, **_shares(train_clips, strikes, styles, G.cfg))
         drift = _calibrate_drift(G, train_clips, strikes)  # sets G.cfg.drift_seconds (data with rolls)
-        dynamics = _calibrate_dynamics(G, strikes)  # sets G.cfg.strike_map (when it asks for one)
+        dynamics = _calibrate_dynamics(G, strikes, _style_labels(train_clips, styles))  # G.cfg.strike_map
         level = _calibrate(G, train_clips, level_n)  # sets G.cfg.strike_gain
     # G's config, calibration included, with every field written out: a later default cannot
     # change a shipped model.
@@ -178,11 +178,9 @@ def _shares(ds, strikes, styles: tuple[str, ...], cfg=None) -> dict:
     (each style's quantiles of the clips' beat periods, :mod:`pianogan.models.beat_clock`)."""
     import numpy as np
 
-    from ..data.labels import dataset_labels
     from ..keys import key_shares, style_key_shares
 
-    found = dataset_labels(ds) if styles else None
-    labels = found[1] if found is not None and tuple(found[0]) == styles else None
+    labels = _style_labels(ds, styles)
     out: dict = {}
     if labels is not None:
         counts = np.bincount(labels, minlength=len(styles)).astype(np.float64)
@@ -203,6 +201,15 @@ def _shares(ds, strikes, styles: tuple[str, ...], cfg=None) -> dict:
     return out
 
 
+def _style_labels(ds, styles: tuple[str, ...]):
+    """(n,) style indices of the clips ``ds`` for a model conditioned on ``styles``, or None (no
+    styles, or the data's labels are other styles)."""
+    from ..data.labels import dataset_labels
+
+    found = dataset_labels(ds) if styles else None
+    return found[1] if found is not None and tuple(found[0]) == styles else None
+
+
 def _calibrate_drift(G, ds, strikes) -> dict | None:
     """The drift calibration (:mod:`pianogan.models.longform_drift`) against the key agreement of
     consecutive training clips ``ds`` of one piece (their rolls' ``strikes``); None when the data
@@ -219,14 +226,15 @@ def _calibrate_drift(G, ds, strikes) -> dict | None:
             "agreement": {f"{k:g}": round(v, 4) for k, v in out["agreement"].items()}}
 
 
-def _calibrate_dynamics(G, strikes) -> dict | None:
+def _calibrate_dynamics(G, strikes, labels) -> dict | None:
     """The dynamics map (:mod:`pianogan.models.longform_dynamics`) against the training rolls'
-    ``strikes``, for a config with ``match_dynamics``; None otherwise (or without rolls)."""
+    ``strikes`` (one per style with the clips' style ``labels``), for a config with
+    ``match_dynamics``; None otherwise (or without rolls)."""
     if strikes is None or not getattr(G.cfg, "match_dynamics", False):
         return None
     from ..models.longform_dynamics import calibrate_dynamics
 
-    return calibrate_dynamics(G, strikes.numpy())
+    return calibrate_dynamics(G, strikes.numpy(), labels)
 
 
 def _calibrate(G, ds, n: int) -> dict:
