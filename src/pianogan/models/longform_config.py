@@ -101,17 +101,19 @@ class Config:
     strike_ceiling: float = 0.0
     # Outside training, strikes go through a monotone map first, fitted by ``export
     # --calibrate-from`` when this is on, so that each clip's r-th loudest strike is as loud as a
-    # real clip's (models/longform_dynamics.py); ``strike_map`` holds its knots (set by the
-    # calibration, like ``strike_gain``). The strikes below the map's first knot, the ghost notes
-    # beyond the corpus's count of strikes, are scaled by ``ghost_scale`` (0: dropped).
+    # real clip's of its style (models/longform_dynamics.py; FD-neutral, section 29);
+    # ``strike_map`` holds its knots, one map per style (set by the calibration, like
+    # ``strike_gain``). The strikes below a map's first knot, the faint ones beyond the corpus's
+    # count of strikes, are scaled by ``ghost_scale`` (0: dropped; the level then collapses).
     match_dynamics: bool = False
+    ghost_scale: float = 1.0
+    strike_map: tuple[float, ...] = ()
     # Outside training, a strike on a key whose damper is down at the strike and the frame after
     # (gate < piano_render.SILENT_GATE) is dropped: it makes no tone, only the renderer's
     # broadband click. Real rolls have none (a struck key lifts its damper); the generators
-    # strike a third of their notes and half their faint strikes that way (section 29).
+    # strike a third of their notes and half their faint strikes that way. Dropping them made
+    # the FD worse (2.80x -> 3.35x: the clicks stand in for real audio's noise; section 29). Off.
     drop_dampered_strikes: bool = False
-    ghost_scale: float = 1.0
-    strike_map: tuple[float, ...] = ()
     # --- discriminator
     log_rows: int = 160  # log-frequency rows of D's pitch view
     d_channels: tuple[int, ...] = (32, 64, 96)  # 2-D stages on the log rows (stride 2 each)
@@ -249,8 +251,6 @@ CONFIGS: dict[str, Config] = {
                             gate_fill_seconds=0.8, strike_ceiling=1.0, match_dynamics=True),
 }
 
-# Fields that act only outside training: ``pianogan export --set`` may change them on a trained
-# run (a truncation or a damper fill tried after training), since the run would train the same.
 def upgrade_fields(fields: dict) -> dict:
     """Stored config fields of an older version as this Config's (models.config_from_dict):
     ``gate_fill_training`` (a bool that made ``gate_fill_seconds`` act in training too; in the
@@ -262,6 +262,8 @@ def upgrade_fields(fields: dict) -> dict:
     return out
 
 
+# Fields that act only outside training: ``pianogan export --set`` may change them on a trained
+# run (a truncation or a damper fill tried after training), since the run would train the same.
 SAMPLING_FIELDS = ("truncation", "gate_fill_seconds", "strike_ceiling", "match_dynamics", "ghost_scale",
                    "drop_dampered_strikes")
 
