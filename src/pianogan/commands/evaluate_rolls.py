@@ -75,27 +75,13 @@ def _label(spec: str) -> str:
     return path.stem if path.is_file() else path.name if path.is_dir() else spec
 
 
-def played_strikes(G, n: int, seed: int, bar=None):
-    """(n, 88, T) strikes G plays at its training length, in batches of 32 (numpy)."""
-    import numpy as np
-    import torch
-
-    z = G.sample_z(n, generator=torch.Generator().manual_seed(int(seed)))
-    out = []
-    with torch.no_grad():
-        for start in range(0, n, 32):
-            out.append(G.notes(z[start:start + 32]).float().numpy())
-            if bar is not None:
-                bar.update(len(out[-1]))
-    return np.concatenate(out)
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm.auto import tqdm
 
     from ..data.rolls import clip_rolls, roll_to_notes
     from ..evaluate.rolls import roll_measures
+    from ..models.longform_dynamics import played_strikes
     from ..pretrained import shipped_models
     from ..train.trainer import load_training_data
 
@@ -124,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         names = list(fakes)
     with tqdm(total=n * len(models), desc="playing", unit="clip", disable=args.quiet, leave=False) as bar:
         for name, (spec, G, _) in zip(names, models):
-            sets[name] = roll_measures(played_strikes(G, n, args.seed, bar), frame_s)
+            sets[name] = roll_measures(played_strikes(G, n, args.seed, bar=bar), frame_s)
     report = {"real": str(args.real), "n": int(n), "seed": args.seed, "fake": dict(zip(names, fakes)), "sets": sets}
     if args.json:
         print(json.dumps({**report, "sets": json_safe(sets)}, indent=2))

@@ -354,12 +354,15 @@ class Generator(nn.Module):
         gate = torch.sigmoid(gate_logit)
         fill = self.cfg.gate_fill_training_seconds if self.training else self.cfg.gate_fill_seconds
         gate = fill_damper_dips(gate, round(fill * self.frames_per_second))
-        if self.cfg.drop_dampered_strikes and not self.training:
+        if self.training:
+            return strikes * self.cfg.strike_gain, gate
+        # Sampling only: what a piano cannot play is dropped, remapped or capped.
+        if self.cfg.drop_dampered_strikes:
             strikes = drop_dampered(strikes, gate)
-        if self.cfg.match_dynamics and self.cfg.strike_map and not self.training:
+        if self.cfg.match_dynamics and self.cfg.strike_map:
             strikes = apply_strike_map(strikes, self.cfg.strike_map, self.cfg.ghost_scale, labels)
         strikes = strikes * self.cfg.strike_gain
-        if self.cfg.strike_ceiling > 0 and not self.training:
+        if self.cfg.strike_ceiling > 0:
             strikes = strikes.clamp(max=self.cfg.strike_ceiling)
         return strikes, gate
 

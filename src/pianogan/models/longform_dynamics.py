@@ -36,7 +36,8 @@ MIN_KNOT = 1e-6  # the smallest gap between two raw knots
 def exceedance_values(strikes: np.ndarray, rates: np.ndarray) -> np.ndarray:
     """Strikes (n, 88, T) >= 0 -> (len(rates),): the value a clip's strikes exceed ``rates[i]``
     times on average (rate per clip; 0 where it has fewer strikes)."""
-    v = np.sort(np.asarray(strikes, np.float64)[np.asarray(strikes) > 0])[::-1]
+    s = np.asarray(strikes, np.float64)
+    v = np.sort(s[s > 0])[::-1]
     k = np.maximum(np.round(np.asarray(rates) * len(strikes)).astype(int), 1)
     return np.where(k <= len(v), v[np.minimum(k, len(v)) - 1], 0.0)
 
@@ -83,18 +84,14 @@ def apply_strike_map(strikes: torch.Tensor, knots: tuple[float, ...], ghost_scal
     knots, in proportion above the last one, ``ghost_scale`` x the first knot's ratio below it.
     ``knots`` may hold one map per style, concatenated (:func:`fit_style_maps`); ``labels`` (n,)
     then picks each clip's (without labels, the first style's)."""
-    n_maps = map_count(knots)
-    if n_maps == 1:
-        return _map(strikes, knots, ghost_scale)
-    size = len(knots) // n_maps
-    maps = [knots[s * size:(s + 1) * size] for s in range(n_maps)]
-    if labels is None:
-        return _map(strikes, maps[0], ghost_scale)
+    size = len(knots) // map_count(knots)
+    if size == len(knots) or labels is None:
+        return _map(strikes, knots[:size], ghost_scale)
     out = torch.empty_like(strikes)
-    for s, m in enumerate(maps):
+    for s in range(len(knots) // size):
         rows = labels == s
         if rows.any():
-            out[rows] = _map(strikes[rows], m, ghost_scale)
+            out[rows] = _map(strikes[rows], knots[s * size:(s + 1) * size], ghost_scale)
     return out
 
 
@@ -106,18 +103,28 @@ def map_count(knots) -> int:
 
 
 @torch.no_grad()
-def played_raw(G, n: int = 256, seed: int = 0, labels: torch.Tensor | None = None,
-               batch: int = 32) -> np.ndarray:
-    """(n, 88, T) strikes G plays at its training length from fixed latents (``labels`` (n,) their
-    styles, None: drawn as when sampling), before any map, gain or ceiling (numpy)."""
+def played_strikes(G, n: int, seed: int = 0, labels: torch.Tensor | None = None, batch: int = 32,
+                   bar=None) -> np.ndarray:
+    """(n, 88, T) strikes G plays at its training length from the latents of ``seed``, sampled as
+    ``pianogan generate`` samples them (``labels`` (n,) their styles, None: drawn from z), in
+    batches (numpy); ``bar``: a progress bar updated per batch."""
+    z = G.sample_z(n, generator=torch.Generator().manual_seed(int(seed)))
+    out = []
+    for s in range(0, n, batch):
+        out.append(G.notes(z[s:s + batch], None if labels is None else labels[s:s + batch]).float().numpy())
+        if bar is not None:
+            bar.update(len(out[-1]))
+    return np.concatenate(out)
+
+
+def played_raw(G, n: int = 256, seed: int = 0, labels: torch.Tensor | None = None) -> np.ndarray:
+    """:func:`played_strikes` before any map, gain or ceiling."""
     import dataclasses
 
     cfg = G.cfg
     G.cfg = dataclasses.replace(cfg, strike_map=(), strike_gain=1.0, strike_ceiling=0.0)
     try:
-        z = G.sample_z(n, generator=torch.Generator().manual_seed(int(seed)))
-        return np.concatenate([G.notes(z[s:s + batch], None if labels is None else labels[s:s + batch]).float().numpy()
-                               for s in range(0, n, batch)])
+        return played_strikes(G, n, seed, labels)
     finally:
         G.cfg = cfg
 
@@ -146,4 +153,4 @@ def calibrate_dynamics(G, real_strikes: np.ndarray, real_labels: np.ndarray | No
 
 
 __all__ = ["N_KNOTS", "apply_strike_map", "calibrate_dynamics", "exceedance_values", "fit_strike_map", "fit_style_maps",
-           "map_count", "played_raw"]
+           "map_count", "played_raw", "played_strikes"]

@@ -127,9 +127,10 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
             raise PianoGANError(f"{level_from}: no training clips to calibrate from")
         rolls = clip_rolls(train_clips)  # None for audio data
         strikes = None if rolls is None else roll_to_notes(rolls)[0]
-        G.cfg = dataclasses.replace(G.cfg, **_shares(train_clips, strikes, styles, G.cfg))
+        labels = _style_labels(train_clips, styles)
+        G.cfg = dataclasses.replace(G.cfg, **_shares(strikes, styles, labels, G.cfg))
         drift = _calibrate_drift(G, train_clips, strikes)  # sets G.cfg.drift_seconds (data with rolls)
-        dynamics = _calibrate_dynamics(G, strikes, _style_labels(train_clips, styles))  # G.cfg.strike_map
+        dynamics = _calibrate_dynamics(G, strikes, labels)  # sets G.cfg.strike_map (when it asks for one)
         level = _calibrate(G, train_clips, level_n)  # sets G.cfg.strike_gain
     # G's config, calibration included, with every field written out: a later default cannot
     # change a shipped model.
@@ -170,17 +171,17 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     return entry
 
 
-def _shares(ds, strikes, styles: tuple[str, ...], cfg=None) -> dict:
-    """Config fields calibrated to the training clips ``ds`` (a PianoDataset) and their piano
-    rolls' ``strikes`` (n, 88, T) (None for audio data): ``key_shares`` (24 keys; absent without
-    rolls), for a model conditioned on ``styles`` (when the data has those labels)
-    ``style_shares`` and ``style_key_shares``, and for a beat-clock ``cfg`` ``beat_periods``
+def _shares(strikes, styles: tuple[str, ...], labels, cfg=None) -> dict:
+    """Config fields calibrated to the training clips' piano-roll ``strikes`` (n, 88, T) (None for
+    audio data) and style ``labels`` (n,) (:func:`_style_labels`; None without them):
+    ``key_shares`` (24 keys; absent without rolls), for a model conditioned on ``styles`` (when
+    the data has those labels) ``style_shares`` and ``style_key_shares``, and for a beat-clock
+    ``cfg`` ``beat_periods``
     (each style's quantiles of the clips' beat periods, :mod:`pianogan.models.beat_clock`)."""
     import numpy as np
 
     from ..keys import key_shares, style_key_shares
 
-    labels = _style_labels(ds, styles)
     out: dict = {}
     if labels is not None:
         counts = np.bincount(labels, minlength=len(styles)).astype(np.float64)
