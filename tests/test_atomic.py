@@ -132,3 +132,18 @@ def test_every_writer_uses_atomic():
     offenders = [f"{p.relative_to(SRC)}:{i}" for p in SRC.rglob("*.py") if p.name != "atomic.py"
                  for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+def test_safetensors_are_written_byte_for_byte_the_same_for_the_same_input(tmp_path):
+    import torch
+    from safetensors import safe_open
+
+    from pianogan.train.checkpoint import write_safetensors
+
+    meta = {f"field{i}": "x" * i for i in range(12)}
+    tensors = {"b": torch.ones(3), "a": torch.arange(4.0)}
+    for i in range(4):
+        write_safetensors(tmp_path / f"{i}.safetensors", tensors, meta)
+    assert len({(tmp_path / f"{i}.safetensors").read_bytes() for i in range(4)}) == 1
+    with safe_open(str(tmp_path / "0.safetensors"), "pt") as f:
+        assert f.metadata() == meta and torch.equal(f.get_tensor("a"), tensors["a"])

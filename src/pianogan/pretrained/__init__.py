@@ -16,7 +16,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..atomic import atomic_path, write_json, write_text
+from ..atomic import write_json, write_text
 from ..errors import PianoGANError
 
 HERE = Path(__file__).resolve().parent
@@ -109,9 +109,7 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     figures {name: text} recorded with the entry (the demo's report shows them). ``settings``:
     {field: value} of the family's ``SAMPLING_FIELDS`` (fields that act only outside training,
     such as the truncation psi) to store in place of the run's, set before calibrating."""
-    from safetensors.torch import save_file
-
-    from ..train.checkpoint import generator_metadata, load_generator
+    from ..train.checkpoint import generator_metadata, load_generator, write_safetensors
 
     G, info = load_generator(run)
     if settings:
@@ -142,8 +140,7 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
              for k, v in G.state_dict().items()}
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{name}.safetensors"
-    with atomic_path(out) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+    write_safetensors(out, state, meta)
     size = out.stat().st_size
     if size > MAX_BYTES:
         out.unlink()
@@ -245,7 +242,15 @@ def _calibrate(G, ds, n: int) -> dict:
     from ..models.longform_level import calibrate_level
 
     idx = np.sort(np.random.default_rng(0).choice(len(ds), min(n, len(ds)), replace=False))
-    return {k: round(float(v), 5) for k, v in calibrate_level(G, ds.images(idx), n=n).items()}
+    real = ds.images(idx)
+    out = {}
+    if getattr(G.cfg, "level_through_ghosts", False) and getattr(G.cfg, "strike_map", ()):
+        # The faint strikes below the dynamics map carry the level first; the strike gain then
+        # takes what they cannot reach (about 1 when they reach it).
+        ghosts = calibrate_level(G, real, n=n, field="ghost_scale")
+        out["ghost_scale"] = round(float(ghosts["gain"]), 5)
+    out.update({k: round(float(v), 5) for k, v in calibrate_level(G, real, n=n).items()})
+    return out
 
 
 __all__ = ["export", "load_pretrained", "registry", "sha256", "shipped_models"]

@@ -142,17 +142,36 @@ def generator_metadata(model: str, model_config: dict, preset: Preset, stats: St
             "stats": json.dumps(stats.to_dict()), "step": str(int(step))}
 
 
+def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write ``tensors`` with ``metadata`` to ``path`` as safetensors, atomically and byte for
+    byte the same for the same input.
+
+    safetensors (0.8) serialises the metadata from a hash map, whose order changes from one
+    write to the next, so two exports of the same weights and config differed in their bytes
+    and their hash. The header is written again with the metadata's keys sorted: the same JSON
+    text reordered, so it keeps its length and the tensors their offsets.
+    """
+    from safetensors.torch import save
+
+    data = save(tensors, metadata=metadata)
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) <= n:  # always, for a reordering; the format pads its header with spaces
+        data = data[:8] + text.ljust(n) + data[8 + n:]
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def save_generator(run: str | Path, state: dict, model: str, model_config: dict, preset: Preset,
                    stats: Stats, step: int) -> Path:
     """RUN/generator.safetensors: ``state`` (the EMA generator's state dict) + metadata."""
-    from safetensors.torch import save_file
-
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     meta = generator_metadata(model, model_config, preset, stats, step)
     path = Path(run) / "generator.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)  # a run's first save may come before any other
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    write_safetensors(path, tensors, meta)
     return path
 
 
