@@ -443,6 +443,54 @@ def test_strikes_on_a_key_whose_damper_stays_down_are_dropped_only_when_sampling
     assert (dropped > 0).sum() < (raw > 0).sum()  # an untrained head strikes some keys it holds down
 
 
+def test_a_strike_lifts_its_keys_damper_in_training_and_sampling_when_asked():
+    from pianogan.models.piano_render import drop_dampered, lift_dampers
+
+    strikes, gate = torch.zeros(1, 88, 8), torch.zeros(1, 88, 8)
+    strikes[0, 10, 2] = strikes[0, 11, 2] = strikes[0, 12, 7] = 0.01
+    gate[0, 11, 2:] = 0.7  # key 11 is held (part way) from its strike on
+    lifted = lift_dampers(strikes, gate)
+    assert lifted[0, 10].tolist() == [0, 0, 1, 1, 0, 0, 0, 0]  # two frames open, then down again
+    assert lifted[0, 11].tolist() == pytest.approx([0, 0, 1, 1, 0.7, 0.7, 0.7, 0.7])
+    assert lifted[0, 12, 7] == 1 and lifted[0, 13:].sum() == 0 and lifted[0, :10].sum() == 0
+    assert torch.equal(drop_dampered(strikes, lifted), strikes)  # no strike is left with only a click
+    G, _ = LF.build(small_cfg(), (129, 64))
+    z = G.sample_z(2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for training in (True, False):
+            G.train(training)
+            G.cfg = small_cfg()
+            img, (raw, gates) = G(z, notes=True)
+            G.cfg = small_cfg(strike_lifts_damper=True)
+            img_lift, (same, opened) = G(z, notes=True)
+            assert torch.equal(same, raw) and torch.equal(opened, lift_dampers(raw, gates))
+            assert (opened > gates).any() and not torch.allclose(img_lift, img)
+
+
+def test_the_level_can_be_set_through_the_faint_strikes_below_the_dynamics_map():
+    import dataclasses
+
+    from pianogan.errors import PianoGANError
+    from pianogan.models.longform_level import calibrate_level, mean_level
+
+    # An identity map whose first knot lies above every strike of the untrained head: all its
+    # strikes count as faint ones, so ghost_scale alone moves the level.
+    G, _ = LF.build(small_cfg(strike_gain=4.0, strike_map=(1.0, 10.0, 1.0, 10.0), match_dynamics=True), (129, 64))
+    G.eval()
+    with torch.no_grad():
+        loud = mean_level(G, 8)
+        G.cfg = dataclasses.replace(G.cfg, ghost_scale=0.25)
+        target = mean_level(G, 8)
+        G.cfg = dataclasses.replace(G.cfg, ghost_scale=1.0)
+        assert target < loud - 0.01
+        out = calibrate_level(G, np.full((2, 129, 64), target), n=8, field="ghost_scale")
+    assert G.cfg.ghost_scale == pytest.approx(0.25, rel=0.02) and G.cfg.strike_gain == 4.0
+    assert out["gain"] == G.cfg.ghost_scale and out["after"] == pytest.approx(target, abs=1e-4)
+    G.cfg = dataclasses.replace(G.cfg, ghost_scale=0.0)
+    with pytest.raises(PianoGANError, match="ghost_scale is 0"):
+        calibrate_level(G, np.full((2, 129, 64), target), n=8, field="ghost_scale")
+
+
 def test_style_labels_policy():
     rows = [{"source": "bach/bwv1.mxl"}, {"source": "beethoven/opus18no1/movement1.mxl"},
             {"source": "joplin/maple_leaf_rag.mxl"}, {"source": "handel/rinaldo/x.mxl"}]
@@ -695,6 +743,12 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     assert list(G.cfg.strike_map) == pytest.approx(entry["dynamics"]["knots"], abs=1e-5)
     assert entry["dynamics"]["per_style"] and len(G.cfg.strike_map) == 2 * 2 * 24  # chorale, keyboard
     assert G.cfg.strike_gain == pytest.approx(entry["level"]["gain"], rel=1e-4)
+    # ... or through the faint strikes below the map first, the gain taking only what they miss.
+    entry = export(tmp_path / "r", "ghost-test", folder=other, level_from=data, level_n=16,
+                   settings={"match_dynamics": "yes", "level_through_ghosts": "yes"})
+    G, _ = load_pretrained("ghost-test", folder=other)
+    assert G.cfg.ghost_scale == pytest.approx(entry["level"]["ghost_scale"], rel=1e-4) != 1.0
+    assert G.cfg.strike_gain == pytest.approx(entry["level"]["gain"], rel=1e-4)
 
 
 def test_generate_makes_any_length_with_a_style(tmp_path, capsys):
@@ -827,7 +881,9 @@ def test_rubato_strike_is_the_rubato_recipe_with_the_strike_term_and_sampling_se
 
     rs = CONFIGS["rubato-strike"]
     assert rs.strike_match_weight == 1.0 and rs.strike_match_start_kimg == 0
-    assert (rs.truncation, rs.gate_fill_seconds, rs.strike_ceiling, rs.match_dynamics) == (0.8, 0.8, 1.0, True)
+    assert (rs.truncation, rs.gate_fill_seconds, rs.strike_ceiling, rs.match_dynamics, rs.level_through_ghosts) == (
+        0.8, 0.8, 1.0, True, True)
+    assert CONFIGS["rubato-lift"] == dataclasses.replace(rs, strike_lifts_damper=True)
     training = {f: getattr(CONFIGS["rubato"], f) for f in SAMPLING_FIELDS}
     assert dataclasses.replace(rs, strike_match_weight=0.0, **training) == CONFIGS["rubato"]
 

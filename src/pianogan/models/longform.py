@@ -44,7 +44,7 @@ from .layers import he_init
 from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure, upgrade_fields
 from .longform_critic import Discriminator
 from .longform_dynamics import apply_strike_map
-from .piano_render import N_KEYS, PianoRenderer, drop_dampered, fill_damper_dips
+from .piano_render import N_KEYS, PianoRenderer, drop_dampered, fill_damper_dips, lift_dampers
 
 
 # Key onsets are softplus(NOTE_SHARPNESS * logit): a logit range of about [-1, 0.5] spans silence
@@ -354,6 +354,8 @@ class Generator(nn.Module):
         gate = torch.sigmoid(gate_logit)
         fill = self.cfg.gate_fill_training_seconds if self.training else self.cfg.gate_fill_seconds
         gate = fill_damper_dips(gate, round(fill * self.frames_per_second))
+        if self.cfg.strike_lifts_damper:
+            gate = lift_dampers(strikes, gate)
         if self.training:
             return strikes * self.cfg.strike_gain, gate
         # Sampling only: what a piano cannot play is dropped, remapped or capped.

@@ -108,12 +108,21 @@ class Config:
     match_dynamics: bool = False
     ghost_scale: float = 1.0
     strike_map: tuple[float, ...] = ()
+    # With a dynamics map, the export's level calibration sets ``ghost_scale`` first and the
+    # strike gain only after it, so a model too loud or too soft in all plays its mapped notes
+    # at the corpus's values and its faint strikes take the difference (section 30).
+    level_through_ghosts: bool = False
     # Outside training, a strike on a key whose damper is down at the strike and the frame after
     # (gate < piano_render.SILENT_GATE) is dropped: it makes no tone, only the renderer's
     # broadband click. Real rolls have none (a struck key lifts its damper); the generators
     # strike a third of their notes and half their faint strikes that way. Dropping them made
     # the FD worse (2.80x -> 3.35x: the clicks stand in for real audio's noise; section 29). Off.
     drop_dampered_strikes: bool = False
+    # In training and sampling, every strike lifts its key's damper for two frames (about 64 ms;
+    # piano_render.lift_dampers), so a strike on a closed key makes a short tone, not only the
+    # renderer's broadband click. The structural alternative to ``drop_dampered_strikes``: the
+    # generator learns, from step 0, that a faint strike is a faint note.
+    strike_lifts_damper: bool = False
     # --- discriminator
     log_rows: int = 160  # log-frequency rows of D's pitch view
     d_channels: tuple[int, ...] = (32, 64, 96)  # 2-D stages on the log rows (stride 2 each)
@@ -245,10 +254,15 @@ CONFIGS: dict[str, Config] = {
     "rubato-scale": Config(beat_clock=True, clock_wander=0.5, scale_match_weight=1.5, scale_match_start_kimg=80.0),
     # ``rubato`` whose generator matches the reals' strike values from the start (session 23's
     # run), sampled at psi 0.8 with the damper dips filled up to 0.8 s (section 27), no strike
-    # above full velocity (section 28) and its strikes mapped to the corpus's dynamics (section
-    # 29): the recipe of the shipped model.
+    # above full velocity (section 28), its strikes mapped to the corpus's dynamics (section 29)
+    # and its level set through the faint strikes (section 30): the recipe of the shipped model.
     "rubato-strike": Config(beat_clock=True, clock_wander=0.5, strike_match_weight=1.0, truncation=0.8,
-                            gate_fill_seconds=0.8, strike_ceiling=1.0, match_dynamics=True),
+                            gate_fill_seconds=0.8, strike_ceiling=1.0, match_dynamics=True,
+                            level_through_ghosts=True),
+    # ``rubato-strike`` whose strikes lift their keys' dampers from step 0 (section 30).
+    "rubato-lift": Config(beat_clock=True, clock_wander=0.5, strike_match_weight=1.0, truncation=0.8,
+                          gate_fill_seconds=0.8, strike_ceiling=1.0, match_dynamics=True,
+                          level_through_ghosts=True, strike_lifts_damper=True),
 }
 
 def upgrade_fields(fields: dict) -> dict:
@@ -265,7 +279,7 @@ def upgrade_fields(fields: dict) -> dict:
 # Fields that act only outside training: ``pianogan export --set`` may change them on a trained
 # run (a truncation or a damper fill tried after training), since the run would train the same.
 SAMPLING_FIELDS = ("truncation", "gate_fill_seconds", "strike_ceiling", "match_dynamics", "ghost_scale",
-                   "drop_dampered_strikes")
+                   "level_through_ghosts", "drop_dampered_strikes")
 
 
 def configure(cfg: Config, preset, stats, styles: tuple[str, ...], rolls: bool = False) -> Config:

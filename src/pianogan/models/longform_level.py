@@ -34,17 +34,23 @@ def mean_level(G, n: int = 128, seed: int = 0, batch: int = 32) -> float:
 
 
 def calibrate_level(G, real_images: np.ndarray, n: int = 128, seed: int = 0, iters: int = 12,
-                    bounds: tuple[float, float] = (1 / 16, 16.0)) -> dict:
-    """Set ``G.cfg.strike_gain`` (relative to its current value) so that G's mean level matches
-    ``real_images`` (n, F, T) in [-1, 1]; bisection on log gain (the level rises with the gain).
-    Returns {"gain", "real", "before", "after"}. G is changed in place (its config only)."""
+                    bounds: tuple[float, float] = (1 / 16, 16.0), field: str = "strike_gain") -> dict:
+    """Set ``G.cfg.<field>`` (relative to its current value, which must be > 0) so that G's mean
+    level matches ``real_images`` (n, F, T) in [-1, 1]; bisection on the log of the factor (the
+    level rises with it). ``field``: ``strike_gain`` scales every strike; ``ghost_scale`` only
+    the faint strikes below a dynamics map (longform_dynamics), so the mapped notes keep the
+    corpus's values. Returns {"gain" (the field's new value), "real", "before", "after"}; a
+    factor at a bound means the level is out of the field's reach. G is changed in place (its
+    config only)."""
     if getattr(G.cfg, "head", None) != "notes":
         raise PianoGANError("level calibration: only a longform model with the 'notes' head has a strike gain")
     target = float(np.mean(real_images, dtype=np.float64))
-    base = float(G.cfg.strike_gain)
+    base = float(getattr(G.cfg, field))
+    if base <= 0:
+        raise PianoGANError(f"level calibration: {field} is {base:g}; it can only be scaled from a value > 0")
 
     def level_at(gain: float) -> float:
-        G.cfg = dataclasses.replace(G.cfg, strike_gain=base * gain)
+        G.cfg = dataclasses.replace(G.cfg, **{field: base * gain})
         return mean_level(G, n, seed)
 
     before = level_at(1.0)

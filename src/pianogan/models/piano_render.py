@@ -149,6 +149,18 @@ def drop_dampered(strikes: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.maximum(gate, after) < SILENT_GATE, torch.zeros_like(strikes), strikes)
 
 
+def lift_dampers(strikes: torch.Tensor, gate: torch.Tensor, frames: int = 2) -> torch.Tensor:
+    """Damper gates (n, 88, T) opened fully for ``frames`` frames from every strike (n, 88, T)
+    of their key: striking a key lifts its damper, however soft the strike, so no strike is left
+    with only its click (:func:`drop_dampered` drops such strikes; this gives them their tone).
+    A gate that was open stays as it was; after the lift the renderer's release fades the note.
+    The lift is a step in the strikes (no gradient flows through it to them); the strikes' values
+    still reach the loss through the tone they make."""
+    struck = (strikes > 0).to(gate.dtype)
+    held = F.max_pool1d(F.pad(struck, (frames - 1, 0)), frames, 1) if frames > 1 else struck
+    return torch.maximum(gate, held)
+
+
 class PianoRenderer(nn.Module):
     """Note activations -> normalised log-magnitude image rows (see the module docstring).
 
