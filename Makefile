@@ -40,7 +40,8 @@ bench: $(STAMP)
 # step (the median of the shipped run's own log; 66 min of steps), so about 80 min of the 2 h
 # budget. Re-running resumes. The export calibrates the key shares, style mix, drift, dynamics
 # map and loudness to data/model (with the preset's sampling settings: psi 0.8, damper dips
-# filled up to 0.8 s, strikes capped at full velocity and mapped onto the corpus's dynamics)
+# filled up to 0.8 s, strikes capped at full velocity and mapped onto the corpus's dynamics, the
+# level set through the faint strikes below the map)
 # and writes runs/model/export/piano-longform.safetensors, what the package ships
 # (src/pianogan/pretrained); both evaluations read that file.
 MODEL_HOURS ?= 3.2
