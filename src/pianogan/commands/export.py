@@ -19,7 +19,8 @@ is asked for), the share of each key per style (from their piano rolls, when DAT
 generated clip is transposed to a key drawn from its style's), how fast its global latent drifts
 in a long piece (so that its key changes as often as between consecutive clips of the data's
 pieces), with `match_dynamics` set a map of its strike values onto the data's rolls' (each
-clip's r-th loudest strike as loud as a real clip's), and its loudness (one strike gain); all are
+clip's r-th loudest strike as loud as a real clip's), and its loudness (one strike gain; with
+`level_through_ghosts` set too, the scale of the faint strikes below that map first); all are
 kept in its config."""
 
 

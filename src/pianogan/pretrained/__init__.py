@@ -244,7 +244,8 @@ def _calibrate(G, ds, n: int) -> dict:
     idx = np.sort(np.random.default_rng(0).choice(len(ds), min(n, len(ds)), replace=False))
     real = ds.images(idx)
     out = {}
-    if getattr(G.cfg, "level_through_ghosts", False) and getattr(G.cfg, "strike_map", ()):
+    cfg = G.cfg
+    if getattr(cfg, "level_through_ghosts", False) and getattr(cfg, "match_dynamics", False) and cfg.strike_map:
         # The faint strikes below the dynamics map carry the level first; the strike gain then
         # takes what they cannot reach (about 1 when they reach it).
         ghosts = calibrate_level(G, real, n=n, field="ghost_scale")
