@@ -749,6 +749,11 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     G, _ = load_pretrained("ghost-test", folder=other)
     assert G.cfg.ghost_scale == pytest.approx(entry["level"]["ghost_scale"], rel=1e-4) != 1.0
     assert G.cfg.strike_gain == pytest.approx(entry["level"]["gain"], rel=1e-4)
+    # A map that is stored but switched off scales nothing: the gain alone sets the level.
+    entry = export(other / "ghost-test.safetensors", "off-test", folder=other, level_from=data, level_n=16,
+                   settings={"match_dynamics": "no"})
+    G, _ = load_pretrained("off-test", folder=other)
+    assert G.cfg.strike_map and G.cfg.level_through_ghosts and "ghost_scale" not in entry["level"]
 
 
 def test_generate_makes_any_length_with_a_style(tmp_path, capsys):
