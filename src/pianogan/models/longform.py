@@ -361,7 +361,7 @@ class Generator(nn.Module):
         # Sampling only: what a piano cannot play is dropped, remapped or capped.
         if self.cfg.drop_dampered_strikes:
             strikes = drop_dampered(strikes, gate)
-        if self.cfg.match_dynamics and self.cfg.strike_map:
+        if self.cfg.maps_dynamics:
             strikes = apply_strike_map(strikes, self.cfg.strike_map, self.cfg.ghost_scale, labels)
         strikes = strikes * self.cfg.strike_gain
         if self.cfg.strike_ceiling > 0:

@@ -196,6 +196,11 @@ class Config:
     r1_interval: int = 4
     n_critic: int = 1
 
+    @property
+    def maps_dynamics(self) -> bool:
+        """Whether sampling applies a dynamics map: asked for and fitted (``strike_map`` set)."""
+        return bool(self.match_dynamics and self.strike_map)
+
     def __post_init__(self) -> None:
         self.styles = tuple(str(s) for s in self.styles)
         self.g_channels = tuple(int(c) for c in self.g_channels)
@@ -260,11 +265,9 @@ CONFIGS: dict[str, Config] = {
     "rubato-strike": Config(beat_clock=True, clock_wander=0.5, strike_match_weight=1.0, truncation=0.8,
                             gate_fill_seconds=0.8, strike_ceiling=1.0, match_dynamics=True,
                             level_through_ghosts=True),
-    # ``rubato-strike`` whose strikes lift their keys' dampers from step 0: worse (section 30).
-    "rubato-lift": Config(beat_clock=True, clock_wander=0.5, strike_match_weight=1.0, truncation=0.8,
-                          gate_fill_seconds=0.8, strike_ceiling=1.0, match_dynamics=True,
-                          level_through_ghosts=True, strike_lifts_damper=True),
 }
+# ``rubato-strike`` whose strikes lift their keys' dampers from step 0: worse (section 30).
+CONFIGS["rubato-lift"] = dataclasses.replace(CONFIGS["rubato-strike"], strike_lifts_damper=True)
 
 def upgrade_fields(fields: dict) -> dict:
     """Stored config fields of an older version as this Config's (models.config_from_dict):

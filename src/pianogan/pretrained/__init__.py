@@ -244,8 +244,7 @@ def _calibrate(G, ds, n: int) -> dict:
     idx = np.sort(np.random.default_rng(0).choice(len(ds), min(n, len(ds)), replace=False))
     real = ds.images(idx)
     out = {}
-    cfg = G.cfg
-    if getattr(cfg, "level_through_ghosts", False) and getattr(cfg, "match_dynamics", False) and cfg.strike_map:
+    if getattr(G.cfg, "level_through_ghosts", False) and getattr(G.cfg, "maps_dynamics", False):
         # The faint strikes below the dynamics map carry the level first; the strike gain then
         # takes what they cannot reach (about 1 when they reach it).
         ghosts = calibrate_level(G, real, n=n, field="ghost_scale")
