@@ -39,12 +39,12 @@ bench: $(STAMP)
 # steps (sections 26-27). On 2 quiet cores: prepare 71 s, renderer fits about 7 min, 0.68 s a
 # step (the median of the shipped run's own log; 66 min of steps), so about 80 min of the 2 h
 # budget (0.48 s a step on a 2-core AMD EPYC). Bit for bit on one CPU type only: bf16 kernels
-# differ between CPUs, and seed 0 on the AMD trains another model (section 31). Re-running resumes. The export calibrates the key shares, style mix, drift, dynamics
-# map and loudness to data/model (with the preset's sampling settings: psi 0.8, damper dips
-# filled up to 0.8 s, strikes capped at full velocity and mapped onto the corpus's dynamics, the
-# level set through the faint strikes below the map)
-# and writes runs/model/export/piano-longform.safetensors, what the package ships
-# (src/pianogan/pretrained); both evaluations read that file.
+# differ between CPUs, and seed 0 on the AMD trains another model (section 31). Re-running
+# resumes. The export calibrates the key shares, style mix, drift, dynamics map and loudness to
+# data/model (with the preset's sampling settings: psi 0.8, damper dips filled up to 0.8 s,
+# strikes capped at full velocity and mapped onto the corpus's dynamics, the level set through the
+# faint strikes below the map) and writes runs/model/export/piano-longform.safetensors, what the
+# package ships (src/pianogan/pretrained); both evaluations read that file.
 MODEL_HOURS ?= 3.2
 MODEL_STEPS ?= 5500
 model: $(STAMP)
