@@ -207,7 +207,7 @@ def test_export_keeps_each_styles_tempi_and_generate_takes_a_tempo_and_rubato(tm
     cfg = {"base": "tiny", "model": {**SMALL, "render_fit_steps": 4, "beat_clock": True}}
     train("longform", data, tmp_path / "r", config=cfg, steps=1, progress=False, **QUIET)
     folder = tmp_path / "shipped"
-    export(tmp_path / "r", "beat-test", folder=folder, level_from=data, level_n=16)
+    export(tmp_path / "r", "beat-test", folder=folder, level_from=data, level_n=16, drift_n=8)
     G, _ = load_pretrained("beat-test", folder=folder)
     # this data strikes a note every 16 frames (0.256 s, under the 0.3 s read): both styles' tempi
     # are read at twice that, 0.512 s

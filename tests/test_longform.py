@@ -676,7 +676,7 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     assert shipped_models(folder) == []
     with pytest.raises(PianoGANError, match="ships no pretrained model"):
         load_pretrained(folder=folder)
-    entry = export(tmp_path / "r", "tiny-test", folder=folder, card="# card\n", level_from=data, level_n=16,
+    entry = export(tmp_path / "r", "tiny-test", folder=folder, card="# card\n", level_from=data, level_n=16, drift_n=8,
                    figures={"FD": "2.9x floor"})
     level = entry["level"]  # the loudness of the real training clips, approached by one strike gain
     assert abs(level["after"] - level["real"]) < abs(level["before"] - level["real"])
@@ -698,7 +698,9 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     # ... and how fast the global latent drifts in a long piece (matched to consecutive clips' keys)
     from pianogan.models.longform_drift import DRIFT_CANDIDATES
 
-    assert entry["drift"]["drift_seconds"] in DRIFT_CANDIDATES and entry["drift"]["pairs"] > 0
+    drift = entry["drift"]["drift_seconds"]
+    assert drift == 0 or min(DRIFT_CANDIDATES[1:]) <= drift <= max(DRIFT_CANDIDATES)
+    assert entry["drift"]["pairs"] > 0 and entry["drift"]["weighting"] == "per piece"
     assert G.cfg.drift_seconds == entry["drift"]["drift_seconds"]
     with torch.no_grad():
         assert G(G.sample_z(1, n_local=16)).shape == (1, 1, 129, 128)
@@ -736,7 +738,7 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     with pytest.raises(PianoGANError, match="'maybe' is not a bool"):
         export(tmp_path / "r", "set-test", folder=other, settings={"match_dynamics": "maybe"})
     # Matching the dynamics fits a strike map to the training rolls; the level is set after it.
-    entry = export(tmp_path / "r", "dyn-test", folder=other, level_from=data, level_n=16,
+    entry = export(tmp_path / "r", "dyn-test", folder=other, level_from=data, level_n=16, drift_n=8,
                    settings={"match_dynamics": "yes", "ghost_scale": "0.5"})
     G, _ = load_pretrained("dyn-test", folder=other)
     assert G.cfg.match_dynamics and G.cfg.ghost_scale == 0.5
@@ -744,13 +746,13 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     assert entry["dynamics"]["per_style"] and len(G.cfg.strike_map) == 2 * 2 * 24  # chorale, keyboard
     assert G.cfg.strike_gain == pytest.approx(entry["level"]["gain"], rel=1e-4)
     # ... or through the faint strikes below the map first, the gain taking only what they miss.
-    entry = export(tmp_path / "r", "ghost-test", folder=other, level_from=data, level_n=16,
+    entry = export(tmp_path / "r", "ghost-test", folder=other, level_from=data, level_n=16, drift_n=8,
                    settings={"match_dynamics": "yes", "level_through_ghosts": "yes"})
     G, _ = load_pretrained("ghost-test", folder=other)
     assert G.cfg.ghost_scale == pytest.approx(entry["level"]["ghost_scale"], rel=1e-4) != 1.0
     assert G.cfg.strike_gain == pytest.approx(entry["level"]["gain"], rel=1e-4)
     # A map that is stored but switched off scales nothing: the gain alone sets the level.
-    entry = export(other / "ghost-test.safetensors", "off-test", folder=other, level_from=data, level_n=16,
+    entry = export(other / "ghost-test.safetensors", "off-test", folder=other, level_from=data, level_n=16, drift_n=8,
                    settings={"match_dynamics": "no"})
     G, _ = load_pretrained("off-test", folder=other)
     assert G.cfg.strike_map and G.cfg.level_through_ghosts and "ghost_scale" not in entry["level"]
@@ -853,7 +855,7 @@ def test_drift_moves_the_global_latent_through_fresh_anchors_only_when_sampling(
 
 def test_drift_calibration_matches_the_key_changes_of_consecutive_real_clips():
     from pianogan.data.rolls import PIANO_LOW
-    from pianogan.models.longform_drift import calibrate_drift, continues, real_agreement, window_scales
+    from pianogan.models.longform_drift import calibrate_drift, continues, pieces_of, real_agreement, window_scales
 
     def scale_roll(tonic: int, frames: int = 64) -> torch.Tensor:
         roll = torch.zeros(88, frames)
@@ -866,15 +868,33 @@ def test_drift_calibration_matches_the_key_changes_of_consecutive_real_clips():
     rows = [{"shard": s, "offset_seconds": o, "duration_seconds": 1.0}
             for s, o in (("a", 0.0), ("a", 1.0), ("a", 2.0), ("a", 5.0), ("b", 6.0), ("b", 7.0))]
     assert continues(rows).tolist() == [True, True, False, False, True]
-    # pairs (C, C), (C, F#) and (F#, F#) continue: 2 of 3 agree
-    assert real_agreement(torch.stack([c, c, fs, c, fs, fs]), continues(rows)) == (pytest.approx(2 / 3), 3)
+    # pairs (C, C), (C, F#) in piece a and (F#, F#) in piece b continue. By pairs 2 of 3 agree;
+    # each piece weighing alike, (1/2 + 1) / 2: a long piece does not outvote short ones
+    clips = torch.stack([c, c, fs, c, fs, fs])
+    assert real_agreement(clips, continues(rows), pieces_of(rows)) == (pytest.approx(3 / 4), 3, 2)
 
     torch.manual_seed(0)
     G, _ = LF.build(small_cfg(), PRESET.image_shape)
     out = calibrate_drift(G, 0.5, window=16, candidates=(0.0, 1.0, 4.0), n=4)
     assert set(out["agreement"]) == {0.0, 1.0, 4.0}
-    best = min(out["agreement"], key=lambda k: (abs(out["agreement"][k] - 0.5), k))
-    assert out["drift_seconds"] == best == G.cfg.drift_seconds
+    assert out["drift_seconds"] == G.cfg.drift_seconds
+    assert out["drift_seconds"] == 0 or 1.0 <= out["drift_seconds"] <= 4.0
+
+
+def test_the_drift_is_read_between_candidates_on_a_curve_made_monotone():
+    from pianogan.models.longform_drift import pick_drift
+
+    # halfway between 20 s (0.50) and 80 s (0.60) in log period: 40 s
+    assert pick_drift({0.0: 0.7, 20.0: 0.5, 80.0: 0.6}, 0.55) == pytest.approx(40.0)
+    # a noisy dip (60 s below 40 s) is pooled with its neighbour, not read as a second crossing
+    noisy = {0.0: 0.66, 20.0: 0.47, 40.0: 0.58, 60.0: 0.56, 90.0: 0.62}
+    assert 40.0 <= pick_drift(noisy, 0.575) <= 60.0
+    pooled = 0.5 * np.log(40.0 * 60.0)  # 40 s and 60 s pooled at 0.57, at their mean log period
+    assert pick_drift(noisy, 0.6) == pytest.approx(np.exp(np.interp(0.6, [0.57, 0.62], [pooled, np.log(90.0)])), abs=0.05)
+    # outside the curve: the shortest period, or no drift when it agrees closer than the longest
+    assert pick_drift(noisy, 0.3) == 20.0
+    assert pick_drift(noisy, 0.65) == 0.0 and pick_drift(noisy, 0.63) == 90.0
+    assert pick_drift({0.0: 0.6}, 0.5) == 0.0
 
 
 def test_rubato_strike_is_the_rubato_recipe_with_the_strike_term_and_sampling_settings():

@@ -16,12 +16,14 @@ and copies --card (a markdown model card) beside it. `pianogan generate` without
 after checking the hash. The file must stay within 30 MB. --calibrate-from DATA first matches a
 longform model to DATA's training clips: its share of each style (the mix played when no --style
 is asked for), the share of each key per style (from their piano rolls, when DATA has them: each
-generated clip is transposed to a key drawn from its style's), how fast its global latent drifts
-in a long piece (so that its key changes as often as between consecutive clips of the data's
-pieces), with `match_dynamics` set a map of its strike values onto the data's rolls' (each
-clip's r-th loudest strike as loud as a real clip's), and its loudness (one strike gain; with
-`level_through_ghosts` set too, the scale of the faint strikes below that map first); all are
-kept in its config."""
+generated clip is transposed to a key drawn from its style's), with `match_dynamics` set a map of
+its strike values onto the data's rolls' (each clip's r-th loudest strike as loud as a real
+clip's), its loudness (one strike gain; with `level_through_ghosts` set too, the scale of the
+faint strikes below that map first), and last how fast its global latent drifts in a long piece
+(so that its key changes as often as between consecutive clips of one of the data's pieces, each
+piece weighing alike; measured on 256 generated 60 s pieces at 15-120 s and read between them);
+all are kept in its config. On 2 CPU cores the whole export of the recipe's run takes about a
+minute."""
 
 
 def register(subparsers) -> None:

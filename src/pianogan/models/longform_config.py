@@ -32,11 +32,13 @@ class Config:
     # global latent with the same local ones kept the key of 2 of 24 20 s clips, other local latents
     # with the same global one 15 of 24. Held for a whole piece it kept one key more than music
     # does: consecutive 10 s windows of its 60 s pieces agreed 0.60 on the notes played, against
-    # 0.54 for consecutive clips of the training rolls. With drift the global latent moves along a
-    # path through fresh anchors every ``drift_seconds`` (Musika's moving latent coordinates for
-    # endless generation): each moment is again a N(0, I) global latent, so every window is one
-    # the model was trained on, while a long piece travels through keys. Export sets it to match
-    # the training rolls (models/longform_drift.py). Off in training (a clip has one global latent).
+    # 0.54 for consecutive clips of the training rolls (0.60 with each piece weighing alike, what
+    # the export aims at now; later models agree 0.64-0.75 undrifted). With drift the global
+    # latent moves along a path through fresh anchors every ``drift_seconds`` (Musika's moving
+    # latent coordinates for endless generation): each moment is again a N(0, I) global latent,
+    # so every window is one the model was trained on, while a long piece travels through keys.
+    # Export sets it to match the training rolls (models/longform_drift.py). Off in training (a
+    # clip has one global latent).
     drift_seconds: float = 0.0
     # The corpus's share of each of the 24 keys (pianogan.keys.KEY_NAMES), read from the training
     # rolls at export; outside training each clip's notes are transposed to a key drawn from

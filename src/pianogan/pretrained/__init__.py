@@ -97,18 +97,19 @@ def _parse(kind: type, value: str):
 
 def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, card: str = "",
            level_from: str | Path | None = None, level_n: int = 128, figures: dict | None = None,
-           settings: dict | None = None) -> dict:
+           settings: dict | None = None, drift_n: int | None = None) -> dict:
     """Write a run's EMA generator as shipped model ``name`` in ``folder`` (fp16 by default) and
     record it in MODELS.json; returns the registry entry. ``run``: anything
     :func:`~pianogan.train.checkpoint.load_generator` reads (a run directory, a step-N.pt
     checkpoint, a generator.safetensors). ``level_from``: a prepared dataset whose training clips
     calibrate a ``longform`` model first: its share of each key (from the clips' piano rolls,
-    when the data has them; :mod:`pianogan.keys`) and of each style, its drift, with
-    ``match_dynamics`` its strike map (:mod:`pianogan.models.longform_dynamics`), then its
-    loudness (:mod:`pianogan.models.longform_level`); all are kept in its config. ``figures``: measured
+    when the data has them; :mod:`pianogan.keys`) and of each style, with ``match_dynamics`` its
+    strike map (:mod:`pianogan.models.longform_dynamics`), its loudness
+    (:mod:`pianogan.models.longform_level`), then its drift; all are kept in its config. ``figures``: measured
     figures {name: text} recorded with the entry (the demo's report shows them). ``settings``:
     {field: value} of the family's ``SAMPLING_FIELDS`` (fields that act only outside training,
-    such as the truncation psi) to store in place of the run's, set before calibrating."""
+    such as the truncation psi) to store in place of the run's, set before calibrating.
+    ``drift_n``: generated pieces per drift candidate (None: the calibration's own number)."""
     from ..train.checkpoint import generator_metadata, load_generator, write_safetensors
 
     G, info = load_generator(run)
@@ -127,9 +128,14 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
         strikes = None if rolls is None else roll_to_notes(rolls)[0]
         labels = _style_labels(train_clips, styles)
         G.cfg = dataclasses.replace(G.cfg, **_shares(strikes, styles, labels, G.cfg))
-        drift = _calibrate_drift(G, train_clips, strikes)  # sets G.cfg.drift_seconds (data with rolls)
         dynamics = _calibrate_dynamics(G, strikes, labels)  # sets G.cfg.strike_map (when it asks for one)
         level = _calibrate(G, train_clips, level_n)  # sets G.cfg.strike_gain
+        # The drift last: it counts the notes played, and the map and the gain decide which
+        # strikes are loud enough to be notes. The two above are fitted with the run's drift (none
+        # for a trained run) on 10 s clips, which a drift of 15 s or more hardly moves (on seed 0
+        # a drift of 30 s had set the faint strikes' scale to 0.70 instead of 0.66, well within
+        # what the FD can tell; docs/results.md, section 33).
+        drift = _calibrate_drift(G, train_clips, strikes, drift_n)  # sets G.cfg.drift_seconds (data with rolls)
     # G's config, calibration included, with every field written out: a later default cannot
     # change a shipped model.
     model_config = dict(info["model_config"])
@@ -208,20 +214,20 @@ def _style_labels(ds, styles: tuple[str, ...]):
     return found[1] if found is not None and tuple(found[0]) == styles else None
 
 
-def _calibrate_drift(G, ds, strikes) -> dict | None:
+def _calibrate_drift(G, ds, strikes, n: int | None = None) -> dict | None:
     """The drift calibration (:mod:`pianogan.models.longform_drift`) against the key agreement of
     consecutive training clips ``ds`` of one piece (their rolls' ``strikes``); None when the data
     has no piano rolls or the model makes no notes."""
-    from ..models.longform_drift import calibrate_drift, continues, real_agreement
+    from ..models.longform_drift import calibrate_drift, continues, pieces_of, real_agreement
 
     if strikes is None or getattr(G.cfg, "head", None) != "notes":  # only longform has a note head
         return None
-    real, pairs = real_agreement(strikes, continues(ds.rows))
+    real, pairs, pieces = real_agreement(strikes, continues(ds.rows), pieces_of(ds.rows))
     if not pairs:
         return None
-    out = calibrate_drift(G, real, window=strikes.shape[-1])
-    return {"drift_seconds": out["drift_seconds"], "real": round(real, 4), "pairs": pairs,
-            "agreement": {f"{k:g}": round(v, 4) for k, v in out["agreement"].items()}}
+    out = calibrate_drift(G, real, window=strikes.shape[-1], **({} if n is None else {"n": n}))
+    return {"drift_seconds": out["drift_seconds"], "real": round(real, 4), "weighting": "per piece",
+            "pairs": pairs, "pieces": pieces, "agreement": {f"{k:g}": round(v, 4) for k, v in out["agreement"].items()}}
 
 
 def _calibrate_dynamics(G, strikes, labels) -> dict | None:
