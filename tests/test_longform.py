@@ -676,8 +676,8 @@ def test_export_and_load_pretrained_checks_the_hash(tmp_path):
     assert shipped_models(folder) == []
     with pytest.raises(PianoGANError, match="ships no pretrained model"):
         load_pretrained(folder=folder)
-    entry = export(tmp_path / "r", "tiny-test", folder=folder, card="# card\n", level_from=data, level_n=16, drift_n=8,
-                   figures={"FD": "2.9x floor"})
+    entry = export(tmp_path / "r", "tiny-test", folder=folder, card="# card\n", level_from=data, level_n=16,
+                   drift_n=8, figures={"FD": "2.9x floor"})
     level = entry["level"]  # the loudness of the real training clips, approached by one strike gain
     assert abs(level["after"] - level["real"]) < abs(level["before"] - level["real"])
     assert entry["dtype"] == "float16" and (folder / "tiny-test.md").is_file()

@@ -105,10 +105,11 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     calibrate a ``longform`` model first: its share of each key (from the clips' piano rolls,
     when the data has them; :mod:`pianogan.keys`) and of each style, with ``match_dynamics`` its
     strike map (:mod:`pianogan.models.longform_dynamics`), its loudness
-    (:mod:`pianogan.models.longform_level`), then its drift; all are kept in its config. ``figures``: measured
-    figures {name: text} recorded with the entry (the demo's report shows them). ``settings``:
-    {field: value} of the family's ``SAMPLING_FIELDS`` (fields that act only outside training,
-    such as the truncation psi) to store in place of the run's, set before calibrating.
+    (:mod:`pianogan.models.longform_level`), then its drift (:mod:`pianogan.models.longform_drift`);
+    all are kept in its config. ``figures``: measured figures {name: text} recorded with the entry
+    (the demo's report shows them). ``settings``: {field: value} of the family's
+    ``SAMPLING_FIELDS`` (fields that act only outside training, such as the truncation psi) to
+    store in place of the run's, set before calibrating.
     ``drift_n``: generated pieces per drift candidate (None: the calibration's own number)."""
     from ..train.checkpoint import generator_metadata, load_generator, write_safetensors
 
