@@ -855,7 +855,7 @@ def test_drift_moves_the_global_latent_through_fresh_anchors_only_when_sampling(
 
 def test_drift_calibration_matches_the_key_changes_of_consecutive_real_clips():
     from pianogan.data.rolls import PIANO_LOW
-    from pianogan.models.longform_drift import calibrate_drift, continues, pieces_of, real_agreement, window_scales
+    from pianogan.models.longform_drift import calibrate_drift, continues, real_agreement, window_scales
 
     def scale_roll(tonic: int, frames: int = 64) -> torch.Tensor:
         roll = torch.zeros(88, frames)
@@ -871,7 +871,7 @@ def test_drift_calibration_matches_the_key_changes_of_consecutive_real_clips():
     # pairs (C, C), (C, F#) in piece a and (F#, F#) in piece b continue. By pairs 2 of 3 agree;
     # each piece weighing alike, (1/2 + 1) / 2: a long piece does not outvote short ones
     clips = torch.stack([c, c, fs, c, fs, fs])
-    assert real_agreement(clips, continues(rows), pieces_of(rows)) == (pytest.approx(3 / 4), 3, 2)
+    assert real_agreement(clips, rows) == (pytest.approx(3 / 4), 3, 2)
 
     torch.manual_seed(0)
     G, _ = LF.build(small_cfg(), PRESET.image_shape)

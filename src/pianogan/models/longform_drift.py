@@ -55,30 +55,29 @@ def window_scales(strikes: torch.Tensor, window: int) -> np.ndarray:
     return np.where(counts.sum(-1) >= MIN_WINDOW_NOTES, (counts @ SHARE_MATRIX).argmax(-1), -1)
 
 
+def agrees(scales_a: np.ndarray, scales_b: np.ndarray) -> np.ndarray:
+    """Per window pair: the same scale (a window without one never agrees)."""
+    return (scales_a == scales_b) & (scales_a >= 0)
+
+
 def agreement(scales_a: np.ndarray, scales_b: np.ndarray) -> float:
-    """Share of window pairs with the same scale (a window without one never agrees)."""
-    return float(np.mean((scales_a == scales_b) & (scales_a >= 0)))
+    """Share of window pairs with the same scale (:func:`agrees`)."""
+    return float(np.mean(agrees(scales_a, scales_b)))
 
 
-def real_agreement(strikes: torch.Tensor, follows: np.ndarray, pieces) -> tuple[float, int, int]:
+def real_agreement(strikes: torch.Tensor, rows: list[dict]) -> tuple[float, int, int]:
     """Key agreement of consecutive clips of one piece, each piece weighing alike: strikes
-    (n, 88, T) of clips, ``follows`` (n - 1,) bool, True where clip i + 1 continues clip i,
-    ``pieces`` (n,) the piece of each clip (any hashable) -> (mean over pieces of the share of
-    their pairs that agree, pairs, pieces with a pair)."""
+    (n, 88, T) of the clips of manifest ``rows`` (n) -> (mean over pieces of the share of their
+    consecutive pairs (:func:`continues`) that agree, pairs, pieces with a pair). A pair's clips
+    share their shard, so the shard names its piece."""
     scales = window_scales(strikes, strikes.shape[-1])[:, 0]
-    follows = np.asarray(follows, bool)
+    follows = continues(rows)
     if not follows.any():
         return float("nan"), 0, 0
-    agree = ((scales[:-1] == scales[1:]) & (scales[:-1] >= 0))[follows]
-    _, owner = np.unique(np.asarray([str(p) for p in pieces])[:-1][follows], return_inverse=True)
+    agree = agrees(scales[:-1], scales[1:])[follows]
+    _, owner = np.unique(np.array([r["shard"] for r in rows[:-1]])[follows], return_inverse=True)
     per_piece = np.bincount(owner, weights=agree) / np.bincount(owner)
     return float(per_piece.mean()), int(follows.sum()), len(per_piece)
-
-
-def pieces_of(rows: list[dict]) -> list[str]:
-    """Manifest rows (n) -> the piece of each clip (its shard and source, as the evaluator's
-    real excerpts group them)."""
-    return [f"{r['shard']}|{r.get('source', '')}" for r in rows]
 
 
 def continues(rows: list[dict]) -> np.ndarray:
@@ -145,5 +144,5 @@ def calibrate_drift(G, real: float, window: int, candidates=DRIFT_CANDIDATES, n:
     return {"drift_seconds": best, "real": real, "agreement": found}
 
 
-__all__ = ["CALIBRATION_PIECES", "DRIFT_CANDIDATES", "calibrate_drift", "continues", "generated_agreement",
-           "pick_drift", "pieces_of", "real_agreement", "window_scales"]
+__all__ = ["CALIBRATION_PIECES", "DRIFT_CANDIDATES", "agreement", "agrees", "calibrate_drift", "continues",
+           "generated_agreement", "pick_drift", "real_agreement", "window_scales"]

@@ -219,14 +219,14 @@ def _calibrate_drift(G, ds, strikes, n: int | None = None) -> dict | None:
     """The drift calibration (:mod:`pianogan.models.longform_drift`) against the key agreement of
     consecutive training clips ``ds`` of one piece (their rolls' ``strikes``); None when the data
     has no piano rolls or the model makes no notes."""
-    from ..models.longform_drift import calibrate_drift, continues, pieces_of, real_agreement
+    from ..models.longform_drift import CALIBRATION_PIECES, calibrate_drift, real_agreement
 
     if strikes is None or getattr(G.cfg, "head", None) != "notes":  # only longform has a note head
         return None
-    real, pairs, pieces = real_agreement(strikes, continues(ds.rows), pieces_of(ds.rows))
+    real, pairs, pieces = real_agreement(strikes, ds.rows)
     if not pairs:
         return None
-    out = calibrate_drift(G, real, window=strikes.shape[-1], **({} if n is None else {"n": n}))
+    out = calibrate_drift(G, real, window=strikes.shape[-1], n=n or CALIBRATION_PIECES)
     return {"drift_seconds": out["drift_seconds"], "real": round(real, 4), "weighting": "per piece",
             "pairs": pairs, "pieces": pieces, "agreement": {f"{k:g}": round(v, 4) for k, v in out["agreement"].items()}}
 
