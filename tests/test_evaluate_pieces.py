@@ -277,6 +277,39 @@ def test_cli_on_long_images(tmp_path, capsys):
     assert "| boundary flux > real p99 (share) |" in (tmp_path / "out" / "pieces.md").read_text()
 
 
+def test_cli_repeats_need_a_generator(tmp_path, capsys):
+    rows = [{"source": f"p{i // 4}", "offset_seconds": 2.0 * (i % 4)} for i in range(8)]
+    data = write_dataset(tmp_path / "ds", np.stack([_smooth_piece(126, i) for i in range(8)]), SMALL, STATS, rows)
+    np.save(tmp_path / "long.npy", np.stack([_smooth_piece(376, s) for s in (40, 41)]))
+    args = ["evaluate-pieces", "--real", str(data), "--fake", str(tmp_path / "long.npy"), "--no-notes", "--quiet"]
+    assert main(args + ["--repeats", "0"]) == 2
+    assert "--repeats must be at least 1" in capsys.readouterr().err
+    assert main(args + ["--repeats", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--repeats needs a generator" in err
+
+
+def test_repeats_summarise_real_fake_and_the_gap_per_draw():
+    from pianogan.evaluate import piece_repeats as R
+
+    def report(real_w, fake_w, real_k, fake_k, ratio):
+        return {"pieces": {"sets": {"real": {"window_key_agreement": {"agreement": real_w}},
+                                    "fake": {"window_key_agreement": {"agreement": fake_w}}}},
+                "notes": {"sets": {"real": {"in_key_share": real_k}, "fake": {"in_key_share": fake_k}},
+                          "pc_js_repeats": {"ratio": ratio}}}
+
+    draws = [R.draw_figures(report(0.5, 0.7, 0.8, 0.8, 1.0)), R.draw_figures(report(0.7, 0.7, 0.8, 0.9, 2.0))]
+    assert set(draws[0]) == {"window_key_agreement", "in_key_share", "pc_js_ratio"}  # absent figures left out
+    s = R.summarise(draws, R.draw_seeds(3, 2))
+    assert s["seeds"] == [3, 10003]
+    w = s["mean"]["window_key_agreement"]
+    assert w["real"] == pytest.approx(0.6) and w["fake"] == pytest.approx(0.7) and w["gap"] == pytest.approx(0.1)
+    assert s["sd"]["window_key_agreement"]["gap"] == pytest.approx(np.std([0.2, 0.0], ddof=1))
+    assert s["mean"]["pc_js_ratio"] == {"fake": pytest.approx(1.5)}
+    table = "\n".join(R.to_markdown(s))
+    assert "Over 2 draws (seeds 3, 10003)" in table and "| in-key share | 0.800 ± 0.000 | 0.850 ± 0.071 |" in table
+
+
 class _ScriptedTranscriber:
     """Stands in for basic-pitch: hands out the given note lists in call order."""
 

@@ -814,12 +814,18 @@ def test_evaluate_pieces_on_a_run_with_note_measures(tmp_path, capsys):
           progress=False, **QUIET)
     assert cli_main(["evaluate-pieces", "--real", str(data), "--fake", str(tmp_path / "r"), "--seconds", "21",
                      "--n", "1", "--style-n", "4", "--note-seconds", "2", "--note-n", "2", "--json", "--quiet",
-                     "--out", str(tmp_path / "ev")]) == 0
+                     "--repeats", "2", "--out", str(tmp_path / "ev")]) == 0
     report = json.loads(capsys.readouterr().out)
+    # --repeats 2: a second draw (fresh latents and excerpts) adds its figures; the styles are read once
+    rep = report["repeats"]
+    assert rep["seeds"] == [0, 10000] and len(rep["draws"]) == 2
+    assert {"window_key_agreement", "in_key_share", "halves_key_agreement"} <= set(rep["mean"])
+    assert set(rep["mean"]["in_key_share"]) == {"real", "fake", "gap"}
     assert report["notes"]["n_fake"] == 2 and report["notes"]["n_real"] == 2
     assert report["notes"]["seconds"] == pytest.approx(2.0, abs=0.02)
     assert set(report["notes"]["sets"]) == {"real", "fake"} and "style" in report
     assert "## Notes of 2 s pieces" in (tmp_path / "ev" / "pieces.md").read_text()
+    assert "## Over 2 draws (seeds 0, 10000)" in (tmp_path / "ev" / "pieces.md").read_text()
 
 
 def test_drift_moves_the_global_latent_through_fresh_anchors_only_when_sampling():

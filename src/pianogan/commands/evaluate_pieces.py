@@ -32,10 +32,13 @@ Measures of issue 10 that `pianogan evaluate` does not cover, each beside real m
     classified by a logistic regression on the 73 audio descriptors fitted on the real train split;
     fake accuracy / real held-out (validation + test) accuracy, both balanced; the bar is 0.70.
 --fake: a run directory / .pt checkpoint / generator.safetensors, or long images (n, H, W) as an
-.npy file or a directory with images.npy (no style report then). Writes pieces.json and pieces.md
+.npy file or a directory with images.npy (no style report then). --repeats R (a generator) measures
+R independent draws of pieces, note pieces and real excerpts and adds each figure's mean and spread
+over them, real, fake and fake - real (the styles are read once). Writes pieces.json and pieces.md
 to --out (default FAKE_DIR/eval) and prints the table (or --json)."""
 EPILOG = """examples:
   pianogan evaluate-pieces --real data/model --fake runs/longform --n 8 --style-n 32
+  pianogan evaluate-pieces --real data/model --fake runs/longform --n 48 --repeats 3
   pianogan evaluate-pieces --real data/model --fake long/images.npy --block-frames 319 --json"""
 
 
@@ -59,6 +62,11 @@ def register(subparsers) -> None:
                    help="frames between block boundaries (default: the generator's frames per local "
                         "latent; a fixed-length generator's chain joins; image input: the clip stride)")
     p.add_argument("--seed", type=int, default=0, help="seed of piece / clip 0 and of the excerpts (default 0)")
+    p.add_argument("--repeats", type=int, default=1, metavar="R",
+                   help="measure R independent draws (seeds SEED, SEED+10000, ...: fresh latents and real "
+                        "excerpts each) and report each figure's mean and spread over them, real and fake, "
+                        "and the gap fake - real (a generator only; default 1). One draw of the key "
+                        "measures moves by about as much as their bars allow")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where G runs")
     p.add_argument("--no-notes", action="store_true", help="skip the transcription (no key agreement)")
     p.add_argument("--out", metavar="DIR", help="output directory (default FAKE_DIR/eval)")
@@ -130,13 +138,15 @@ def chained_long(G, info: dict, n: int, seconds: float, seed: int, device, stats
     return np.stack(out), [j for j in joins if j < frames]
 
 
-def load_fake(args, ds, dataset_styles, progress: bool) -> dict:
-    """--fake -> {"pieces", "block_frames", "style_images", "style_labels", "info"}."""
+def load_fake(args, ds, dataset_styles, progress: bool, seed: int | None = None, with_styles: bool = True) -> dict:
+    """--fake -> {"pieces", "block_frames", "style_images", "style_labels", "info"}; ``seed`` (None:
+    --seed) the draw's; ``with_styles=False``: no style clips."""
     import numpy as np
     from tqdm.auto import tqdm
 
     from ..evaluate.sources import is_run_or_checkpoint, load_images_npy, renormalize
 
+    seed = args.seed if seed is None else int(seed)
     preset, stats, path = ds.preset, ds.stats, Path(args.fake)
     if not path.exists():
         raise PianoGANError(f"fake input not found: {path}")
@@ -162,27 +172,28 @@ def load_fake(args, ds, dataset_styles, progress: bool) -> dict:
         raise PianoGANError(f"{path}: the generator's styles {', '.join(unknown)} are not the dataset's")
     frames, note_frames = preset.frames_for(args.seconds), preset.frames_for(args.note_seconds)
     want_notes = args.note_seconds > 0 and not args.no_notes
-    total = args.n + (args.style_n * len(styles) if is_native(G) else 0) + (args.note_n if want_notes else 0)
+    with_styles = with_styles and bool(styles)
+    total = args.n + (args.style_n * len(styles) if is_native(G) and with_styles else 0) + (args.note_n if want_notes else 0)
     out = {"style_images": None, "style_labels": None, "note_pieces": None,
            "info": {"fake_kind": "generator", "model": info.get("model"), "step": info.get("step"),
                     "checkpoint": str(info.get("path", path)), "styles": list(styles)}}
     with tqdm(total=total, desc="generating", unit="img", disable=not progress, leave=False) as bar:
         if is_native(G):
-            pieces = native_long(G, args.n, frames, args.seed, device, bar)
+            pieces = native_long(G, args.n, frames, seed, device, bar)
             out["block_frames"] = args.block_frames or int(G.cfg.frames_per_latent)
-            if styles:
-                imgs, lab = native_style_clips(G, styles, args.style_n, args.seed, device, bar)
+            if with_styles:
+                imgs, lab = native_style_clips(G, styles, args.style_n, seed, device, bar)
                 out["style_images"] = renormalize(imgs, preset, info["stats"], stats)
                 out["style_labels"] = np.array([dataset_styles.index(styles[i]) for i in lab], np.int64)
             pieces = renormalize(pieces, preset, info["stats"], stats)
             if want_notes:  # other latents than the long pieces': seeds from seed + 5000
-                notes = native_long(G, args.note_n, note_frames, args.seed + 5000, device, bar)
+                notes = native_long(G, args.note_n, note_frames, seed + 5000, device, bar)
                 out["note_pieces"] = renormalize(notes, preset, info["stats"], stats)
         else:
-            pieces, joins = chained_long(G, info, args.n, args.seconds, args.seed, device, stats, bar)
+            pieces, joins = chained_long(G, info, args.n, args.seconds, seed, device, stats, bar)
             out["block_frames"] = args.block_frames or joins
             if want_notes:
-                out["note_pieces"] = chained_long(G, info, args.note_n, args.note_seconds, args.seed + 5000,
+                out["note_pieces"] = chained_long(G, info, args.note_n, args.note_seconds, seed + 5000,
                                                   device, stats, bar)[0]
     out["pieces"] = pieces
     return out
@@ -245,19 +256,35 @@ def to_markdown(report: dict) -> str:
         lines += [f"| {k} | {_f(v['real'])} | {_f(v['fake'])} |" for k, v in s["per_style"].items()]
     elif report.get("style_skipped"):
         lines += ["## Styles", "", report["style_skipped"]]
+    if report.get("repeats"):
+        from ..evaluate.piece_repeats import to_markdown as repeats_markdown
+
+        lines += [""] + repeats_markdown(report["repeats"])
     return "\n".join(lines) + "\n"
+
+
+def _measure(ds, fake: dict, transcriber, seed: int, progress: bool) -> dict:
+    """One draw: {"pieces"[, "notes"]} of the generated pieces against real excerpts of ``seed``."""
+    from ..evaluate.pieces import piece_notes_report, piece_report
+
+    out = {"pieces": piece_report(ds, fake["pieces"], transcriber, fake["block_frames"], len(fake["pieces"]),
+                                  seed, progress)}
+    if fake["note_pieces"] is not None:
+        out["notes"] = piece_notes_report(ds, fake["note_pieces"], transcriber, len(fake["note_pieces"]), seed,
+                                          progress)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import write_json, write_text
     from ..data.dataset import PianoDataset
     from ..data.labels import dataset_labels
-    from ..evaluate.pieces import piece_report
+    from ..evaluate import piece_repeats
     from ..evaluate.style import style_report
 
     if args.note_seconds < 0:
         raise PianoGANError("--note-seconds must be >= 0")
-    for name in ("n", "style_n", "note_n"):
+    for name in ("n", "style_n", "note_n", "repeats"):
         if getattr(args, name) < 1:
             raise PianoGANError(f"--{name.replace('_', '-')} must be at least 1")
     if not 0 < args.seconds <= 3600:
@@ -269,7 +296,10 @@ def run(args: argparse.Namespace) -> int:
     ds = PianoDataset(args.real)
     progress = not args.quiet
     found = dataset_labels(ds)
-    fake = load_fake(args, ds, None if found is None else list(found[0]), progress)
+    styles = None if found is None else list(found[0])
+    fake = load_fake(args, ds, styles, progress)
+    if args.repeats > 1 and fake["info"]["fake_kind"] != "generator":
+        raise PianoGANError("--repeats needs a generator (fixed images cannot be drawn again)")
     transcriber = None
     if not args.no_notes:
         from ..transcribe import Transcriber
@@ -277,23 +307,27 @@ def run(args: argparse.Namespace) -> int:
         transcriber = Transcriber()
     report: dict = {"format_version": 1, "real": str(args.real), "fake": str(args.fake), **fake["info"],
                     "settings": {"seconds": args.seconds, "n": args.n, "style_n": args.style_n, "seed": args.seed,
-                                 "note_seconds": args.note_seconds, "note_n": args.note_n,
+                                 "repeats": args.repeats, "note_seconds": args.note_seconds, "note_n": args.note_n,
                                  "notes": not args.no_notes, "preset": ds.preset.name}}
     if progress:
         print(f"pianogan evaluate-pieces: {len(fake['pieces'])} pieces of {args.seconds:g} s", file=sys.stderr)
-    report["pieces"] = piece_report(ds, fake["pieces"], transcriber, fake["block_frames"], len(fake["pieces"]),
-                                    args.seed, progress)
-    if fake["note_pieces"] is not None:
-        from ..evaluate.pieces import piece_notes_report
-
-        report["notes"] = piece_notes_report(ds, fake["note_pieces"], transcriber, len(fake["note_pieces"]),
-                                             args.seed, progress)
+    report.update(_measure(ds, fake, transcriber, args.seed, progress))
     if fake["style_images"] is not None:
         report["style"] = style_report(ds, fake["style_images"], fake["style_labels"], seed=args.seed,
                                        progress=progress)
     else:
         report["style_skipped"] = ("no style report: the fake input is not a style-conditioned any-length "
                                    "generator" + ("" if found else ", and the dataset has no style labels"))
+    if args.repeats > 1:  # the first draw is the report above; the others only add their figures
+        seeds = piece_repeats.draw_seeds(args.seed, args.repeats)
+        draws = [piece_repeats.draw_figures(report)]
+        for seed in seeds[1:]:
+            if progress:
+                print(f"pianogan evaluate-pieces: draw {len(draws) + 1} of {args.repeats} (seed {seed})",
+                      file=sys.stderr)
+            again = load_fake(args, ds, styles, progress, seed=seed, with_styles=False)
+            draws.append(piece_repeats.draw_figures(_measure(ds, again, transcriber, seed, progress)))
+        report["repeats"] = piece_repeats.summarise(draws, seeds)
     out = Path(args.out) if args.out else default_out(args.fake)
     try:
         out.mkdir(parents=True, exist_ok=True)
