@@ -138,15 +138,12 @@ def chained_long(G, info: dict, n: int, seconds: float, seed: int, device, stats
     return np.stack(out), [j for j in joins if j < frames]
 
 
-def load_fake(args, ds, dataset_styles, progress: bool, seed: int | None = None, with_styles: bool = True) -> dict:
-    """--fake -> {"pieces", "block_frames", "style_images", "style_labels", "info"}; ``seed`` (None:
-    --seed) the draw's; ``with_styles=False``: no style clips."""
-    import numpy as np
-    from tqdm.auto import tqdm
+def load_fake(args, ds, dataset_styles, progress: bool) -> dict:
+    """--fake -> {"pieces", "block_frames", "note_pieces", "style_images", "style_labels", "info"}
+    of draw --seed; a generator's also holds "generator" (G, info, device), loaded once, for
+    :func:`generated` to make further draws from."""
+    from ..evaluate.sources import is_run_or_checkpoint, load_images_npy
 
-    from ..evaluate.sources import is_run_or_checkpoint, load_images_npy, renormalize
-
-    seed = args.seed if seed is None else int(seed)
     preset, stats, path = ds.preset, ds.stats, Path(args.fake)
     if not path.exists():
         raise PianoGANError(f"fake input not found: {path}")
@@ -158,7 +155,6 @@ def load_fake(args, ds, dataset_styles, progress: bool, seed: int | None = None,
     if not is_run_or_checkpoint(path):
         raise PianoGANError(f"{path}: not a run, checkpoint or images .npy")
     from ..devices import resolve_device
-    from ..pieces import is_native
     from ..train.checkpoint import load_generator
 
     device = str(resolve_device(args.device))
@@ -170,18 +166,37 @@ def load_fake(args, ds, dataset_styles, progress: bool, seed: int | None = None,
     unknown = [s for s in styles if dataset_styles is None or s not in dataset_styles]
     if unknown:
         raise PianoGANError(f"{path}: the generator's styles {', '.join(unknown)} are not the dataset's")
+    out = generated(args, ds, (G, info, device), dataset_styles, args.seed, progress)
+    out["info"] = {"fake_kind": "generator", "model": info.get("model"), "step": info.get("step"),
+                   "checkpoint": str(info.get("path", path)), "styles": list(styles)}
+    out["generator"] = (G, info, device)
+    return out
+
+
+def generated(args, ds, generator: tuple, dataset_styles, seed: int, progress: bool,
+              with_styles: bool = True) -> dict:
+    """One draw of a loaded ``generator`` (G, info, device) -> {"pieces", "block_frames",
+    "note_pieces", "style_images", "style_labels"}: --n pieces from latent seed ``seed``, the note
+    pieces from ``seed + 5000``, and (``with_styles``, a style-conditioned any-length G) the style
+    clips."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from ..evaluate.sources import renormalize
+    from ..pieces import is_native
+
+    G, info, device = generator
+    preset, stats = ds.preset, ds.stats
+    styles = tuple(getattr(getattr(G, "cfg", None), "styles", ()) or ()) if with_styles else ()
     frames, note_frames = preset.frames_for(args.seconds), preset.frames_for(args.note_seconds)
     want_notes = args.note_seconds > 0 and not args.no_notes
-    with_styles = with_styles and bool(styles)
-    total = args.n + (args.style_n * len(styles) if is_native(G) and with_styles else 0) + (args.note_n if want_notes else 0)
-    out = {"style_images": None, "style_labels": None, "note_pieces": None,
-           "info": {"fake_kind": "generator", "model": info.get("model"), "step": info.get("step"),
-                    "checkpoint": str(info.get("path", path)), "styles": list(styles)}}
+    total = args.n + (args.style_n * len(styles) if is_native(G) else 0) + (args.note_n if want_notes else 0)
+    out = {"style_images": None, "style_labels": None, "note_pieces": None}
     with tqdm(total=total, desc="generating", unit="img", disable=not progress, leave=False) as bar:
         if is_native(G):
             pieces = native_long(G, args.n, frames, seed, device, bar)
             out["block_frames"] = args.block_frames or int(G.cfg.frames_per_latent)
-            if with_styles:
+            if styles:
                 imgs, lab = native_style_clips(G, styles, args.style_n, seed, device, bar)
                 out["style_images"] = renormalize(imgs, preset, info["stats"], stats)
                 out["style_labels"] = np.array([dataset_styles.index(styles[i]) for i in lab], np.int64)
@@ -298,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
     found = dataset_labels(ds)
     styles = None if found is None else list(found[0])
     fake = load_fake(args, ds, styles, progress)
-    if args.repeats > 1 and fake["info"]["fake_kind"] != "generator":
+    if args.repeats > 1 and "generator" not in fake:
         raise PianoGANError("--repeats needs a generator (fixed images cannot be drawn again)")
     transcriber = None
     if not args.no_notes:
@@ -325,7 +340,7 @@ def run(args: argparse.Namespace) -> int:
             if progress:
                 print(f"pianogan evaluate-pieces: draw {len(draws) + 1} of {args.repeats} (seed {seed})",
                       file=sys.stderr)
-            again = load_fake(args, ds, styles, progress, seed=seed, with_styles=False)
+            again = generated(args, ds, fake["generator"], styles, seed, progress, with_styles=False)
             draws.append(piece_repeats.draw_figures(_measure(ds, again, transcriber, seed, progress)))
         report["repeats"] = piece_repeats.summarise(draws, seeds)
     out = Path(args.out) if args.out else default_out(args.fake)

@@ -17,27 +17,19 @@ import numpy as np
 
 DRAW_STRIDE = 10_000
 
-# figure -> (section of the report, key path inside each set); policy as data. A figure missing from
-# a draw (no transcription, no note pieces) is left out of the summary.
+# figure -> (label, section of the report, key path inside each of its real and fake sets); policy
+# as data. A figure missing from a draw (no transcription, no note pieces) is left out of the summary.
 FIGURES = {
-    "window_key_agreement": ("pieces", ("window_key_agreement", "agreement")),
-    "seams_above_p99": ("pieces", ("join_flux", "share_above_p99")),
-    "in_key_share": ("notes", ("in_key_share",)),
-    "notes_per_s": ("notes", ("notes_per_s",)),
-    "polyphony": ("notes", ("polyphony",)),
-    "halves_key_agreement": ("notes", ("key_agreement_notes",)),
-    "pulse": ("notes", ("pulse",)),
+    "window_key_agreement": ("window key agreement (long pieces)", "pieces", ("window_key_agreement", "agreement")),
+    "seams_above_p99": ("boundary flux > real p99 (share)", "pieces", ("join_flux", "share_above_p99")),
+    "in_key_share": ("in-key share", "notes", ("in_key_share",)),
+    "notes_per_s": ("notes per second", "notes", ("notes_per_s",)),
+    "polyphony": ("polyphony", "notes", ("polyphony",)),
+    "halves_key_agreement": ("key agreement of the halves", "notes", ("key_agreement_notes",)),
+    "pulse": ("pulse", "notes", ("pulse",)),
 }
-LABELS = {
-    "window_key_agreement": "window key agreement (long pieces)",
-    "seams_above_p99": "boundary flux > real p99 (share)",
-    "in_key_share": "in-key share",
-    "notes_per_s": "notes per second",
-    "polyphony": "polyphony",
-    "halves_key_agreement": "key agreement of the halves",
-    "pulse": "pulse",
-    "pc_js_ratio": "pitch-class divergence / real floor",
-}
+# Fake only: the pitch-class divergence as a ratio to the real floor (the floor is its real side).
+PC_JS = ("pc_js_ratio", "pitch-class divergence / real floor")
 
 
 def draw_seeds(seed: int, repeats: int) -> list[int]:
@@ -57,14 +49,14 @@ def draw_figures(report: dict) -> dict[str, dict[str, float]]:
     """One draw's report (``pieces`` / ``notes`` sections) -> {figure: {"real": x, "fake": y}};
     the pitch-class divergence as {"fake": ratio to the real floor}."""
     out = {}
-    for name, (section, path) in FIGURES.items():
+    for name, (_, section, path) in FIGURES.items():
         sets = (report.get(section) or {}).get("sets") or {}
         pair = {side: _get(sets.get(side) or {}, path) for side in ("real", "fake")}
         if None not in pair.values():
             out[name] = pair
     ratio = _get(report.get("notes") or {}, ("pc_js_repeats", "ratio"))
     if ratio is not None:
-        out["pc_js_ratio"] = {"fake": ratio}
+        out[PC_JS[0]] = {"fake": ratio}
     return out
 
 
@@ -93,6 +85,7 @@ def to_markdown(summary: dict) -> list[str]:
             return "-"
         return f"{summary['mean'][name][side]:.3f} ± {summary['sd'][name][side]:.3f}"
 
+    labels = {name: figure[0] for name, figure in FIGURES.items()} | {PC_JS[0]: PC_JS[1]}
     for name in summary["mean"]:
-        lines.append(f"| {LABELS.get(name, name)} | {cell(name, 'real')} | {cell(name, 'fake')} | {cell(name, 'gap')} |")
+        lines.append(f"| {labels.get(name, name)} | {cell(name, 'real')} | {cell(name, 'fake')} | {cell(name, 'gap')} |")
     return lines + [""]
