@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .errors import PianoGANError
+from .heap import trim
 from .phase import GLSettings, griffin_lim, peak_locked_phase_from
 
 # Frames per Griffin-Lim run: as many as make one complex (freq, frames) spectrum of this size:
@@ -168,7 +169,8 @@ def _segments(blocks, n_fft: int, hop_length: int, gl: GLSettings, length: int |
         spec = torch.stft(torch.from_numpy(y), n_fft, hop_length, window=window, center=True,
                           pad_mode="constant", return_complex=True)
         carried = spec[:, n_seg - overlap:n_seg].angle()
-        del spec
+        del spec, y
+        trim()  # this segment's buffers go back to the OS, not only to the heap (heap.py)
         a = b - overlap
 
 

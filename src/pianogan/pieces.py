@@ -11,6 +11,7 @@ import torch
 from .clips import Clip, GenerateSettings, make_clip
 from .config import Preset
 from .errors import PianoGANError
+from .heap import trim
 
 
 def frames_to_magnitude(image: torch.Tensor, preset: Preset, stats) -> torch.Tensor:
@@ -98,6 +99,7 @@ def native_piece(G, info: dict, z: torch.Tensor, gl_seed: int, seconds: float, s
         image = G(z.to(device), labels, truncation_psi=settings.truncation, key=key,
                   drift_seconds=settings.drift, beats=beats, wander=settings.rubato)[0, 0, :, :frames].float().cpu()
     mag = frames_to_magnitude(image, preset, info["stats"])
+    trim()  # the generator's buffers go back to the OS before Griffin-Lim's (heap.py)
     gl = dataclasses.replace(settings.gl, seed=gl_seed)
     audio = np.concatenate(list(griffin_lim_stream([mag], preset.n_fft, preset.hop_length, gl,
                                                    length=int(round(seconds * preset.sample_rate)))))

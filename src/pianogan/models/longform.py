@@ -134,7 +134,7 @@ class Generator(nn.Module):
             self.render = PianoRenderer(n_bins, cfg.sample_rate, cfg.n_fft, cfg.hop_length,
                                         cfg.stats_mean, cfg.stats_std, cfg.clip_sigma, cfg.eps,
                                         cfg.n_partials, cfg.decay_seconds, cfg.n_decays,
-                                        cfg.velocity_layers, cfg.post_channels)
+                                        cfg.velocity_layers, cfg.post_channels, cfg.post_lookahead)
         else:
             self.to_rows = nn.Conv1d(ch[-1], n_bins, 1)
         # the clock enters the coarse level and every upsampled one, and its period the mapping

@@ -85,6 +85,9 @@ class Config:
     n_decays: int = 4  # decay rates per key in the renderer
     velocity_layers: bool = True  # soft and hard strike templates (brightness follows velocity)
     post_channels: int = 128  # width of the renderer's correction net (0: none)
+    # How many frames ahead the correction net sees (None: centred, ±6 frames). Centred, it learnt
+    # to pull the frame before each onset down by ~1 dB (a flicker real spectra do not have).
+    post_lookahead: int | None = None
     texture: bool = False  # the renderer's random texture noise (raised the FD ceiling 8 -> 13)
     # Outside training, dips of the damper gates shorter than this are filled (piano_render.py,
     # fill_damper_dips): a damper that shuts and reopens on a ringing note is a tremolo no piano
@@ -270,6 +273,8 @@ CONFIGS: dict[str, Config] = {
 }
 # ``rubato-strike`` whose strikes lift their keys' dampers from step 0: worse (section 30).
 CONFIGS["rubato-lift"] = dataclasses.replace(CONFIGS["rubato-strike"], strike_lifts_damper=True)
+# ``rubato-strike`` whose renderer's correction net sees one frame ahead (section 35).
+CONFIGS["rubato-ahead1"] = dataclasses.replace(CONFIGS["rubato-strike"], post_lookahead=1)
 
 def upgrade_fields(fields: dict) -> dict:
     """Stored config fields of an older version as this Config's (models.config_from_dict):

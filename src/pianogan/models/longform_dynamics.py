@@ -68,6 +68,15 @@ def fit_style_maps(fake: np.ndarray, fake_labels: np.ndarray, real: np.ndarray, 
 
 
 def _map(strikes: torch.Tensor, knots, ghost_scale: float) -> torch.Tensor:
+    """:func:`_map_values` of the struck entries only (most of a roll is silent, and a long
+    piece's roll is large): the silent ones get the map's value at 0."""
+    struck = strikes != 0
+    out = torch.full_like(strikes, float(_map_values(strikes.new_zeros(1), knots, ghost_scale)))
+    out[struck] = _map_values(strikes[struck], knots, ghost_scale)
+    return out
+
+
+def _map_values(strikes: torch.Tensor, knots, ghost_scale: float) -> torch.Tensor:
     k = len(knots) // 2
     x = torch.as_tensor(knots[:k], dtype=strikes.dtype, device=strikes.device)
     y = torch.as_tensor(knots[k:], dtype=strikes.dtype, device=strikes.device)

@@ -137,6 +137,21 @@ def fill_damper_dips(gate: torch.Tensor, frames: int) -> torch.Tensor:
     return -F.max_pool1d(F.pad(-up, (p, p), mode="replicate"), k, 1)
 
 
+class PostConv(nn.Conv1d):
+    """A convolution along time that sees ``lookahead`` frames ahead and the rest of its span
+    behind (None: centred, as ``padding="same"``); the output keeps the input's length."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, dilation: int = 1, lookahead: int | None = None):
+        super().__init__(c_in, c_out, kernel, dilation=dilation)
+        span = dilation * (kernel - 1)
+        ahead = span // 2 if lookahead is None else min(max(int(lookahead), 0), span)
+        self.pads = (span - ahead, ahead)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pads))
+
+
+RENDER_BLOCK_FRAMES = 2048  # outside autograd, longer inputs are rendered this many frames at a time
 SILENT_GATE = 0.1  # a damper gate below this lets a key sound at most -20 dB
 
 
@@ -172,7 +187,7 @@ class PianoRenderer(nn.Module):
     def __init__(self, n_bins: int, sample_rate: int, n_fft: int, hop_length: int,
                  stats_mean: float, stats_std: float, clip_sigma: float, eps: float,
                  n_partials: int = 24, decay_seconds: float = 4.0, n_decays: int = 4,
-                 velocity_layers: bool = False, post_channels: int = 0):
+                 velocity_layers: bool = False, post_channels: int = 0, post_lookahead: int | None = None):
         super().__init__()
         frame_s = hop_length / sample_rate
         self.decay_len = max(2, int(round(decay_seconds / frame_s)))
@@ -216,11 +231,13 @@ class PianoRenderer(nn.Module):
         self.mean, self.scale = float(stats_mean), 1.0 / (float(stats_std) * float(clip_sigma))
         # What the note model leaves (reverberation, the sampler's filters, spectral leakage):
         # a small convolutional correction along time of the normalised log-spectrum, fitted
-        # with the rest; starts as the identity.
+        # with the rest; starts as the identity. Its span is ±6 frames, or ``post_lookahead``
+        # frames ahead and the rest behind: a centred net learnt to lower the frame before each
+        # onset by ~1 dB, a flicker that real spectra do not have (docs/results.md, section 35).
         self.post = None
         if post_channels:
-            self.post = nn.Sequential(nn.Conv1d(n_bins, post_channels, 5, padding=2), nn.LeakyReLU(0.2),
-                                      nn.Conv1d(post_channels, post_channels, 5, padding=4, dilation=2),
+            self.post = nn.Sequential(PostConv(n_bins, post_channels, 5, 1, post_lookahead), nn.LeakyReLU(0.2),
+                                      PostConv(post_channels, post_channels, 5, 2, post_lookahead),
                                       nn.LeakyReLU(0.2), nn.Conv1d(post_channels, n_bins, 1))
             nn.init.zeros_(self.post[-1].weight)
             nn.init.zeros_(self.post[-1].bias)
@@ -268,13 +285,39 @@ class PianoRenderer(nn.Module):
         self.log_floor.copy_(torch.log(torch.as_tensor(noise, dtype=torch.float32) + self.eps))
         self.log_gain.fill_(math.log(max(scale, 1e-6)))
 
+    def context(self) -> tuple[int, int]:
+        """Frames (before, after) of the input that one output frame depends on: the decays and
+        the release (``decay_len``), the attack's spread, and the correction net's span."""
+        convs = [m for m in (self.post or ()) if isinstance(m, PostConv)]
+        return (self.decay_len - 1 + self.attack_radius + sum(m.pads[0] for m in convs),
+                self.attack_radius + sum(m.pads[1] for m in convs))
+
+    def _normalised(self, onsets: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        x = (torch.log(self.magnitude(onsets, gate) + self.eps) - self.mean) * self.scale
+        return x + self.post(x) if self.post is not None else x
+
+    def _blocks(self, onsets: torch.Tensor, gate: torch.Tensor, block: int) -> torch.Tensor:
+        """:meth:`_normalised` of a long input, ``block`` output frames at a time, each computed
+        from its own span plus :meth:`context` (a piece's memory stays that of one block; the
+        frames are those of the whole input, to float rounding)."""
+        before, after = self.context()
+        t = onsets.shape[-1]
+        out = []
+        for start in range(0, t, block):
+            end = min(start + block, t)
+            lo, hi = max(0, start - before), min(t, end + after)
+            out.append(self._normalised(onsets[..., lo:hi], gate[..., lo:hi])[..., start - lo:end - lo])
+        return torch.cat(out, dim=-1)
+
     def forward(self, onsets: torch.Tensor, gate: torch.Tensor, seeds: list[int] | None = None,
                 texture: bool = True) -> torch.Tensor:
         """``seeds``: one per sample for the texture noise (reproducible output, what generation
-        uses); None draws it from torch's global generator (training); ``texture=False``: none."""
-        x = (torch.log(self.magnitude(onsets, gate) + self.eps) - self.mean) * self.scale
-        if self.post is not None:
-            x = x + self.post(x)
+        uses); None draws it from torch's global generator (training); ``texture=False``: none.
+        Without autograd, inputs longer than :data:`RENDER_BLOCK_FRAMES` are rendered in blocks."""
+        if not torch.is_grad_enabled() and onsets.shape[-1] > RENDER_BLOCK_FRAMES:
+            x = self._blocks(onsets, gate, RENDER_BLOCK_FRAMES)
+        else:
+            x = self._normalised(onsets, gate)
         if texture:
             if seeds is None:
                 noise = torch.randn_like(x)
