@@ -144,6 +144,8 @@ class Generator(nn.Module):
         for m in self.modules():
             if isinstance(m, FiLMConv):
                 m.start()
+        if cfg.head == "notes" and cfg.post_identity_start:
+            self.render.start_post()
         if self.clock_in is not None:  # the clock grows in from nothing, like the style path
             for m in [*self.clock_in, self.tempo_embed]:
                 nn.init.zeros_(m.weight)

@@ -231,7 +231,8 @@ class PianoRenderer(nn.Module):
         self.mean, self.scale = float(stats_mean), 1.0 / (float(stats_std) * float(clip_sigma))
         # What the note model leaves (reverberation, the sampler's filters, spectral leakage):
         # a small convolutional correction along time of the normalised log-spectrum, fitted
-        # with the rest; starts as the identity. Its span is ±6 frames, or ``post_lookahead``
+        # with the rest; starts as the identity (a model that re-initialises all its layers must
+        # call :meth:`start_post` after, or the fit starts from a random correction). Its span is ±6 frames, or ``post_lookahead``
         # frames ahead and the rest behind: a centred net learnt to lower the frame before each
         # onset by ~1 dB, a flicker that real spectra do not have (docs/results.md, section 35).
         self.post = None
@@ -242,6 +243,14 @@ class PianoRenderer(nn.Module):
             nn.init.zeros_(self.post[-1].weight)
             nn.init.zeros_(self.post[-1].bias)
         self.eps = float(eps)
+
+    @torch.no_grad()
+    def start_post(self) -> None:
+        """The correction net back to the identity (its last layer zero), as built: a model's
+        He initialisation of all its layers re-draws it."""
+        if self.post is not None:
+            nn.init.zeros_(self.post[-1].weight)
+            nn.init.zeros_(self.post[-1].bias)
 
     def magnitude(self, onsets: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
         """Linear magnitude (n, F, T) of the notes, noise floor included."""
