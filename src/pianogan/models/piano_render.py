@@ -232,9 +232,10 @@ class PianoRenderer(nn.Module):
         # What the note model leaves (reverberation, the sampler's filters, spectral leakage):
         # a small convolutional correction along time of the normalised log-spectrum, fitted
         # with the rest; starts as the identity (a model that re-initialises all its layers must
-        # call :meth:`start_post` after, or the fit starts from a random correction). Its span is ±6 frames, or ``post_lookahead``
-        # frames ahead and the rest behind: a centred net learnt to lower the frame before each
-        # onset by ~1 dB, a flicker that real spectra do not have (docs/results.md, section 35).
+        # call :meth:`start_post` after, or the fit starts from a random correction). Its span is
+        # ±6 frames, or ``post_lookahead`` frames ahead and the rest behind: the centred net
+        # lowers the frame before each onset by ~1 dB, but one frame ahead trained no better
+        # (docs/results.md, section 35).
         self.post = None
         if post_channels:
             self.post = nn.Sequential(PostConv(n_bins, post_channels, 5, 1, post_lookahead), nn.LeakyReLU(0.2),
