@@ -169,7 +169,7 @@ def _segments(blocks, n_fft: int, hop_length: int, gl: GLSettings, length: int |
         spec = torch.stft(torch.from_numpy(y), n_fft, hop_length, window=window, center=True,
                           pad_mode="constant", return_complex=True)
         carried = spec[:, n_seg - overlap:n_seg].angle()
-        del spec, y
+        del spec
         trim()  # this segment's buffers go back to the OS, not only to the heap (heap.py)
         a = b - overlap
 

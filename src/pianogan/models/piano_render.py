@@ -241,14 +241,13 @@ class PianoRenderer(nn.Module):
             self.post = nn.Sequential(PostConv(n_bins, post_channels, 5, 1, post_lookahead), nn.LeakyReLU(0.2),
                                       PostConv(post_channels, post_channels, 5, 2, post_lookahead),
                                       nn.LeakyReLU(0.2), nn.Conv1d(post_channels, n_bins, 1))
-            nn.init.zeros_(self.post[-1].weight)
-            nn.init.zeros_(self.post[-1].bias)
+            self.start_post()
         self.eps = float(eps)
 
     @torch.no_grad()
     def start_post(self) -> None:
-        """The correction net back to the identity (its last layer zero), as built: a model's
-        He initialisation of all its layers re-draws it."""
+        """The correction net as the identity (its last layer zero): how it is built, and how a
+        model that re-initialises all its layers (He) must put it back."""
         if self.post is not None:
             nn.init.zeros_(self.post[-1].weight)
             nn.init.zeros_(self.post[-1].bias)
