@@ -41,13 +41,13 @@ def test_any_length_from_one_model():
             assert D(x).shape == (2,)
 
 
-
 @pytest.mark.parametrize("identity", [False, True])
 def test_renderer_correction_net_starts_as_the_identity_only_when_asked(identity):
     G, _ = LF.build(small_cfg(post_identity_start=identity), PRESET.image_shape)
     # the model's He initialisation re-draws the renderer's zero start; the flag puts it back
     assert bool(G.render.post[-1].weight.abs().max() == 0) == identity
     assert LF.CONFIGS["rubato-identity"].post_identity_start and not LF.CONFIGS["rubato-strike"].post_identity_start
+
 
 def test_conditioning_changes_the_output_and_is_used_by_D():
     cfg = small_cfg(styles=("chorale", "keyboard", "quartet"))

@@ -82,4 +82,3 @@ def test_strike_map_of_the_struck_entries_equals_the_map_of_all(first_knot):
 
 def test_heap_trim_answers_without_failing():
     assert isinstance(heap.trim(), bool)
-
