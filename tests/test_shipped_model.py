@@ -80,3 +80,20 @@ def test_a_requested_key_is_the_key_played(tmp_path, capsys):
     assert main(["generate", "--out", str(tmp_path / "bad"), "--key", "H minor"]) == 2
     err = capsys.readouterr().err
     assert "unknown key 'H minor'" in err and err.count("\n") == 1
+
+
+def test_commands_take_a_shipped_models_name_hash_checked(tmp_path):
+    from pianogan.errors import PianoGANError
+    from pianogan.pretrained import resolve_input
+
+    weights = tmp_path / "m.safetensors"
+    weights.write_bytes(b"weights")
+    (tmp_path / "MODELS.json").write_text(json.dumps({"m": {"file": "m.safetensors", "sha256": sha256(weights)}}))
+    assert resolve_input("m", folder=tmp_path) == str(weights)
+    # a path that exists is itself, and what is neither is left for the command to reject
+    assert resolve_input(str(tmp_path), folder=tmp_path) == str(tmp_path)
+    assert resolve_input("runs/none", folder=tmp_path) == "runs/none"
+    weights.write_bytes(b"tampered")
+    with pytest.raises(PianoGANError, match="does not match its recorded hash"):
+        resolve_input("m", folder=tmp_path)
+    assert resolve_input(NAME) == str(HERE / registry()[NAME]["file"])  # the real one, by name

@@ -42,7 +42,8 @@ def register(subparsers) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--real", required=True, metavar="DATASET", help="prepared dataset directory (real clips)")
     p.add_argument("--fake", required=True, metavar="DIR_OR_RUN",
-                   help="generated images/audio, a run or checkpoint, a dataset, or `noise`")
+                   help="generated images/audio, a run or checkpoint, a shipped model's name "
+                        "(piano-longform), a dataset, or `noise`")
     p.add_argument("--n", type=int, metavar="N",
                    help="clips per compared set (default: half the real clips, at most 500, and at "
                         "most the fake clips available)")
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import load_fake, run_evaluation, to_markdown, write_report
     from ..evaluate.repeats import draw_figures, real_draw, repeat_fd, summarise_draws
     from ..evaluate.sources import generator_sampler
+    from ..pretrained import resolve_input
 
     if args.n is not None and args.n < 2:
         raise PianoGANError(f"--n must be at least 2, got {args.n}")
@@ -95,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.quiet
     if progress:
         print(f"pianogan evaluate: {len(real_ds)} real clips ({preset.name}), fake: {args.fake}", file=sys.stderr)
-    fake, fake_info = load_fake(args.fake, preset, stats, n=n, seed=args.seed, device=device, progress=progress)
+    source = resolve_input(args.fake)  # a shipped model's name reads its file
+    fake, fake_info = load_fake(source, preset, stats, n=n, seed=args.seed, device=device, progress=progress)
     if fake is not None and len(fake) == 0:
         raise PianoGANError(f"{args.fake}: no clips to evaluate")
     if fake is not None and len(fake) < 2:
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if args.repeats > 1:
         # A generator draws new clips per seed (loaded once for all draws); a fixed set is subsampled.
         if fake_info.get("fake_kind") == "generator":
-            sample, _ = generator_sampler(Path(args.fake), preset, stats, device, progress)
+            sample, _ = generator_sampler(Path(source), preset, stats, device, progress)
             fake_for_seed = lambda seed: sample(n, seed)  # noqa: E731
         else:
             fake_for_seed = lambda seed: fake  # noqa: E731

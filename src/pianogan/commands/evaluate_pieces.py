@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("evaluate-pieces", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--real", required=True, metavar="DATASET", help="prepared dataset directory (all splits)")
-    p.add_argument("--fake", required=True, metavar="RUN_OR_IMAGES", help="run / checkpoint, or long images .npy")
+    p.add_argument("--fake", required=True, metavar="RUN_OR_IMAGES",
+                   help="run / checkpoint, a shipped model's name (piano-longform), or long images .npy")
     p.add_argument("--seconds", type=float, default=60.0,
                    help="length of each generated piece (default 60; image input: their width)")
     p.add_argument("--n", type=int, default=8,
@@ -143,8 +144,9 @@ def load_fake(args, ds, dataset_styles, progress: bool) -> dict:
     of draw --seed; a generator's also holds "generator" (G, info, device), loaded once, for
     :func:`generated` to make further draws from."""
     from ..evaluate.sources import is_run_or_checkpoint, load_images_npy
+    from ..pretrained import resolve_input
 
-    preset, stats, path = ds.preset, ds.stats, Path(args.fake)
+    preset, stats, path = ds.preset, ds.stats, Path(resolve_input(args.fake))  # a shipped model's name too
     if not path.exists():
         raise PianoGANError(f"fake input not found: {path}")
     npy = path if path.suffix == ".npy" else path / "images.npy"

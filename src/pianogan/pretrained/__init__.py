@@ -43,10 +43,8 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_pretrained(name: str | None = None, device="cpu", folder: Path = HERE):
-    """(G in eval mode, info) of a shipped model (default: the first one), hash-checked."""
-    from ..train.checkpoint import load_generator
-
+def shipped_file(name: str | None = None, folder: Path = HERE) -> tuple[str, Path, str]:
+    """(name, path, SHA-256) of a shipped model's weights (default: the first one), hash-checked."""
     models = registry(folder)
     if not models:
         raise PianoGANError("this pianogan ships no pretrained model yet: give RUN_OR_CHECKPOINT (train "
@@ -62,8 +60,25 @@ def load_pretrained(name: str | None = None, device="cpu", folder: Path = HERE):
     if digest != entry["sha256"]:
         raise PianoGANError(f"pretrained model {name!r}: {path.name} does not match its recorded hash "
                             f"(got {digest[:12]}..., expected {entry['sha256'][:12]}...): reinstall pianogan")
+    return name, path, digest
+
+
+def resolve_input(spec: str, folder: Path = HERE) -> str:
+    """A command's model input as a path: ``spec`` itself when it exists, else the hash-checked
+    file of the shipped model of that name; anything else is left for the command to reject."""
+    if Path(spec).exists() or spec not in shipped_models(folder):
+        return spec
+    return str(shipped_file(spec, folder)[1])
+
+
+def load_pretrained(name: str | None = None, device="cpu", folder: Path = HERE):
+    """(G in eval mode, info) of a shipped model (default: the first one), hash-checked."""
+    from ..train.checkpoint import load_generator
+
+    name, path, digest = shipped_file(name, folder)
     G, info = load_generator(path, device=device)
-    return G, {**info, "pretrained": name, "sha256": digest, "figures": dict(entry.get("figures", {}))}
+    figures = dict(registry(folder)[name].get("figures", {}))
+    return G, {**info, "pretrained": name, "sha256": digest, "figures": figures}
 
 
 def _with_settings(cfg, model: str, settings: dict):
