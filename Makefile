@@ -35,11 +35,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 # The long-form model's recipe (issue 10, docs/results.md): a pinned 3.2 h slice of the built-in
-# corpus at the 10s-8k preset, then the `longform` family's `rubato-strike` preset for MODEL_STEPS
-# steps (sections 26-27). On 2 quiet cores: prepare 71 s, renderer fits about 7 min, 0.68 s a
-# step (the median of the shipped run's own log; 66 min of steps), so about 80 min of the 2 h
-# budget (0.48 s a step on a 2-core AMD EPYC). Bit for bit on one CPU type only: bf16 kernels
-# differ between CPUs, and seed 0 on the AMD trains another model (section 31). Re-running
+# corpus at the 10s-8k preset, then the `longform` family's `rubato-identity` preset for
+# MODEL_STEPS steps (`rubato-strike`, sections 26-27, with the renderer's correction net starting
+# its fit as the identity, sections 35-37). On 2 quiet AMD EPYC cores: 0.56 s a step (the median
+# of the shipped run's own log; about 57 min of steps) plus about 4 min of renderer fits and a
+# minute of prepare, so about 65 min of the 2 h budget (`rubato-strike` on a 2-core Intel Xeon:
+# 0.68 s a step, about 80 min in all). Bit for bit on one CPU type only: bf16 kernels differ
+# between CPUs, and the same seed on another CPU trains another model (section 31). Re-running
 # resumes. The export calibrates the key shares, style mix, drift, dynamics map and loudness to
 # data/model (with the preset's sampling settings: psi 0.8, damper dips filled up to 0.8 s,
 # strikes capped at full velocity and mapped onto the corpus's dynamics, the level set through the
@@ -53,7 +55,7 @@ model: $(STAMP)
 	@if $(PY) -c "import sys; from pianogan.train.checkpoint import latest_checkpoint as l, checkpoint_step as s; \
 		p = l('runs/model'); sys.exit(0 if p and s(p) >= $(MODEL_STEPS) else 1)"; \
 	then echo "runs/model is trained to $(MODEL_STEPS) steps: skipping training"; \
-	else $(PY) -m pianogan train --model longform --config rubato-strike --data data/model --out runs/model \
+	else $(PY) -m pianogan train --model longform --config rubato-identity --data data/model --out runs/model \
 		--steps $(MODEL_STEPS) --sample-every 500 --ckpt-every 250 --resume; fi
 	$(PY) -m pianogan export runs/model --name piano-longform --folder runs/model/export --calibrate-from data/model
 	$(PY) -m pianogan evaluate --real data/model --fake runs/model/export/piano-longform.safetensors --n 256 \

@@ -5,7 +5,7 @@ large block is freed, so later large tensors come from the heap as well. A loop 
 and frees tensors of tens of MB block after block (Griffin-Lim over a long piece) then grows the
 process's resident memory with every block, by an amount that depends on the order of
 allocations: a 10-minute piece peaked between 0.65 and 0.85 GB across installs of the same code,
-0.70-0.77 GB with the heap trimmed after each block (0.53 GB with a fixed mmap threshold, a
+0.66-0.77 GB with the heap trimmed after each block (0.53 GB with a fixed mmap threshold, a
 process-wide setting left to whoever owns the process; docs/results.md, section 35).
 :func:`trim` calls glibc's ``malloc_trim(0)``, which changes no setting; where the C library has
 no such function it does nothing.

@@ -277,8 +277,9 @@ CONFIGS: dict[str, Config] = {
 }
 # ``rubato-strike`` whose strikes lift their keys' dampers from step 0: worse (section 30).
 CONFIGS["rubato-lift"] = dataclasses.replace(CONFIGS["rubato-strike"], strike_lifts_damper=True)
-# ``rubato-strike`` whose renderer's correction net starts as the identity (section 35): not shown
-# to be a lever (FD 2.39x on seed 0, 3.53x on seed 2; the recipe 3.51x, 3.23x; section 36).
+# ``rubato-strike`` whose renderer's correction net starts as the identity (section 35): the
+# recipe of the shipped model since section 37 (its seed 0 on an AMD EPYC, FD 2.39x), though not
+# shown to be a lever over seeds (seed 2 3.53x; the recipe's same seeds 3.51x, 3.23x; section 36).
 CONFIGS["rubato-identity"] = dataclasses.replace(CONFIGS["rubato-strike"], post_identity_start=True)
 # ``rubato-strike`` whose renderer's correction net sees one frame ahead: no lever (FD 3.42x
 # against 3.51x on seed 0; its ceiling gain is inside the spread between fits; section 35).
