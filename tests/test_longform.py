@@ -3,6 +3,7 @@ trainer's conditional path (exact resume) and learning on a small synthetic pian
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -47,6 +48,10 @@ def test_renderer_correction_net_starts_as_the_identity_only_when_asked(identity
     # the model's He initialisation re-draws the renderer's zero start; the flag puts it back
     assert bool(G.render.post[-1].weight.abs().max() == 0) == identity
     assert LF.CONFIGS["rubato-identity"].post_identity_start and not LF.CONFIGS["rubato-strike"].post_identity_start
+    # the degrees variant is the shipped recipe plus the critic's view, nothing else
+    degrees = LF.CONFIGS["rubato-degrees"]
+    assert degrees.roll_degrees and degrees.post_identity_start
+    assert dataclasses.replace(degrees, roll_degrees=False) == LF.CONFIGS["rubato-identity"]
 
 
 def test_conditioning_changes_the_output_and_is_used_by_D():

@@ -281,6 +281,9 @@ CONFIGS["rubato-lift"] = dataclasses.replace(CONFIGS["rubato-strike"], strike_li
 # recipe of the shipped model since section 37 (its seed 0 on an AMD EPYC, FD 2.39x), though not
 # shown to be a lever over seeds (seed 2 3.53x; the recipe's same seeds 3.51x, 3.23x; section 36).
 CONFIGS["rubato-identity"] = dataclasses.replace(CONFIGS["rubato-strike"], post_identity_start=True)
+# ``rubato-identity`` whose roll critic also reads scale degrees of each clip's own key (section
+# 16's view, aimed at the mode blur): on seed 0 clearer modes but FD 3.43x (section 37).
+CONFIGS["rubato-degrees"] = dataclasses.replace(CONFIGS["rubato-identity"], roll_degrees=True)
 # ``rubato-strike`` whose renderer's correction net sees one frame ahead: no lever (FD 3.42x
 # against 3.51x on seed 0; its ceiling gain is inside the spread between fits; section 35).
 CONFIGS["rubato-ahead1"] = dataclasses.replace(CONFIGS["rubato-strike"], post_lookahead=1)
