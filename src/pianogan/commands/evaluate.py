@@ -26,9 +26,10 @@ compared with A:
     distance on per-clip transcription features.
 --fake is one of: `noise`; a directory with images.npy (from `pianogan generate`) or an images
 .npy file; a prepared dataset directory; a run directory / .pt checkpoint / generator.safetensors
-(n clips are sampled with the EMA weights); an audio file or a directory of audio files (cut into
-clips of the dataset's length). Writes metrics.json, metrics.md and metrics.png to --out
-(default: FAKE_DIR/eval, or ./eval for `noise`) and prints the table (or --json)."""
+(n clips are sampled with the EMA weights) or a shipped model's name (piano-longform); an audio
+file or a directory of audio files (cut into clips of the dataset's length). Writes metrics.json,
+metrics.md and metrics.png to --out (default: FAKE_DIR/eval, or ./eval for `noise` and a shipped
+model's name) and prints the table (or --json)."""
 
 EPILOG = """examples:
   pianogan evaluate --real data/tiny --fake runs/tiny --n 200
