@@ -47,6 +47,9 @@ def test_renderer_correction_net_starts_as_the_identity_only_when_asked(identity
     G, _ = LF.build(small_cfg(post_identity_start=identity), PRESET.image_shape)
     # the model's He initialisation re-draws the renderer's zero start; the flag puts it back
     assert bool(G.render.post[-1].weight.abs().max() == 0) == identity
+
+
+def test_the_recipe_variants_differ_from_the_recipe_by_their_one_field():
     assert LF.CONFIGS["rubato-identity"].post_identity_start and not LF.CONFIGS["rubato-strike"].post_identity_start
     # the degrees variant is the shipped recipe plus the critic's view, nothing else
     degrees = LF.CONFIGS["rubato-degrees"]

@@ -55,15 +55,13 @@ def register(subparsers) -> None:
 
 def _generator(spec: str):
     """(G, info) of a run / checkpoint / safetensors path or a shipped model's name."""
-    from ..pretrained import load_pretrained, shipped_models
+    from ..pretrained import resolve_input
     from ..train.checkpoint import load_generator
 
-    if Path(spec).exists():
-        G, info = load_generator(spec)
-    elif spec in shipped_models():
-        G, info = load_pretrained(spec)
-    else:
+    path = resolve_input(spec)  # a shipped model's name reads its hash-checked file
+    if not Path(path).exists():
         raise PianoGANError(f"{spec}: no such run, checkpoint or shipped model")
+    G, info = load_generator(path)
     if info.get("model") != "longform" or not hasattr(G, "notes") or getattr(G.cfg, "head", None) != "notes":
         raise PianoGANError(f"{spec}: not a longform model with a notes head (nothing to read rolls from)")
     return G, info

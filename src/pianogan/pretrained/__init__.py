@@ -43,8 +43,9 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def shipped_file(name: str | None = None, folder: Path = HERE) -> tuple[str, Path, str]:
-    """(name, path, SHA-256) of a shipped model's weights (default: the first one), hash-checked."""
+def shipped_file(name: str | None = None, folder: Path = HERE) -> tuple[str, Path, dict]:
+    """(name, path, MODELS.json entry) of a shipped model's weights (default: the first one), the
+    file checked against the entry's SHA-256."""
     models = registry(folder)
     if not models:
         raise PianoGANError("this pianogan ships no pretrained model yet: give RUN_OR_CHECKPOINT (train "
@@ -60,7 +61,7 @@ def shipped_file(name: str | None = None, folder: Path = HERE) -> tuple[str, Pat
     if digest != entry["sha256"]:
         raise PianoGANError(f"pretrained model {name!r}: {path.name} does not match its recorded hash "
                             f"(got {digest[:12]}..., expected {entry['sha256'][:12]}...): reinstall pianogan")
-    return name, path, digest
+    return name, path, entry
 
 
 def resolve_input(spec: str, folder: Path = HERE) -> str:
@@ -75,10 +76,9 @@ def load_pretrained(name: str | None = None, device="cpu", folder: Path = HERE):
     """(G in eval mode, info) of a shipped model (default: the first one), hash-checked."""
     from ..train.checkpoint import load_generator
 
-    name, path, digest = shipped_file(name, folder)
+    name, path, entry = shipped_file(name, folder)
     G, info = load_generator(path, device=device)
-    figures = dict(registry(folder)[name].get("figures", {}))
-    return G, {**info, "pretrained": name, "sha256": digest, "figures": figures}
+    return G, {**info, "pretrained": name, "sha256": entry["sha256"], "figures": dict(entry.get("figures", {}))}
 
 
 def _with_settings(cfg, model: str, settings: dict):
