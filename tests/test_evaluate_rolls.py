@@ -36,6 +36,11 @@ def test_roll_measures_tell_passing_notes_from_wrong_notes():
     assert m["off_scale_loudest"] == pytest.approx(1 / 10)  # the C# is the loudest onset
     assert m["strike_max"] == pytest.approx(0.9) and m["share_above_1"] == 0.0
     assert m["strike_q50"] == pytest.approx(0.3)
+    assert m["clashes"] == pytest.approx(2 / 18)  # the C#3 is struck with C5, a semitone two octaves off
+    clip[_key(53), 61] = 0.3  # F3 a frame after F4 (frame 60): an octave, no clash
+    clip[_key(66), 59] = 0.2  # F#4 a frame before F4: a minor second, both clash (F3 is two frames off)
+    m = roll_measures(clip[None], FRAME_S)
+    assert m["clashes"] == pytest.approx(4 / 20)
 
 
 def test_roll_measures_count_what_no_piano_key_can_play_and_skip_what_has_no_scale():

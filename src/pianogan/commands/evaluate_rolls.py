@@ -18,7 +18,8 @@ dataset's training clips, and report for each: onsets per clip, quantiles of the
 (a full-velocity strike is 1; real rolls have none above it), the share of onsets outside their
 clip's best major scale, that share among each clip's 10 loudest onsets, and the share of
 off-scale onsets that move by step (an in-scale onset 1-2 semitones away within 0.3 s: passing
-and neighbour tones). The in-key share of `evaluate-pieces` says how many notes fit the key; these
+and neighbour tones), and the share of onsets struck together with a key a semitone away at any
+octave (a cluster heard as a wrong note in the chord). The in-key share of `evaluate-pieces` says how many notes fit the key; these
 say whether the ones that do not fit sound like passing notes or like wrong notes. No audio, no
 transcription: seconds on a CPU. FAKE: run directories, checkpoints, generator.safetensors files
 or the names of shipped models (default: the shipped model)."""
@@ -38,6 +39,7 @@ ROWS = [  # (key, label, digits)
     ("off_scale", "off-scale onsets", 3),
     ("off_scale_loudest", "off-scale among the 10 loudest", 3),
     ("off_scale_by_step", "off-scale moving by step", 3),
+    ("clashes", "onsets in a semitone clash", 3),
 ]
 
 

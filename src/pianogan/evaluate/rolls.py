@@ -15,7 +15,9 @@ Units: strikes (n, 88, T) >= 0, ``(velocity / 127) ** 2`` for real rolls
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from ..clusters import clash_rival
 from ..data.render import PIANO_RANGE
 from .notes import MAJOR_SCALE, best_scale
 
@@ -56,18 +58,22 @@ def roll_measures(strikes: np.ndarray, frame_s: float) -> dict:
     - ``off_scale_loudest``: the same share among each clip's :data:`LOUDEST` strongest onsets
       (clips averaged);
     - ``off_scale_by_step``: share of off-scale onsets with an in-scale onset 1-2 semitones away
-      within :data:`STEP_SECONDS` before or after (passing and neighbour tones).
+      within :data:`STEP_SECONDS` before or after (passing and neighbour tones);
+    - ``clashes``: share of onsets struck within a frame of another onset a semitone away at any
+      octave (minor second, major seventh, minor ninth, ...: :mod:`pianogan.clusters`), the
+      clusters a listener hears as a wrong note in the chord (real rolls: under 1 %).
     """
     strikes = np.asarray(strikes, np.float32)
     if strikes.ndim != 3 or strikes.shape[1] != 88:
         raise ValueError(f"strikes must be (n, 88, T), got {strikes.shape}")
     window = max(1, int(round(STEP_SECONDS / frame_s)))
     values, loudest = [], []
-    n_off = n_scaled = n_step = 0
+    n_off = n_scaled = n_step = n_clash = 0
     for clip in strikes:
         on = clip >= ONSET_MIN
         keys, times = np.nonzero(on)
         values.append(clip[keys, times])
+        n_clash += int((on & (clash_rival(torch.from_numpy(on[None].astype(np.float32)))[0].numpy() > 0)).sum())
         if len(keys) < MIN_ONSETS:
             continue
         scale = clip_scale(on)
@@ -88,6 +94,7 @@ def roll_measures(strikes: np.ndarray, frame_s: float) -> dict:
     out["off_scale"] = n_off / n_scaled if n_scaled else nan
     out["off_scale_loudest"] = float(np.mean(loudest)) if loudest else nan
     out["off_scale_by_step"] = n_step / n_off if n_off else nan
+    out["clashes"] = n_clash / len(v) if len(v) else nan
     return out
 
 

@@ -39,6 +39,8 @@ from torch import nn
 
 from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
+from ..clusters import drop_clashes
+from ..modes import snap_modes
 from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
 from .layers import he_init
 from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure, upgrade_fields
@@ -368,6 +370,10 @@ class Generator(nn.Module):
         strikes = strikes * self.cfg.strike_gain
         if self.cfg.strike_ceiling > 0:
             strikes = strikes.clamp(max=self.cfg.strike_ceiling)
+        if self.cfg.mode_snap_seconds > 0:
+            strikes, gate = snap_modes(strikes, gate, round(self.cfg.mode_snap_seconds * self.frames_per_second))
+        if self.cfg.drop_clashes:
+            strikes = drop_clashes(strikes)
         return strikes, gate
 
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None,

@@ -133,6 +133,20 @@ class Config:
     # corpus's count of notes at its dynamics, but its faint strikes became wrong notes: FD 5.09x,
     # in key 0.915, pitch classes 4.4x the floor (section 30). Off.
     strike_lifts_damper: bool = False
+    # Outside training, each passage's other-mode third is moved onto its own (a flat third in a
+    # major passage up to the major third, a major third in a minor passage down to the flat
+    # one; pianogan/modes.py), the passage's key read from the strikes of this many seconds
+    # around each frame. Every model blurs the modes that way (sections 34-37). FD-neutral on the
+    # shipped weights; its in-key share rose by 0.025 with the pitch classes unchanged (section
+    # 38). 0: off.
+    mode_snap_seconds: float = 0.0
+    # Outside training, of two keys struck within a frame of each other a semitone apart (or a
+    # major seventh, a minor ninth, ...: pianogan/clusters.py), the softer is not played. The
+    # models strike such clusters 13-25 times as often as the corpus. With the export's
+    # calibration after it, FD-neutral on the shipped weights, and the faint strikes halved; the
+    # pieces play fewer chromatic notes (in key +0.02, pitch classes 1.85x -> 2.14x the floor;
+    # section 38). Set by `make model`'s export; off as a default of the config.
+    drop_clashes: bool = False
     # --- discriminator
     log_rows: int = 160  # log-frequency rows of D's pitch view
     d_channels: tuple[int, ...] = (32, 64, 96)  # 2-D stages on the log rows (stride 2 each)
@@ -302,7 +316,8 @@ def upgrade_fields(fields: dict) -> dict:
 # Fields that act only outside training: ``pianogan export --set`` may change them on a trained
 # run (a truncation or a damper fill tried after training), since the run would train the same.
 SAMPLING_FIELDS = ("truncation", "gate_fill_seconds", "strike_ceiling", "match_dynamics", "ghost_scale",
-                   "level_through_ghosts", "drop_dampered_strikes")
+                   "level_through_ghosts", "drop_dampered_strikes", "mode_snap_seconds",
+                   "drop_clashes")
 
 
 def configure(cfg: Config, preset, stats, styles: tuple[str, ...], rolls: bool = False) -> Config:
