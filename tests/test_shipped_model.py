@@ -45,6 +45,21 @@ def test_the_shipped_model_carries_its_calibration():
     assert list(G.cfg.strike_map) == pytest.approx(registry()[NAME]["dynamics"]["knots"], abs=1e-5)
 
 
+def test_the_shipped_model_strikes_no_two_keys_a_semitone_apart_at_once():
+    import torch
+
+    from pianogan.clusters import clash_rival
+
+    G, _ = load_pretrained()
+    assert G.cfg.drop_clashes  # section 38: set at export, a sampling setting
+    z = G.sample_z(8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        strikes, _ = G.played(z)
+    struck = strikes > 0
+    assert struck.sum() > 100  # it plays
+    assert not (struck & (clash_rival(strikes) > strikes)).any()  # no strike has a louder semitone rival
+
+
 def test_generate_without_a_run_plays_the_shipped_model(tmp_path, capsys):
     from pianogan.cli import main
 
