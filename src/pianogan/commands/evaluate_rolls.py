@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import PianoGANError
 
-HELP = "what a longform model plays (onsets, strike values, off-scale notes) beside the dataset's rolls"
+HELP = "what a longform model plays (onsets, strike values, off-scale notes, clusters) beside the dataset's rolls"
 DESCRIPTION = """\
 Read the notes a longform generator plays before they are rendered (its key strikes, at the
 training clip length, sampled as `pianogan generate` samples them) and the piano rolls of the
@@ -19,9 +19,10 @@ dataset's training clips, and report for each: onsets per clip, quantiles of the
 clip's best major scale, that share among each clip's 10 loudest onsets, and the share of
 off-scale onsets that move by step (an in-scale onset 1-2 semitones away within 0.3 s: passing
 and neighbour tones), and the share of onsets struck together with a key a semitone away at any
-octave (a cluster heard as a wrong note in the chord). The in-key share of `evaluate-pieces` says how many notes fit the key; these
-say whether the ones that do not fit sound like passing notes or like wrong notes. No audio, no
-transcription: seconds on a CPU. FAKE: run directories, checkpoints, generator.safetensors files
+octave (a cluster heard as a wrong note in the chord). The in-key share of `evaluate-pieces` says
+how many notes fit the key; these say whether the ones that do not fit sound like passing notes
+or like wrong notes, and whether the chords hold clusters. No audio, no transcription: seconds
+on a CPU. FAKE: run directories, checkpoints, generator.safetensors files
 or the names of shipped models (default: the shipped model)."""
 
 EPILOG = """examples:

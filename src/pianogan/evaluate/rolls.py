@@ -73,7 +73,8 @@ def roll_measures(strikes: np.ndarray, frame_s: float) -> dict:
         on = clip >= ONSET_MIN
         keys, times = np.nonzero(on)
         values.append(clip[keys, times])
-        n_clash += int((on & (clash_rival(torch.from_numpy(on[None].astype(np.float32)))[0].numpy() > 0)).sum())
+        rival = clash_rival(torch.from_numpy(on[None].astype(np.float32)))[0].numpy()  # 1 where a clashing onset is near
+        n_clash += int((on & (rival > 0)).sum())
         if len(keys) < MIN_ONSETS:
             continue
         scale = clip_scale(on)
