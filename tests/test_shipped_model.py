@@ -112,3 +112,28 @@ def test_commands_take_a_shipped_models_name_hash_checked(tmp_path):
     with pytest.raises(PianoGANError, match="does not match its recorded hash"):
         resolve_input("m", folder=tmp_path)
     assert resolve_input(NAME) == str(HERE / registry()[NAME]["file"])  # the real one, by name
+
+
+def test_generate_set_replaces_a_sampling_setting_for_those_clips_and_the_record_replays_it(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    from pianogan.cli import main
+
+    args = ["generate", "--seconds", "4", "--n", "1", "--seed", "2", "--style", "chorale", "--no-plots"]
+    assert main([*args, "--out", str(tmp_path / "rule")]) == 0
+    assert main([*args, "--out", str(tmp_path / "raw"), "--set", "drop_clashes=false"]) == 0
+    rule, _ = sf.read(tmp_path / "rule" / "clip-0000.wav")
+    raw, _ = sf.read(tmp_path / "raw" / "clip-0000.wav")
+    assert np.abs(rule - raw).max() > 0.01  # the clusters come back
+    [clip] = json.loads((tmp_path / "raw" / "generated.json").read_text())["clips"]
+    assert clip["settings"]["model_settings"] == [["drop_clashes", "false"]]
+    assert main(["generate", "--from", str(tmp_path / "raw" / "generated.json"), "--out", str(tmp_path / "again"),
+                 "--no-plots"]) == 0
+    again, _ = sf.read(tmp_path / "again" / "clip-0000.wav")
+    np.testing.assert_allclose(again, raw, atol=2 / 32768)  # the record carries the setting
+    G, _ = load_pretrained()
+    assert G.cfg.drop_clashes  # the shipped model itself is left as it was
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "bad"), "--set", "steps=3"]) == 2
+    assert "not a sampling setting" in capsys.readouterr().err

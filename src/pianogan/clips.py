@@ -43,6 +43,9 @@ class GenerateSettings:
     overlap_seconds: float | None = None  # long pieces: crossfade length; None = min(1, clip/4)
     walk_steps: int = 3  # long pieces: clips between two random anchor latents
     peak: float = 0.99  # audio louder than this is scaled down to it (never scaled up)
+    # the model's own sampling settings replaced for these clips, as (field, text) pairs: only
+    # its family's SAMPLING_FIELDS (e.g. (("drop_clashes", "false"),)); () = the model's own
+    model_settings: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.seconds is not None and not 0 < self.seconds <= MAX_SECONDS:
@@ -76,6 +79,8 @@ class GenerateSettings:
     def from_dict(cls, d: dict) -> "GenerateSettings":
         known = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in known}
+        if "model_settings" in kwargs:  # JSON lists back to the frozen tuples
+            kwargs["model_settings"] = tuple((str(k), str(v)) for k, v in kwargs["model_settings"])
         if isinstance(d.get("gl"), dict):
             kwargs["gl"] = GLSettings(**d["gl"])
         else:  # a version-1 record: random start, its n_iter and momentum

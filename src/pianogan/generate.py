@@ -20,6 +20,7 @@ latent(s) and every setting, so :func:`regenerate` makes it again without the ot
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from pathlib import Path
@@ -199,6 +200,19 @@ def _model_record(info: dict) -> dict:
     return record
 
 
+def configured(G, info: dict, settings: GenerateSettings):
+    """G itself, or with ``settings.model_settings`` a shallow copy whose config has those sampling
+    fields replaced (the weights are shared; G is left as it was, for a server that keeps it). A
+    field that is not one of the family's sampling settings is a one-line error."""
+    if not settings.model_settings:
+        return G
+    from .pretrained import with_settings
+
+    out = copy.copy(G)
+    out.cfg = with_settings(G.cfg, str(info.get("model")), dict(settings.model_settings))
+    return out
+
+
 def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSettings | None = None,
              interpolate: int | None = None, to_seed: int | None = None, batch_size: int = 16,
              device: str | torch.device = "cpu", progress: bool = True,
@@ -217,6 +231,7 @@ def generate(G, info: dict, n: int = 8, seed: int = 0, settings: GenerateSetting
     from tqdm.auto import tqdm
 
     settings = settings or GenerateSettings()
+    G = configured(G, info, settings)
     preset: Preset = info["preset"]
     stats: Stats = info["stats"]
     seconds = float(settings.seconds or preset.clip_seconds)
@@ -310,7 +325,7 @@ def regenerate(record: dict, G=None, info: dict | None = None, checkpoint: str |
     if int(info.get("step", 0)) != int(record.get("step", 0)):
         raise PianoGANError(f"checkpoint is at step {info.get('step')}, the record was made at step "
                             f"{record.get('step')}; pass the checkpoint file of that step")
-    G = G.to(device)
+    G = configured(G.to(device), info, settings)
     G.eval()
     if is_native(G):  # an any-length piece: one pass over its latent, as generate made it
         clip = native_piece(G, info, latents, gl_seed, seconds, settings, record.get("style"), device)

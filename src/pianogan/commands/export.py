@@ -48,7 +48,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _pairs(items: list[str], wants: str) -> dict[str, str]:
+def parse_pairs(items: list[str], wants: str) -> dict[str, str]:
     """Repeated NAME=VALUE options -> {name: value}; a malformed one is a one-line error."""
     out = {}
     for item in items:
@@ -70,8 +70,8 @@ def run(args) -> int:
         card = path.read_text()
     entry = export(args.run, args.name, folder=Path(args.folder) if args.folder else HERE,
                    fp16=not args.fp32, card=card, level_from=args.level_from,
-                   figures=_pairs(args.figure, "--figure wants NAME=VALUE"),
-                   settings=_pairs(args.settings, "--set wants FIELD=VALUE"))
+                   figures=parse_pairs(args.figure, "--figure wants NAME=VALUE"),
+                   settings=parse_pairs(args.settings, "--set wants FIELD=VALUE"))
     if args.json:
         print(json.dumps(entry, indent=2))
     else:

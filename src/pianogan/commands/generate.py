@@ -76,6 +76,11 @@ def register(subparsers) -> None:
     p.add_argument("--overlap", type=float, metavar="SECONDS",
                    help="crossfade length between chained clips of a long piece "
                         "(default min(1, clip/4))")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="model_settings",
+                   help="replace one of the model's sampling settings for these clips (repeatable; "
+                        "stored in each clip's record), e.g. --set drop_clashes=false to hear the "
+                        "shipped model's semitone clusters, --set mode_snap_seconds=10; a field that "
+                        "is not a sampling setting is refused with their list")
     p.add_argument("--batch", type=int, default=16, metavar="B",
                    help="generator batch size (default 16)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -122,6 +127,13 @@ def write_midis(clips, wavs: list[Path]) -> list[str]:
             for c, wav in zip(clips, wavs)]
 
 
+def _model_settings(items: list[str]) -> tuple[tuple[str, str], ...]:
+    """Repeated --set FIELD=VALUE -> ((field, value), ...), in the order given."""
+    from .export import parse_pairs
+
+    return tuple(parse_pairs(items, "--set wants FIELD=VALUE").items())
+
+
 def run(args) -> int:
     from ..generate import GenerateSettings, generate, regenerate
     from ..generate_files import read_records, write_outputs
@@ -159,7 +171,8 @@ def run(args) -> int:
                                     tempo=args.tempo, rubato=args.rubato,
                                     mix_seed=args.mix_seed,
                                     mixing_cutoff=args.mixing_cutoff, sample_rate=args.sr,
-                                    denoise=args.denoise, overlap_seconds=args.overlap)
+                                    denoise=args.denoise, overlap_seconds=args.overlap,
+                                    model_settings=_model_settings(args.model_settings))
         if args.truncation is not None and info.get("model") not in ("stylegan2", "longform"):
             print(f"note: --truncation is ignored by the {info.get('model')} generator", file=sys.stderr)
         if args.drift is not None and info.get("model") != "longform":

@@ -81,7 +81,7 @@ def load_pretrained(name: str | None = None, device="cpu", folder: Path = HERE):
     return G, {**info, "pretrained": name, "sha256": entry["sha256"], "figures": dict(entry.get("figures", {}))}
 
 
-def _with_settings(cfg, model: str, settings: dict):
+def with_settings(cfg, model: str, settings: dict):
     """``cfg`` with sampling-time fields replaced; anything else is refused in one line (a field
     that changes training would make the file disagree with the run that trained it)."""
     from ..models import get_model
@@ -130,7 +130,7 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
 
     G, info = load_generator(run)
     if settings:
-        G.cfg = _with_settings(G.cfg, info["model"], settings)
+        G.cfg = with_settings(G.cfg, info["model"], settings)
     level = drift = dynamics = None
     if level_from is not None:
         from ..data.dataset import PianoDataset
