@@ -3,6 +3,7 @@ other mode's third (modes.py)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from pianogan.clusters import clash_rival, drop_clashes
@@ -84,3 +85,18 @@ def test_the_model_drops_clashes_and_snaps_modes_only_when_sampling_and_asked():
     from pianogan.models.longform_config import SAMPLING_FIELDS
 
     assert {"drop_clashes", "mode_snap_seconds"} <= set(SAMPLING_FIELDS)
+
+
+def test_the_clash_price_lowers_only_the_softer_note_of_a_pair():
+    from pianogan.losses.longform import clash_share
+
+    s = torch.zeros(1, 88, 5)
+    s[0, 40, 1], s[0, 41, 1], s[0, 50, 3] = 0.6, 0.3, 0.5  # a semitone pair and a lone note
+    s.requires_grad_(True)
+    share = clash_share(s)
+    share.backward()
+    assert share.item() == pytest.approx(0.6 / 1.4)  # the softer 0.3, counted from both sides
+    assert s.grad[0, 41, 1] > 0 and s.grad[0, 40, 1] < 0  # descent lowers the softer note only
+    apart = s.detach().clone()
+    apart[0, 41, 1] = 0.0
+    assert clash_share(apart) == 0  # no pair: no price

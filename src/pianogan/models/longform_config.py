@@ -186,6 +186,11 @@ class Config:
     # At weight 1 in a 500-step fine-tune it cut them to the corpus's count and the sound went
     # with them (FD 3.6x -> 8.1x the floor, section 26): the model's level rests on them.
     strike_ghost_weight: float = 0.0
+    # G pays for semitone clusters: the share of its batch's strike strength on the softer side of
+    # a pair struck within a frame a semitone apart at any octave (losses/longform.py,
+    # clash_share), so that it chooses between two neighbouring notes instead of striking both
+    # (27 % of the shipped weights' onsets, the corpus's 3 %; section 38). 0: off.
+    clash_price_weight: float = 0.0
     roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
     roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
     roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
@@ -298,6 +303,8 @@ CONFIGS["rubato-identity"] = dataclasses.replace(CONFIGS["rubato-strike"], post_
 # ``rubato-identity`` whose roll critic also reads scale degrees of each clip's own key (section
 # 16's view, aimed at the mode blur): on seed 0 clearer modes but FD 3.43x (section 37).
 CONFIGS["rubato-degrees"] = dataclasses.replace(CONFIGS["rubato-identity"], roll_degrees=True)
+# ``rubato-identity`` whose generator pays for semitone clusters from step 0 (section 38).
+CONFIGS["rubato-clash"] = dataclasses.replace(CONFIGS["rubato-identity"], clash_price_weight=2.0)
 # ``rubato-strike`` whose renderer's correction net sees one frame ahead: no lever (FD 3.42x
 # against 3.51x on seed 0; its ceiling gain is inside the spread between fits; section 35).
 CONFIGS["rubato-ahead1"] = dataclasses.replace(CONFIGS["rubato-strike"], post_lookahead=1)
