@@ -32,18 +32,18 @@ import torch.nn.functional as F
 
 from .clusters import shift_keys
 from .data.rolls import PIANO_LOW
-from .keys import key_profiles
+from .keys import key_strengths
 
 # (source, target) scale degrees in semitones above the tonic, per mode: policy as data.
 MODE_MOVES = {0: ((3, 4),),   # major: flat third -> major third
               1: ((4, 3),)}   # minor: major third -> flat third
 OPEN_GATE = 0.5  # a damper gate at or above this lets its key sound
-SILENT = 1e-6    # a window whose summed strike strength is below this has no key
 
 
 def local_keys(strikes: torch.Tensor, window: int, low: int = PIANO_LOW) -> torch.Tensor:
-    """Strikes (n, keys, T) >= 0 -> (n, T) key index (0-11 major C..B, 12-23 minor), -1 where the
-    ``window`` frames centred on a frame hold no strikes. The window is cut at the piece's ends."""
+    """Strikes (n, keys, T) >= 0 -> (n, T) key index (0-11 major C..B, 12-23 minor) of the pitch
+    classes struck in the ``window`` frames centred on each frame (:func:`pianogan.keys.key_strengths`,
+    the clip key finder's), -1 where they are silent or flat. The window is cut at the piece's ends."""
     n, keys, t = strikes.shape
     classes = (torch.arange(keys, device=strikes.device) + low) % 12
     fold = F.one_hot(classes, 12).to(torch.float64).T  # (12, keys)
@@ -52,13 +52,8 @@ def local_keys(strikes: torch.Tensor, window: int, low: int = PIANO_LOW) -> torc
     half = max(int(window), 1) // 2
     run = F.pad(pc, (half + 1, half)).cumsum(-1)
     box = (run[..., 2 * half + 1:] - run[..., :-(2 * half + 1)])  # (n, 12, T)
-    x = box.transpose(1, 2)  # (n, T, 12)
-    x = x - x.mean(-1, keepdim=True)
-    prof = torch.as_tensor(key_profiles(), dtype=torch.float64, device=strikes.device)
-    prof = prof - prof.mean(-1, keepdim=True)
-    corr = (x @ (prof / prof.norm(dim=-1, keepdim=True)).T) / x.norm(dim=-1, keepdim=True).clamp_min(1e-30)
-    silent = box.sum(1) < SILENT
-    return torch.where(silent, torch.full_like(silent, -1, dtype=torch.long), corr.argmax(-1))
+    strengths = key_strengths(box.transpose(1, 2).cpu().numpy())  # (n, T, 24); all 0 where flat or silent
+    return torch.as_tensor(np.where(strengths.any(-1), strengths.argmax(-1), -1), device=strikes.device)
 
 
 def _sounding(moved: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
@@ -86,7 +81,7 @@ def snap_modes(strikes: torch.Tensor, gate: torch.Tensor, window: int,
             moved = strikes * on_src
             if not bool((moved > 0).any()):
                 continue
-            d = int(np.sign(dst - src)) * min(abs(dst - src), 12 - abs(dst - src))
+            d = (dst - src + 6) % 12 - 6  # the shorter way round, in keys
             out_s = torch.maximum(out_s * ~on_src, shift_keys(moved, d))
             carry = gate * _sounding(moved, gate)
             out_g = torch.maximum(out_g, shift_keys(carry, d))

@@ -68,13 +68,13 @@ def roll_measures(strikes: np.ndarray, frame_s: float) -> dict:
         raise ValueError(f"strikes must be (n, 88, T), got {strikes.shape}")
     window = max(1, int(round(STEP_SECONDS / frame_s)))
     values, loudest = [], []
-    n_off = n_scaled = n_step = n_clash = 0
-    for clip in strikes:
-        on = clip >= ONSET_MIN
+    n_off = n_scaled = n_step = 0
+    onsets = strikes >= ONSET_MIN
+    # an onset with a clashing onset within a frame (clash_rival of 0/1 onsets is 1 there)
+    n_clash = int((onsets & (clash_rival(torch.from_numpy(onsets.astype(np.float32))).numpy() > 0)).sum())
+    for clip, on in zip(strikes, onsets):
         keys, times = np.nonzero(on)
         values.append(clip[keys, times])
-        rival = clash_rival(torch.from_numpy(on[None].astype(np.float32)))[0].numpy()  # 1 where a clashing onset is near
-        n_clash += int((on & (rival > 0)).sum())
         if len(keys) < MIN_ONSETS:
             continue
         scale = clip_scale(on)
