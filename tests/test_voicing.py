@@ -1,5 +1,5 @@
-"""Sampling-time voicing of a longform model's notes: semitone clusters (clusters.py) and the
-other mode's third (modes.py)."""
+"""Sampling-time voicing of a longform model's notes: semitone clusters (clusters.py), the
+other mode's third and the leading tone (modes.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pianogan.clusters import clash_rival, drop_clashes
-from pianogan.modes import local_keys, snap_modes
+from pianogan.modes import local_keys, raise_leading_tones, snap_modes, struck_ahead
 from test_longform import LF, small_cfg
 
 
@@ -64,6 +64,32 @@ def test_a_flat_third_in_a_major_passage_moves_up_with_its_damper_and_a_minor_pa
     assert local_keys(silent, 8).eq(-1).all() and torch.equal(snap_modes(silent, silent, 8)[0], silent)
 
 
+def test_a_flat_seventh_that_steps_up_to_the_tonic_becomes_the_leading_tone_and_others_stay():
+    s = _c_major_passage()
+    g = torch.zeros_like(s)
+    s[0, _key(58), 21], s[0, _key(60), 25] = 0.4, 0.5  # B-flat 3, then C4 four frames later: raised
+    g[0, _key(58), 21:26] = 1.0  # its damper open until the C
+    s[0, _key(70), 45] = 0.3  # B-flat 4 a frame after C5 (44), none in the four after it: stays
+    s[0, _key(70), 12] = 0.3  # B-flat 4 struck with C5 (12): not a step up after it, stays
+    assert set(local_keys(s, 64)[0].tolist()) == {0}
+    ahead = struck_ahead(s, 4, 2)
+    assert ahead[0, _key(58), 21] and not ahead[0, _key(58), 20] and not ahead[0, _key(70), 45]
+    out_s, out_g = raise_leading_tones(s, g, 64, reach=4)
+    assert out_s[0, _key(58), 21] == 0 and out_s[0, _key(59), 21] == 0.4
+    assert out_g[0, _key(59), 21:26].eq(1).all() and out_g[0, _key(59), 26:].eq(0).all()
+    assert out_s[0, _key(70), 45] == 0.3 and out_s[0, _key(71), 45] == 0
+    assert out_s[0, _key(70), 12] == 0.3
+    assert torch.equal(out_s[0, _key(60)], s[0, _key(60)])  # the tonic it resolves to is untouched
+    # In A minor the same step (G to A) gives G-sharp, the leading tone of harmonic minor.
+    a_minor = torch.zeros(1, 88, 64)
+    for i, m in enumerate([57, 60, 64, 69, 62, 65, 69, 64, 71, 67, 69, 57] * 2):
+        a_minor[0, _key(m), 2 * i + 4] = 0.5
+    a_minor[0, _key(45), ::6] = 0.4
+    a_minor[0, _key(67), 30], a_minor[0, _key(69), 32] = 0.2, 0.5  # G4 then A4
+    raised, _ = raise_leading_tones(a_minor, torch.ones_like(a_minor), 64, reach=4)
+    assert raised[0, _key(67), 30] == 0 and raised[0, _key(68), 30] == 0.2
+
+
 def test_the_model_drops_clashes_and_snaps_modes_only_when_sampling_and_asked():
     G, _ = LF.build(small_cfg(strike_gain=4.0), (129, 64))
     z = G.sample_z(4, generator=torch.Generator().manual_seed(0))
@@ -74,17 +100,24 @@ def test_the_model_drops_clashes_and_snaps_modes_only_when_sampling_and_asked():
         _, (dropped, _) = G(z, notes=True)
         G.cfg = small_cfg(strike_gain=4.0, mode_snap_seconds=2.0)
         _, (snapped, snapped_gate) = G(z, notes=True)
-        G.cfg = small_cfg(strike_gain=4.0, drop_clashes=True, mode_snap_seconds=2.0)
+        G.cfg = small_cfg(strike_gain=4.0, leading_tone_seconds=0.5)
+        _, (led, led_gate) = G(z, notes=True)
+        G.cfg = small_cfg(strike_gain=4.0, drop_clashes=True, mode_snap_seconds=2.0, leading_tone_seconds=0.5)
         G.train()
         _, (trained, _) = G(z, notes=True)
     assert torch.equal(dropped, drop_clashes(raw)) and (dropped > 0).sum() < (raw > 0).sum()
     window = round(2.0 * G.frames_per_second)
     want_s, want_g = snap_modes(raw, raw_gate, window)
     assert torch.equal(snapped, want_s) and torch.equal(snapped_gate, want_g)
+    from pianogan.modes import KEY_WINDOW_SECONDS
+
+    want_s, want_g = raise_leading_tones(raw, raw_gate, round(KEY_WINDOW_SECONDS * G.frames_per_second),
+                                         round(0.5 * G.frames_per_second))
+    assert torch.equal(led, want_s) and torch.equal(led_gate, want_g)
     assert torch.equal(trained, raw)  # training sees the notes as played
     from pianogan.models.longform_config import SAMPLING_FIELDS
 
-    assert {"drop_clashes", "mode_snap_seconds"} <= set(SAMPLING_FIELDS)
+    assert {"drop_clashes", "mode_snap_seconds", "leading_tone_seconds"} <= set(SAMPLING_FIELDS)
 
 
 def test_the_clash_price_lowers_only_the_softer_note_of_a_pair():

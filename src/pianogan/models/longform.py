@@ -40,7 +40,7 @@ from torch import nn
 from ..clusters import drop_clashes
 from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
-from ..modes import snap_modes
+from ..modes import KEY_WINDOW_SECONDS, raise_leading_tones, snap_modes
 from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
 from .layers import he_init
 from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure, upgrade_fields
@@ -372,6 +372,9 @@ class Generator(nn.Module):
             strikes = strikes.clamp(max=self.cfg.strike_ceiling)
         if self.cfg.mode_snap_seconds > 0:
             strikes, gate = snap_modes(strikes, gate, round(self.cfg.mode_snap_seconds * self.frames_per_second))
+        if self.cfg.leading_tone_seconds > 0:
+            strikes, gate = raise_leading_tones(strikes, gate, round(KEY_WINDOW_SECONDS * self.frames_per_second),
+                                                round(self.cfg.leading_tone_seconds * self.frames_per_second))
         if self.cfg.drop_clashes:
             strikes = drop_clashes(strikes)
         return strikes, gate
