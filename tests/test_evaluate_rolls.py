@@ -43,6 +43,16 @@ def test_roll_measures_tell_passing_notes_from_wrong_notes():
     assert m["clashes"] == pytest.approx(4 / 20)
 
 
+def test_roll_measures_read_which_seventh_rises_to_the_tonic():
+    clip = _c_major_clip()  # its B4s (frames 120, 280) reach C5 20 frames later: past half a second
+    assert math.isnan(roll_measures(clip[None], FRAME_S)["leading_tones"])
+    clip[_key(70), 135] = 0.2  # B-flat 4, C5 five frames later: a flat seventh rising
+    assert roll_measures(clip[None], FRAME_S)["leading_tones"] == 0.0
+    clip[_key(71), 295] = 0.2  # B4, C5 five frames later: the leading tone
+    clip[_key(58), 10] = 0.2  # B-flat 3 with no C4 after it: not rising, not counted
+    assert roll_measures(clip[None], FRAME_S)["leading_tones"] == pytest.approx(1 / 2)
+
+
 def test_roll_measures_count_what_no_piano_key_can_play_and_skip_what_has_no_scale():
     loud = _c_major_clip()
     loud[_key(60), 0] = 5.0  # five times a full-velocity strike

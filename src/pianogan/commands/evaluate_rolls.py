@@ -41,6 +41,7 @@ ROWS = [  # (key, label, digits)
     ("off_scale_loudest", "off-scale among the 10 loudest", 3),
     ("off_scale_by_step", "off-scale moving by step", 3),
     ("clashes", "onsets in a semitone clash", 3),
+    ("leading_tones", "sevenths rising to the tonic: raised", 3),
 ]
 
 
