@@ -217,6 +217,37 @@ def test_real_excerpt_halves_come_from_disjoint_pieces(tmp_path):
                               4.0, n=8)
 
 
+def test_fake_pieces_take_the_styles_of_the_real_excerpts_they_are_compared_with(tmp_path, monkeypatch):
+    from pianogan.commands.evaluate_pieces import reference_styles
+
+    # Seven pieces as above: p0-p2 long (3 runs of 4 s each) in style "long", p3-p5 the same
+    # length in "mid", p6 one run in "short". Half B (the floor's stand-in for a generator) and
+    # the long pieces' excerpts come round-robin over pieces, so their mix is not the clips'.
+    rows, images, style_of = [], [], {}
+    for k in range(7):
+        style_of[f"p{k}"] = "long" if k < 3 else "mid" if k < 6 else "short"
+        for off in range(0, 12 if k < 6 else 4, 2):
+            rows.append({"source": f"p{k}", "offset_seconds": float(off), "split": "train"})
+            images.append(np.full(SMALL.image_shape, 0.1 * k + 0.01 * off, np.float32))
+    ds = PianoDataset(write_dataset(tmp_path / "ds", np.stack(images), SMALL, STATS, rows))
+    names = ("long", "mid", "short")
+    labels = np.array([names.index(style_of[r["source"]]) for r in ds.rows])
+    monkeypatch.setattr("pianogan.data.labels.dataset_labels", lambda _ds: (names, labels))
+    g_styles = ("short", "long", "mid")  # the generator's own order
+    piece_style = lambda x: style_of[f"p{int(float(x[0, 0]) / 0.1 + 0.05)}"]  # noqa: E731
+    for seed in range(3):
+        h = P.real_excerpt_halves(ds, 4.0, n=8, seed=seed)
+        want = [g_styles.index(piece_style(x)) for x in h.b]
+        got = reference_styles(ds, g_styles, 4.0, 8, seed, half_b=True)
+        assert got.tolist() == [want[i % len(want)] for i in range(8)]  # B's styles in turn
+        long_ref = P.real_excerpts(ds, 4.0, n=5, seed=seed)
+        assert reference_styles(ds, g_styles, 4.0, 5, seed, half_b=False).tolist() == \
+            [g_styles.index(piece_style(x)) for x in long_ref]
+    # more pieces asked than excerpts exist: all of them, in turn
+    assert len(reference_styles(ds, g_styles, 4.0, 40, 0, half_b=False)) == 40
+    assert reference_styles(ds, ("other",), 4.0, 8, 0, half_b=True) is None  # not the generator's styles
+
+
 def _scale_piece(tonics: list[int], window_s: float, sr: int = 8000) -> np.ndarray:
     """Audio: per window, arpeggios over the major scale of that window's tonic (pitch class)."""
     audio = np.zeros(int(len(tonics) * window_s * sr) + sr, np.float32)

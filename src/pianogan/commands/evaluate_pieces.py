@@ -59,6 +59,12 @@ def register(subparsers) -> None:
                    help="pieces for the note measures (default 128; at 32 the halves key agreement "
                         "has a standard error of ~0.08 on each side, about the width of its bar)")
     p.add_argument("--style-n", type=int, default=32, metavar="N", help="fake clips per style (default 32)")
+    p.add_argument("--style-mix", choices=["reference", "model"], default="reference",
+                   help="styles of a style-conditioned generator's pieces: each piece in the style of one "
+                        "real excerpt it is compared with (reference, default; the real excerpts come "
+                        "round-robin over pieces, so the 20 s ones are ~85 %% chorales) or drawn from the "
+                        "generator's own mix, as `pianogan generate` without --style does (model; the "
+                        "corpus's clips are ~50 %% chorales)")
     p.add_argument("--block-frames", type=int, metavar="K",
                    help="frames between block boundaries (default: the generator's frames per local "
                         "latent; a fixed-length generator's chain joins; image input: the clip stride)")
@@ -100,20 +106,53 @@ def native_style_clips(G, styles: tuple[str, ...], n: int, seed: int, device, ba
     return np.concatenate(images), np.array(labels, np.int64)
 
 
-def native_long(G, n: int, frames: int, seed: int, device, bar):
-    """n pieces (n, F, frames) of an any-length G, latent seed ``seed + i``, exactly as `pianogan
-    generate` without --style makes them: a conditional G draws each piece's style from its
-    latent, in the corpus's mix when its export calibrated ``style_shares`` (the real excerpts
-    it is compared with come in that mix too; one style each in turn over-weighted the rarest)."""
+def native_long(G, n: int, frames: int, seed: int, device, bar, styles=None):
+    """n pieces (n, F, frames) of an any-length G, latent seed ``seed + i``. ``styles`` (n,) G's
+    style index of each piece, or None: as `pianogan generate` without --style makes them, a
+    conditional G drawing each piece's style from its latent (in the corpus's clip mix when its
+    export calibrated ``style_shares``)."""
     import numpy as np
+    import torch
 
     from ..pieces import piece_latent
 
     out = []
     for i in range(n):
-        out.append(_native_images(G, piece_latent(G, seed + i, frames), None, device, frames)[0])
+        label = None if styles is None else torch.tensor([int(styles[i])])
+        out.append(_native_images(G, piece_latent(G, seed + i, frames), label, device, frames)[0])
         bar.update(1)
     return np.stack(out)
+
+
+def reference_styles(ds, G_styles: tuple[str, ...], seconds: float, n: int, seed: int, half_b: bool):
+    """(n,) G's style index for each of n fake pieces: the styles of the real excerpts of draw
+    ``seed`` they are compared with, in turn (half B of :func:`~..evaluate.pieces.excerpt_half_runs`,
+    the stand-in for a generator in the floor, for the note measures; :func:`excerpt_runs` for the
+    long pieces), or None when the dataset has no style labels or not G's.
+
+    Why: the real excerpts come round-robin over pieces, and pieces differ in length by style (a
+    chorale lasts a minute, a quartet movement several), so a reference of 20 s excerpts is ~85 %
+    chorales while the corpus's clips, and a generator calibrated to them, are ~50 %. Compared in
+    different mixes, a generator is judged on the mix as much as on its music (docs/results.md,
+    section 39)."""
+    import numpy as np
+
+    from ..data.labels import dataset_labels
+    from ..evaluate.pieces import excerpt_half_runs, excerpt_runs
+
+    found = dataset_labels(ds)
+    if found is None or not G_styles or any(name not in G_styles for name in found[0]):
+        return None
+    names, labels = found
+    if half_b:
+        runs = excerpt_half_runs(ds, seconds, n, seed)[1]
+    else:
+        try:
+            runs = excerpt_runs(ds, seconds, n, seed)
+        except PianoGANError:  # fewer than n: all there are (as the long pieces' reference does)
+            runs = excerpt_runs(ds, seconds, None, seed)
+    own = np.array([G_styles.index(names[labels[run[0]]]) for run in runs], np.int64)
+    return own[np.arange(n) % len(own)]
 
 
 def chained_long(G, info: dict, n: int, seconds: float, seed: int, device, stats, bar):
@@ -189,22 +228,26 @@ def generated(args, ds, generator: tuple, dataset_styles, seed: int, progress: b
 
     G, info, device = generator
     preset, stats = ds.preset, ds.stats
-    styles = tuple(getattr(getattr(G, "cfg", None), "styles", ()) or ()) if with_styles else ()
+    styles = tuple(getattr(getattr(G, "cfg", None), "styles", ()) or ())
     frames, note_frames = preset.frames_for(args.seconds), preset.frames_for(args.note_seconds)
     want_notes = args.note_seconds > 0 and not args.no_notes
-    total = args.n + (args.style_n * len(styles) if is_native(G) else 0) + (args.note_n if want_notes else 0)
+    total = args.n + (args.style_n * len(styles) if is_native(G) and with_styles else 0) + (args.note_n if want_notes else 0)
     out = {"style_images": None, "style_labels": None, "note_pieces": None}
     with tqdm(total=total, desc="generating", unit="img", disable=not progress, leave=False) as bar:
         if is_native(G):
-            pieces = native_long(G, args.n, frames, seed, device, bar)
+            matched = styles and args.style_mix == "reference"
+            pieces = native_long(G, args.n, frames, seed, device, bar,
+                                 reference_styles(ds, styles, args.seconds, args.n, seed, False) if matched else None)
             out["block_frames"] = args.block_frames or int(G.cfg.frames_per_latent)
-            if styles:
+            if styles and with_styles:
                 imgs, lab = native_style_clips(G, styles, args.style_n, seed, device, bar)
                 out["style_images"] = renormalize(imgs, preset, info["stats"], stats)
                 out["style_labels"] = np.array([dataset_styles.index(styles[i]) for i in lab], np.int64)
             pieces = renormalize(pieces, preset, info["stats"], stats)
             if want_notes:  # other latents than the long pieces': seeds from seed + 5000
-                notes = native_long(G, args.note_n, note_frames, seed + 5000, device, bar)
+                notes = native_long(G, args.note_n, note_frames, seed + 5000, device, bar,
+                                    reference_styles(ds, styles, args.note_seconds, args.note_n, seed, True)
+                                    if matched else None)
                 out["note_pieces"] = renormalize(notes, preset, info["stats"], stats)
         else:
             pieces, joins = chained_long(G, info, args.n, args.seconds, seed, device, stats, bar)
@@ -325,6 +368,7 @@ def run(args: argparse.Namespace) -> int:
     report: dict = {"format_version": 1, "real": str(args.real), "fake": str(args.fake), **fake["info"],
                     "settings": {"seconds": args.seconds, "n": args.n, "style_n": args.style_n, "seed": args.seed,
                                  "repeats": args.repeats, "note_seconds": args.note_seconds, "note_n": args.note_n,
+                                 "style_mix": args.style_mix,
                                  "notes": not args.no_notes, "preset": ds.preset.name}}
     if progress:
         print(f"pianogan evaluate-pieces: {len(fake['pieces'])} pieces of {args.seconds:g} s", file=sys.stderr)

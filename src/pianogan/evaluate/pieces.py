@@ -108,18 +108,22 @@ def real_excerpts(dataset: PianoDataset, seconds: float = 60.0, n: int | None = 
     ``seed`` order too: taking every piece's first excerpt first made a small reference of
     openings, which hold their key more than music at large (20 s halves key agreement 0.70 on
     openings against 0.52 on excerpts from anywhere, docs/results.md, section 14). ``n`` None:
-    all that exist.
+    all that exist. :func:`excerpt_runs` names the clips of each.
     """
-    frames, need = _excerpt_frames(dataset.preset, seconds)
-    runs = _runs(dataset, need)
-    rng = np.random.default_rng(seed)
-    picked = _round_robin(runs, rng)
+    frames, _ = _excerpt_frames(dataset.preset, seconds)
+    return _join_runs(dataset, excerpt_runs(dataset, seconds, n, seed), frames)
+
+
+def excerpt_runs(dataset: PianoDataset, seconds: float = 60.0, n: int | None = None, seed: int = 0) -> list[list[int]]:
+    """The clip indices of each of :func:`real_excerpts`' excerpts, in its order (no images read)."""
+    _, need = _excerpt_frames(dataset.preset, seconds)
+    picked = _round_robin(_runs(dataset, need), np.random.default_rng(seed))
     if n is not None:
         picked = picked[:n]
     if not picked or (n is not None and len(picked) < n):
         raise PianoGANError(f"{dataset.root}: {len(picked)} excerpts of {seconds:g} s ({need} consecutive "
                             f"clips of one piece){'' if n is None else f', {n} asked'}")
-    return _join_runs(dataset, picked, frames)
+    return picked
 
 
 def _excerpt_frames(preset: Preset, seconds: float) -> tuple[int, int]:
@@ -165,7 +169,15 @@ def real_excerpt_halves(dataset: PianoDataset, seconds: float, n: int, seed: int
     excerpts of the *same* pieces, not of two sets of music (docs/results.md, section 17). With
     one piece only, ``disjoint`` is False and the halves split its excerpts.
     """
-    frames, need = _excerpt_frames(dataset.preset, seconds)
+    frames, _ = _excerpt_frames(dataset.preset, seconds)
+    a, b, pieces_a, pieces_b, disjoint = excerpt_half_runs(dataset, seconds, n, seed)
+    return RealHalves(_join_runs(dataset, a, frames), _join_runs(dataset, b, frames), pieces_a, pieces_b, disjoint)
+
+
+def excerpt_half_runs(dataset: PianoDataset, seconds: float, n: int, seed: int = 0) -> tuple:
+    """:func:`real_excerpt_halves` without the images: (runs of half A, runs of half B, the piece of
+    each A run, of each B run, disjoint); a run is the list of its clips' indices."""
+    _, need = _excerpt_frames(dataset.preset, seconds)
     runs = _runs(dataset, need)
     rng = np.random.default_rng(seed)
     tagged = [[(p, r) for r in piece] for p, piece in enumerate(runs)]  # each run with its piece
@@ -183,9 +195,8 @@ def real_excerpt_halves(dataset: PianoDataset, seconds: float, n: int, seed: int
         raise PianoGANError(f"{dataset.root}: {len(halves[0])} + {len(halves[1])} real excerpts of {seconds:g} s "
                             f"in two halves; need at least 2 in each")
     a, b = ([r for _, r in h] for h in halves)
-    return RealHalves(_join_runs(dataset, a, frames), _join_runs(dataset, b, frames),
-                      np.array([p for p, _ in halves[0]], np.int64), np.array([p for p, _ in halves[1]], np.int64),
-                      disjoint)
+    return (a, b, np.array([p for p, _ in halves[0]], np.int64), np.array([p for p, _ in halves[1]], np.int64),
+            disjoint)
 
 
 def excerpts_up_to(dataset: PianoDataset, seconds: float, n: int, seed: int = 0) -> np.ndarray:
