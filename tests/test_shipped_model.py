@@ -60,6 +60,21 @@ def test_the_shipped_model_strikes_no_two_keys_a_semitone_apart_at_once():
     assert not (struck & (clash_rival(strikes) > strikes)).any()  # no strike has a louder semitone rival
 
 
+def test_the_shipped_model_raises_the_sevenths_that_rise_to_the_tonic():
+    import dataclasses
+
+    from pianogan.evaluate.rolls import roll_measures
+    from pianogan.models.longform_dynamics import played_strikes
+
+    G, info = load_pretrained()
+    assert G.cfg.leading_tone_seconds > 0  # section 39: set at export, a sampling setting
+    frame_s = info["preset"].hop_length / info["preset"].sample_rate
+    raised = roll_measures(played_strikes(G, 48, 0), frame_s)["leading_tones"]
+    G.cfg = dataclasses.replace(G.cfg, leading_tone_seconds=0.0)
+    modal = roll_measures(played_strikes(G, 48, 0), frame_s)["leading_tones"]
+    assert raised > 0.5 > 0.3 > modal  # the corpus: 0.62; the weights on their own: ~0.1
+
+
 def test_generate_without_a_run_plays_the_shipped_model(tmp_path, capsys):
     from pianogan.cli import main
 
