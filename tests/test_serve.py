@@ -63,7 +63,7 @@ def test_models_are_listed_by_name_only(served):
     own = load_pretrained()[0].cfg
     assert shipped["truncation"] is True and shipped["truncation_default"] == pytest.approx(own.truncation)
     assert shipped["any_length"] is True and len(shipped["keys"]) == 24 and "D minor" in shipped["keys"]
-    assert shipped["drift"] is True and own.drift_seconds > 0  # its key changes
+    assert shipped["drift"] is True  # its global latent can drift (its own period may be 0: one key)
     assert shipped["drift_default"] == pytest.approx(own.drift_seconds)
     assert m["name"] == "tiny" and m["kind"] == "run" and m["model"] == "specgan"
     assert m["clip_seconds"] == 2.0 and m["sample_rate"] == 8000 and m["step"] == 5

@@ -48,7 +48,9 @@ function onModelChange() {
   $("drift-row").hidden = m.drift !== true;
   if (m.drift) {
     const own = m.drift_default ? `as the model drifts (every ${m.drift_default} s)` : "as the model plays (one key)";
-    $("drift").replaceChildren(new Option(own, ""), new Option("never: one key throughout", "0"),
+    // A model that keeps one key by itself needs no second "never" option.
+    const never = m.drift_default ? [new Option("never: one key throughout", "0")] : [];
+    $("drift").replaceChildren(new Option(own, ""), ...never,
       ...[30, 45, 60, 90].filter((s) => s !== m.drift_default).map((s) => new Option(`every ~${s} s`, String(s))));
   }
   $("tempo-row").hidden = m.tempo !== true;
