@@ -145,7 +145,7 @@ def reference_styles(ds, G_styles: tuple[str, ...], seconds: float, n: int, seed
         return None
     names, labels = found
     if half_b:
-        runs = excerpt_half_runs(ds, seconds, n, seed)[1]
+        runs = excerpt_half_runs(ds, seconds, n, seed).b
     else:
         try:
             runs = excerpt_runs(ds, seconds, n, seed)

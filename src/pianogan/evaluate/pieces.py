@@ -170,13 +170,23 @@ def real_excerpt_halves(dataset: PianoDataset, seconds: float, n: int, seed: int
     one piece only, ``disjoint`` is False and the halves split its excerpts.
     """
     frames, _ = _excerpt_frames(dataset.preset, seconds)
-    a, b, pieces_a, pieces_b, disjoint = excerpt_half_runs(dataset, seconds, n, seed)
-    return RealHalves(_join_runs(dataset, a, frames), _join_runs(dataset, b, frames), pieces_a, pieces_b, disjoint)
+    runs = excerpt_half_runs(dataset, seconds, n, seed)
+    return RealHalves(_join_runs(dataset, runs.a, frames), _join_runs(dataset, runs.b, frames), runs.pieces_a,
+                      runs.pieces_b, runs.disjoint)
 
 
-def excerpt_half_runs(dataset: PianoDataset, seconds: float, n: int, seed: int = 0) -> tuple:
-    """:func:`real_excerpt_halves` without the images: (runs of half A, runs of half B, the piece of
-    each A run, of each B run, disjoint); a run is the list of its clips' indices."""
+class HalfRuns(NamedTuple):
+    """:class:`RealHalves` before the clips are joined: each excerpt as the list of its clips' indices."""
+
+    a: list[list[int]]
+    b: list[list[int]]
+    pieces_a: np.ndarray
+    pieces_b: np.ndarray
+    disjoint: bool
+
+
+def excerpt_half_runs(dataset: PianoDataset, seconds: float, n: int, seed: int = 0) -> HalfRuns:
+    """:func:`real_excerpt_halves` without the images."""
     _, need = _excerpt_frames(dataset.preset, seconds)
     runs = _runs(dataset, need)
     rng = np.random.default_rng(seed)
@@ -195,8 +205,8 @@ def excerpt_half_runs(dataset: PianoDataset, seconds: float, n: int, seed: int =
         raise PianoGANError(f"{dataset.root}: {len(halves[0])} + {len(halves[1])} real excerpts of {seconds:g} s "
                             f"in two halves; need at least 2 in each")
     a, b = ([r for _, r in h] for h in halves)
-    return (a, b, np.array([p for p, _ in halves[0]], np.int64), np.array([p for p, _ in halves[1]], np.int64),
-            disjoint)
+    return HalfRuns(a, b, np.array([p for p, _ in halves[0]], np.int64), np.array([p for p, _ in halves[1]], np.int64),
+                    disjoint)
 
 
 def excerpts_up_to(dataset: PianoDataset, seconds: float, n: int, seed: int = 0) -> np.ndarray:
