@@ -919,6 +919,15 @@ def test_the_drift_is_read_between_candidates_on_a_curve_made_monotone():
     assert pick_drift(noisy, 0.3) == 20.0
     assert pick_drift(noisy, 0.65) == 0.0 and pick_drift(noisy, 0.63) == 90.0
     assert pick_drift({0.0: 0.6}, 0.5) == 0.0
+    # `pianogan export` reports a period read between candidates (it once looked it up among them
+    # and failed with a KeyError after writing the file, which stopped `make model`)
+    from pianogan.commands.export import summary
+
+    entry = {"file": "m.safetensors", "bytes": 2 ** 20, "dtype": "float16", "sha256": "0" * 64,
+             "drift": {"drift_seconds": 48.3, "real": 0.6, "agreement": {"0": 0.65, "40": 0.58, "50": 0.6}}}
+    assert "anchors every 48.3 s" in summary("m", entry)[1] and "real 0.60" in summary("m", entry)[1]
+    entry["drift"].update(drift_seconds=40.0)
+    assert "model 0.58, real 0.60" in summary("m", entry)[1]
 
 
 def test_rubato_strike_is_the_rubato_recipe_with_the_strike_term_and_sampling_settings():

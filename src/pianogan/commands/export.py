@@ -75,31 +75,41 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(entry, indent=2))
     else:
-        print(f"exported {args.name}: {entry['file']} ({entry['bytes'] / 2 ** 20:.1f} MB, {entry['dtype']}, "
-              f"sha256 {entry['sha256'][:16]}...)")
-        if "level" in entry:
-            lv = entry["level"]
-            print(f"level: strike gain {lv['gain']:.3f} (mean level {lv['before']:+.4f} -> {lv['after']:+.4f}, "
-                  f"real {lv['real']:+.4f})")
-        if "drift" in entry:
-            dr = entry["drift"]
-            chosen = f"{dr['drift_seconds']:g}"
-            every = f"anchors every {chosen} s" if dr["drift_seconds"] else "none"
-            print(f"drift of the global latent: {every} (key agreement of consecutive 10 s windows: "
-                  f"model {dr['agreement'][chosen]:.2f}, real {dr['real']:.2f})")
-        if "dynamics" in entry:
-            dy = entry["dynamics"]
-            print(f"dynamics: strikes mapped onto the data's ({'one map per style' if dy['per_style'] else 'one map'}); "
-                  f"the model strikes {dy['strikes_per_clip']['model']:.0f} times a clip, "
-                  f"the data {dy['strikes_per_clip']['real']:.0f}")
-        if "key_shares" in entry:
-            from ..keys import KEY_NAMES
-
-            top = sorted(range(24), key=lambda k: -entry["key_shares"][k])[:3]
-            print("keys: " + ", ".join(f"{KEY_NAMES[k]} {entry['key_shares'][k]:.0%}" for k in top)
-                  + " ... (each clip is moved to a key drawn from these"
-                  + (", per style" if "style_shares" in entry else "") + ")")
-        if "style_shares" in entry:
-            print("styles when none is asked for: "
-                  + ", ".join(f"{k} {v:.0%}" for k, v in entry["style_shares"].items()))
+        print("\n".join(summary(args.name, entry)))
     return 0
+
+
+def summary(name: str, entry: dict) -> list[str]:
+    """What an export did, a line per calibration, from its registry ``entry``."""
+    lines = [f"exported {name}: {entry['file']} ({entry['bytes'] / 2 ** 20:.1f} MB, {entry['dtype']}, "
+             f"sha256 {entry['sha256'][:16]}...)"]
+    if "level" in entry:
+        lv = entry["level"]
+        lines.append(f"level: strike gain {lv['gain']:.3f} (mean level {lv['before']:+.4f} -> {lv['after']:+.4f}, "
+                     f"real {lv['real']:+.4f})")
+    if "drift" in entry:
+        dr = entry["drift"]
+        chosen = f"{dr['drift_seconds']:g}"
+        every = f"anchors every {chosen} s" if dr["drift_seconds"] else "none"
+        # A period read between two candidates was not measured itself: its agreement is the real one
+        # on the interpolated curve (longform_drift.pick_drift).
+        at = dr["agreement"].get(chosen)
+        model = f"model {at:.2f}" if at is not None else "model read between the candidates"
+        lines.append(f"drift of the global latent: {every} (key agreement of consecutive 10 s windows: "
+                     f"{model}, real {dr['real']:.2f})")
+    if "dynamics" in entry:
+        dy = entry["dynamics"]
+        lines.append(f"dynamics: strikes mapped onto the data's ({'one map per style' if dy['per_style'] else 'one map'}); "
+                     f"the model strikes {dy['strikes_per_clip']['model']:.0f} times a clip, "
+                     f"the data {dy['strikes_per_clip']['real']:.0f}")
+    if "key_shares" in entry:
+        from ..keys import KEY_NAMES
+
+        top = sorted(range(24), key=lambda k: -entry["key_shares"][k])[:3]
+        lines.append("keys: " + ", ".join(f"{KEY_NAMES[k]} {entry['key_shares'][k]:.0%}" for k in top)
+                     + " ... (each clip is moved to a key drawn from these"
+                     + (", per style" if "style_shares" in entry else "") + ")")
+    if "style_shares" in entry:
+        lines.append("styles when none is asked for: "
+                     + ", ".join(f"{k} {v:.0%}" for k, v in entry["style_shares"].items()))
+    return lines
