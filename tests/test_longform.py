@@ -31,6 +31,15 @@ def small_cfg(**kw) -> "LF.Config":
     return LF.Config(**{**SMALL, **kw})
 
 
+def play(G, z: torch.Tensor, training: bool = False, **fields):
+    """G's ``(image, (strikes, gates))`` for latents ``z`` under ``small_cfg(**fields)``, in
+    training mode or sampling mode, without gradients."""
+    G.cfg = small_cfg(**fields)
+    G.train(training)
+    with torch.no_grad():
+        return G(z, notes=True)
+
+
 def test_any_length_from_one_model():
     G, D = LF.build(small_cfg(), PRESET.image_shape)
     assert G.sample_z(2).shape == (2, G.z_dim)
@@ -371,13 +380,9 @@ def test_gate_fill_acts_when_sampling_or_when_asked_in_training():
 def test_strike_ceiling_caps_strikes_only_when_sampling():
     G, _ = LF.build(small_cfg(strike_gain=40.0), (129, 64))  # loud enough that some strikes pass 1
     z = G.sample_z(2, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        G.eval()
-        _, (raw, _) = G(z, notes=True)
-        G.cfg = small_cfg(strike_gain=40.0, strike_ceiling=1.0)
-        _, (capped, _) = G(z, notes=True)
-        G.train()
-        _, (trained, _) = G(z, notes=True)
+    _, (raw, _) = play(G, z, strike_gain=40.0)
+    _, (capped, _) = play(G, z, strike_gain=40.0, strike_ceiling=1.0)
+    _, (trained, _) = play(G, z, training=True, strike_gain=40.0, strike_ceiling=1.0)
     assert raw.max() > 1.0
     assert torch.equal(capped, raw.clamp(max=1.0))  # the strikes below the cap are untouched
     assert torch.equal(trained, raw)  # training sees the strikes as they are
@@ -416,15 +421,10 @@ def test_dynamics_map_gives_each_rank_of_strike_the_real_value_and_acts_only_whe
     G, _ = LF.build(small_cfg(strike_gain=4.0), (129, 64))
     z = G.sample_z(2, generator=torch.Generator().manual_seed(0))
     halve = (0.01, 10.0, 0.005, 5.0)
-    with torch.no_grad():
-        G.eval()
-        _, (raw, _) = G(z, notes=True)
-        G.cfg = small_cfg(strike_gain=4.0, strike_map=halve)
-        _, (off, _) = G(z, notes=True)
-        G.cfg = small_cfg(strike_gain=4.0, strike_map=halve, match_dynamics=True)
-        _, (halved, _) = G(z, notes=True)
-        G.train()
-        _, (trained, _) = G(z, notes=True)
+    _, (raw, _) = play(G, z, strike_gain=4.0)
+    _, (off, _) = play(G, z, strike_gain=4.0, strike_map=halve)
+    _, (halved, _) = play(G, z, strike_gain=4.0, strike_map=halve, match_dynamics=True)
+    _, (trained, _) = play(G, z, training=True, strike_gain=4.0, strike_map=halve, match_dynamics=True)
     assert raw.max() > 0 and torch.equal(off, raw) and torch.equal(trained, raw)
     assert torch.allclose(halved, raw / 2, atol=1e-6)
     # One map per style: each clip goes through its own style's.
@@ -449,16 +449,14 @@ def test_strikes_on_a_key_whose_damper_stays_down_are_dropped_only_when_sampling
     kept = drop_dampered(strikes, gate)
     assert kept[0, :, 2].nonzero().ravel().tolist() == [11, 12] and kept[0, 13].sum() == 0
     G, _ = LF.build(small_cfg(strike_gain=4.0), (129, 64))
+    with torch.no_grad():  # dampers half down (a fresh model opens them all), so some strikes meet one
+        G.to_notes.bias[88:].fill_(0.0)
     z = G.sample_z(2, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        G.eval()
-        _, (raw, gates) = G(z, notes=True)
-        G.cfg = small_cfg(strike_gain=4.0, drop_dampered_strikes=True)
-        _, (dropped, _) = G(z, notes=True)
-        G.train()
-        _, (trained, _) = G(z, notes=True)
+    _, (raw, gates) = play(G, z, strike_gain=4.0)
+    _, (dropped, _) = play(G, z, strike_gain=4.0, drop_dampered_strikes=True)
+    _, (trained, _) = play(G, z, training=True, strike_gain=4.0, drop_dampered_strikes=True)
     assert torch.equal(dropped, drop_dampered(raw, gates)) and torch.equal(trained, raw)
-    assert (dropped > 0).sum() < (raw > 0).sum()  # an untrained head strikes some keys it holds down
+    assert (dropped > 0).sum() < (raw > 0).sum()  # the head strikes some keys it holds down
 
 
 def test_a_strike_lifts_its_keys_damper_in_training_and_sampling_when_asked():
@@ -474,15 +472,11 @@ def test_a_strike_lifts_its_keys_damper_in_training_and_sampling_when_asked():
     assert torch.equal(drop_dampered(strikes, lifted), strikes)  # no strike is left with only a click
     G, _ = LF.build(small_cfg(), (129, 64))
     z = G.sample_z(2, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        for training in (True, False):
-            G.train(training)
-            G.cfg = small_cfg()
-            img, (raw, gates) = G(z, notes=True)
-            G.cfg = small_cfg(strike_lifts_damper=True)
-            img_lift, (same, opened) = G(z, notes=True)
-            assert torch.equal(same, raw) and torch.equal(opened, lift_dampers(raw, gates))
-            assert (opened > gates).any() and not torch.allclose(img_lift, img)
+    for training in (True, False):
+        img, (raw, gates) = play(G, z, training)
+        img_lift, (same, opened) = play(G, z, training, strike_lifts_damper=True)
+        assert torch.equal(same, raw) and torch.equal(opened, lift_dampers(raw, gates))
+        assert (opened > gates).any() and not torch.allclose(img_lift, img)
 
 
 def test_the_level_can_be_set_through_the_faint_strikes_below_the_dynamics_map():

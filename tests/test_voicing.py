@@ -8,7 +8,7 @@ import torch
 
 from pianogan.clusters import clash_rival, drop_clashes
 from pianogan.modes import local_keys, raise_leading_tones, snap_modes, struck_ahead
-from test_longform import LF, small_cfg
+from test_longform import LF, play, small_cfg
 
 
 def _key(midi: int) -> int:
@@ -93,18 +93,12 @@ def test_a_flat_seventh_that_steps_up_to_the_tonic_becomes_the_leading_tone_and_
 def test_the_model_drops_clashes_and_snaps_modes_only_when_sampling_and_asked():
     G, _ = LF.build(small_cfg(strike_gain=4.0), (129, 64))
     z = G.sample_z(4, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        G.eval()
-        _, (raw, raw_gate) = G(z, notes=True)
-        G.cfg = small_cfg(strike_gain=4.0, drop_clashes=True)
-        _, (dropped, _) = G(z, notes=True)
-        G.cfg = small_cfg(strike_gain=4.0, mode_snap_seconds=2.0)
-        _, (snapped, snapped_gate) = G(z, notes=True)
-        G.cfg = small_cfg(strike_gain=4.0, leading_tone_seconds=0.5)
-        _, (led, led_gate) = G(z, notes=True)
-        G.cfg = small_cfg(strike_gain=4.0, drop_clashes=True, mode_snap_seconds=2.0, leading_tone_seconds=0.5)
-        G.train()
-        _, (trained, _) = G(z, notes=True)
+    every = dict(drop_clashes=True, mode_snap_seconds=2.0, leading_tone_seconds=0.5)
+    _, (raw, raw_gate) = play(G, z, strike_gain=4.0)
+    _, (dropped, _) = play(G, z, strike_gain=4.0, drop_clashes=True)
+    _, (snapped, snapped_gate) = play(G, z, strike_gain=4.0, mode_snap_seconds=2.0)
+    _, (led, led_gate) = play(G, z, strike_gain=4.0, leading_tone_seconds=0.5)
+    _, (trained, _) = play(G, z, training=True, strike_gain=4.0, **every)
     assert torch.equal(dropped, drop_clashes(raw)) and (dropped > 0).sum() < (raw > 0).sum()
     window = round(2.0 * G.frames_per_second)
     want_s, want_g = snap_modes(raw, raw_gate, window)
