@@ -919,7 +919,8 @@ def test_the_drift_is_read_between_candidates_on_a_curve_made_monotone():
 
     entry = {"file": "m.safetensors", "bytes": 2 ** 20, "dtype": "float16", "sha256": "0" * 64,
              "drift": {"drift_seconds": 48.3, "real": 0.6, "agreement": {"0": 0.65, "40": 0.58, "50": 0.6}}}
-    assert "anchors every 48.3 s" in summary("m", entry)[1] and "real 0.60" in summary("m", entry)[1]
+    assert "anchors every 48.3 s" in summary("m", entry)[1]
+    assert "model 0.58 at 40 s, 0.60 at 50 s, real 0.60" in summary("m", entry)[1]
     entry["drift"].update(drift_seconds=40.0)
     assert "model 0.58, real 0.60" in summary("m", entry)[1]
 

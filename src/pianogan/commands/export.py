@@ -91,10 +91,14 @@ def summary(name: str, entry: dict) -> list[str]:
         dr = entry["drift"]
         chosen = f"{dr['drift_seconds']:g}"
         every = f"anchors every {chosen} s" if dr["drift_seconds"] else "none"
-        # A period read between two candidates was not measured itself: its agreement is the real one
-        # on the interpolated curve (longform_drift.pick_drift).
         at = dr["agreement"].get(chosen)
-        model = f"model {at:.2f}" if at is not None else "model read between the candidates"
+        if at is not None:
+            model = f"model {at:.2f}"
+        else:  # read between two measured candidates (longform_drift.pick_drift): name them
+            periods = sorted(float(k) for k in dr["agreement"] if float(k) > 0)
+            near = [max((c for c in periods if c < dr["drift_seconds"]), default=None),
+                    min((c for c in periods if c > dr["drift_seconds"]), default=None)]
+            model = "model " + ", ".join(f"{dr['agreement'][f'{c:g}']:.2f} at {c:g} s" for c in near if c is not None)
         lines.append(f"drift of the global latent: {every} (key agreement of consecutive 10 s windows: "
                      f"{model}, real {dr['real']:.2f})")
     if "dynamics" in entry:
