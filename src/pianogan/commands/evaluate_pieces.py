@@ -127,7 +127,7 @@ def native_long(G, n: int, frames: int, seed: int, device, bar, styles=None):
 def reference_styles(ds, G_styles: tuple[str, ...], seconds: float, n: int, seed: int, half_b: bool):
     """(n,) G's style index for each of n fake pieces: the styles of the real excerpts of draw
     ``seed`` they are compared with, in turn (half B of :func:`~..evaluate.pieces.excerpt_half_runs`,
-    the stand-in for a generator in the floor, for the note measures; :func:`excerpt_runs` for the
+    the stand-in for a generator in the floor, for the note measures; :func:`excerpt_runs_up_to` for the
     long pieces), or None when the dataset has no style labels or not G's.
 
     Why: the real excerpts come round-robin over pieces, and pieces differ in length by style (a
@@ -138,19 +138,14 @@ def reference_styles(ds, G_styles: tuple[str, ...], seconds: float, n: int, seed
     import numpy as np
 
     from ..data.labels import dataset_labels
-    from ..evaluate.pieces import excerpt_half_runs, excerpt_runs
+    from ..evaluate.pieces import excerpt_half_runs, excerpt_runs_up_to
 
     found = dataset_labels(ds)
     if found is None or not G_styles or any(name not in G_styles for name in found[0]):
         return None
     names, labels = found
-    if half_b:
-        runs = excerpt_half_runs(ds, seconds, n, seed).b
-    else:
-        try:
-            runs = excerpt_runs(ds, seconds, n, seed)
-        except PianoGANError:  # fewer than n: all there are (as the long pieces' reference does)
-            runs = excerpt_runs(ds, seconds, None, seed)
+    # the runs of the excerpts the reference joins (excerpts_up_to for the long pieces)
+    runs = excerpt_half_runs(ds, seconds, n, seed).b if half_b else excerpt_runs_up_to(ds, seconds, n, seed)
     own = np.array([G_styles.index(names[labels[run[0]]]) for run in runs], np.int64)
     return own[np.arange(n) % len(own)]
 

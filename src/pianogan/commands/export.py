@@ -96,9 +96,8 @@ def summary(name: str, entry: dict) -> list[str]:
             model = f"model {at:.2f}"
         else:  # read between two measured candidates (longform_drift.pick_drift): name them
             periods = sorted(float(k) for k in dr["agreement"] if float(k) > 0)
-            near = [max((c for c in periods if c < dr["drift_seconds"]), default=None),
-                    min((c for c in periods if c > dr["drift_seconds"]), default=None)]
-            model = "model " + ", ".join(f"{dr['agreement'][f'{c:g}']:.2f} at {c:g} s" for c in near if c is not None)
+            near = [c for c in periods if c < dr["drift_seconds"]][-1:] + [c for c in periods if c > dr["drift_seconds"]][:1]
+            model = "model " + ", ".join(f"{dr['agreement'][f'{c:g}']:.2f} at {c:g} s" for c in near)
         lines.append(f"drift of the global latent: {every} (key agreement of consecutive 10 s windows: "
                      f"{model}, real {dr['real']:.2f})")
     if "dynamics" in entry:

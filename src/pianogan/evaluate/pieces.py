@@ -211,10 +211,16 @@ def excerpt_half_runs(dataset: PianoDataset, seconds: float, n: int, seed: int =
 
 def excerpts_up_to(dataset: PianoDataset, seconds: float, n: int, seed: int = 0) -> np.ndarray:
     """:func:`real_excerpts`, ``n`` of them, or all there are when the dataset holds fewer."""
+    frames, _ = _excerpt_frames(dataset.preset, seconds)
+    return _join_runs(dataset, excerpt_runs_up_to(dataset, seconds, n, seed), frames)
+
+
+def excerpt_runs_up_to(dataset: PianoDataset, seconds: float, n: int, seed: int = 0) -> list[list[int]]:
+    """:func:`excerpts_up_to` without the images: the clip indices of each excerpt."""
     try:
-        return real_excerpts(dataset, seconds, n, seed)
+        return excerpt_runs(dataset, seconds, n, seed)
     except PianoGANError:
-        return real_excerpts(dataset, seconds, None, seed)
+        return excerpt_runs(dataset, seconds, None, seed)
 
 
 def magnitude_frames(images: np.ndarray, preset: Preset, stats: Stats) -> torch.Tensor:
