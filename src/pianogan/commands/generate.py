@@ -137,6 +137,7 @@ def _model_settings(items: list[str]) -> tuple[tuple[str, str], ...]:
 def run(args) -> int:
     from ..generate import GenerateSettings, generate, regenerate
     from ..generate_files import read_records, write_outputs
+    from ..pieces import style_index
 
     t0 = time.perf_counter()
     device = resolve_device(args.device)
@@ -173,6 +174,7 @@ def run(args) -> int:
                                     mixing_cutoff=args.mixing_cutoff, sample_rate=args.sr,
                                     denoise=args.denoise, overlap_seconds=args.overlap,
                                     model_settings=_model_settings(args.model_settings))
+        style_index(G, args.style)  # a wrong --style fails before any progress bar starts
         if args.truncation is not None and info.get("model") not in ("stylegan2", "longform"):
             print(f"note: --truncation is ignored by the {info.get('model')} generator", file=sys.stderr)
         if args.drift is not None and info.get("model") != "longform":
