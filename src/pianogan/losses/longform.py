@@ -43,6 +43,11 @@ Semitone clusters (``clash_price_weight`` > 0): G also pays ``clash_price_weight
 within a frame a semitone apart at any octave. Every model struck such clusters (27 % of the
 shipped weights' onsets, the corpus's 3 %; section 38); the sampling rule ``drop_clashes`` drops
 the softer note afterwards, this term asks the generator to choose while it learns.
+
+Loudness movement (``movement_match_weight`` > 0): G also pays ``movement_match_weight ·``
+:func:`.movement.movement_gap` between its batch's and the critic batch's reals' movement (each
+mel band's level spread over a clip), so that its clips differ from one another in how much
+their loudness moves as much as real clips do (losses/movement.py says why). Needs no rolls.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from torch import nn
 
 from ..clusters import clash_rival
 from ..models.roll_critic import pitch_class_energy
+from .movement import band_movement, movement_gap
 from .stylegan2 import r1_penalty
 
 
@@ -144,6 +150,8 @@ class LongformLoss:
         self.strike_start = float(getattr(cfg, "strike_match_start_kimg", 0.0) or 0.0)
         self.ghost_weight = float(getattr(cfg, "strike_ghost_weight", 0.0) or 0.0)
         self.clash_weight = float(getattr(cfg, "clash_price_weight", 0.0) or 0.0)
+        self.movement_weight = float(getattr(cfg, "movement_match_weight", 0.0) or 0.0)
+        self.movement_real: torch.Tensor | None = None  # (B, 16) the last critic batch's reals' movement
 
     def d_loss(self, real: torch.Tensor, z: torch.Tensor, step: int, labels: torch.Tensor | None = None,
                rolls: tuple[torch.Tensor, torch.Tensor] | None = None, keys: torch.Tensor | None = None,
@@ -162,6 +170,8 @@ class LongformLoss:
         do_r1 = self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0
         real = real.detach().requires_grad_(do_r1)
         stats = {}
+        if self.movement_weight > 0:
+            self.movement_real = band_movement(real.detach(), self.cfg)
         if use_rolls and self.pc_weight > 0:
             self.pc_real = pitch_class_spread(rolls[0].detach()).mean(0)
         if use_rolls and self.scale_weight > 0 and self._on(step, self.scale_start):  # G's step reads it
@@ -238,9 +248,21 @@ class LongformLoss:
                 clash = clash_share(notes[0])
                 loss = loss + self.clash_weight * clash
                 stats["loss/G_clash"] = clash.item()
+            loss = loss + self._movement(img, stats)
             return loss, {"loss/G": loss.item(), **stats}
-        loss = F.softplus(-self.D(self.G(z, labels, keys=keys, beats=beats), labels, keys=keys).float()).mean()
-        return loss, {"loss/G": loss.item()}
+        img = self.G(z, labels, keys=keys, beats=beats)
+        loss = F.softplus(-self.D(img, labels, keys=keys).float()).mean()
+        stats = {}
+        loss = loss + self._movement(img, stats)
+        return loss, {"loss/G": loss.item(), **stats}
+
+    def _movement(self, img: torch.Tensor, stats: dict):
+        """The loudness-movement term of G's step (0 when off or before the first critic step)."""
+        if self.movement_weight <= 0 or self.movement_real is None:
+            return 0.0
+        gap = movement_gap(band_movement(img, self.cfg), self.movement_real)
+        stats["loss/G_movement"] = gap.item()
+        return self.movement_weight * gap
 
     def _on(self, step: int, start_kimg: float) -> bool:
         """Whether a term that starts at ``start_kimg`` thousand real clips counts at step ``step``."""

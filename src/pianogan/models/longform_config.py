@@ -197,6 +197,11 @@ class Config:
     # clash_share), so that it chooses between two neighbouring notes instead of striking both
     # (27 % of the shipped weights' onsets, the corpus's 3 %; section 38). 0: off.
     clash_price_weight: float = 0.0
+    # G matches the reals' loudness movement: per mel band, the distribution over clips of the
+    # level's spread over time (losses/movement.py). Every recipe run that missed the FD bar
+    # missed most there, its clips all moving alike (spread between clips 0.56-0.69 of the
+    # corpus's on section 40's run). 0: off.
+    movement_match_weight: float = 0.0
     roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
     roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
     roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
@@ -311,6 +316,8 @@ CONFIGS["rubato-identity"] = dataclasses.replace(CONFIGS["rubato-strike"], post_
 CONFIGS["rubato-degrees"] = dataclasses.replace(CONFIGS["rubato-identity"], roll_degrees=True)
 # ``rubato-identity`` whose generator pays for semitone clusters from step 0 (section 38).
 CONFIGS["rubato-clash"] = dataclasses.replace(CONFIGS["rubato-identity"], clash_price_weight=2.0)
+# ``rubato-identity`` whose generator matches the reals' loudness movement (section 41).
+CONFIGS["rubato-movement"] = dataclasses.replace(CONFIGS["rubato-identity"], movement_match_weight=1.0)
 # ``rubato-strike`` whose renderer's correction net sees one frame ahead: no lever (FD 3.42x
 # against 3.51x on seed 0; its ceiling gain is inside the spread between fits; section 35).
 CONFIGS["rubato-ahead1"] = dataclasses.replace(CONFIGS["rubato-strike"], post_lookahead=1)
