@@ -26,6 +26,8 @@ from functools import lru_cache
 
 import torch
 
+from ..errors import PianoGANError
+
 N_BANDS = 16  # the evaluator's mel bands (evaluate.features.N_MELS)
 # The unit of the distance: about the corpus's spread of a band's movement between clips in its
 # bulk (interquartile range / 1.35 of 512 training clips: 2.4-4.6 dB over the 16 bands, 2.6-3.4 in
@@ -50,6 +52,10 @@ def band_movement(image: torch.Tensor, cfg) -> torch.Tensor:
     ``stats_std``, ``clip_sigma``, ``eps``) and the STFT (``sample_rate``, ``n_fft``). Computed in
     float32 whatever the autocast: bf16's steps (1/256 of the value) would be as large as the
     differences between clips' levels near the floor."""
+    rows = int(cfg.n_fft) // 2 + 1
+    if image.shape[-2] != rows:
+        raise PianoGANError(f"loudness movement: images of {image.shape[-2]} rows are not on the STFT grid "
+                            f"(n_fft {cfg.n_fft}: {rows} rows)")
     with torch.autocast(device_type=image.device.type, enabled=False):
         x = image.float().reshape(image.shape[0], -1, image.shape[-1])
         logmag = x.clamp(-1, 1) * (cfg.clip_sigma * cfg.stats_std) + cfg.stats_mean
