@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from pianogan.errors import PianoGANError
-from pianogan.losses.movement import N_BANDS, SCALE_DB, band_movement, movement_gap
+from pianogan.evaluate.features import N_MELS as N_BANDS
+from pianogan.losses.movement import SCALE_DB, band_movement, movement_gap
 from pianogan.models.longform_config import CONFIGS
 
 # A 129-bin STFT (n_fft 256) at 8 kHz, in the default normalisation.

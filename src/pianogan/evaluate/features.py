@@ -104,11 +104,13 @@ class Descriptors:
 
 
 @lru_cache(maxsize=8)
-def _mel_filters(preset: Preset) -> np.ndarray:
+def mel_filters(sample_rate: int, n_fft: int) -> np.ndarray:
+    """(N_MELS, n_fft // 2 + 1) mel filters over 0 Hz..Nyquist: the bands of ``logmel_*`` (and of
+    the longform generator's loudness-movement term, losses/movement.py)."""
     import librosa
 
-    return librosa.filters.mel(sr=preset.sample_rate, n_fft=preset.n_fft, n_mels=N_MELS,
-                               fmin=0.0, fmax=preset.sample_rate / 2).astype(np.float32)
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=N_MELS,
+                               fmin=0.0, fmax=sample_rate / 2).astype(np.float32)
 
 
 def _modulation(level_db: np.ndarray, preset: Preset) -> np.ndarray:
@@ -132,7 +134,7 @@ def magnitude_descriptors(mag: np.ndarray, preset: Preset) -> Descriptors:
 
     mag = np.asarray(mag, np.float32)
     sr, n_fft = preset.sample_rate, preset.n_fft
-    mel_db = librosa.power_to_db(np.einsum("mf,nft->nmt", _mel_filters(preset), mag ** 2),
+    mel_db = librosa.power_to_db(np.einsum("mf,nft->nmt", mel_filters(preset.sample_rate, preset.n_fft), mag ** 2),
                                  ref=1.0, amin=1e-10, top_db=None)  # absolute dB: keeps loudness
     mfcc = scipy.fft.dct(mel_db, type=2, axis=1, norm="ortho")[:, 1:N_MFCC + 1]
     centroid = librosa.feature.spectral_centroid(S=mag, sr=sr, n_fft=n_fft)[:, 0]

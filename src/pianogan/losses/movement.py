@@ -22,13 +22,11 @@ moves most.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
 
 from ..errors import PianoGANError
+from ..spectrogram import Stats, normalized_to_magnitude
 
-N_BANDS = 16  # the evaluator's mel bands (evaluate.features.N_MELS)
 # The unit of the distance: about the corpus's spread of a band's movement between clips in its
 # bulk (interquartile range / 1.35 of 512 training clips: 2.4-4.6 dB over the 16 bands, 2.6-3.4 in
 # most; the standard deviation, 4.7-7.2 dB, is inflated by the silent tail). Fixed, not read from
@@ -36,19 +34,11 @@ N_BANDS = 16  # the evaluator's mel bands (evaluate.features.N_MELS)
 SCALE_DB = 3.0
 
 
-@lru_cache(maxsize=4)
-def _mel_filters(sample_rate: int, n_fft: int) -> torch.Tensor:
-    """(N_BANDS, n_fft // 2 + 1) mel filters over 0 Hz..Nyquist, the evaluator's."""
-    import librosa
-
-    return torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=N_BANDS, fmin=0.0,
-                                                fmax=sample_rate / 2))
-
-
 def band_movement(image: torch.Tensor, cfg) -> torch.Tensor:
     """Images (n, 1, F, T) or (n, F, T) in [-1, 1] on the STFT grid (F = n_fft // 2 + 1 rows, low
-    frequencies first) -> (n, N_BANDS): each clip's level per mel band (dB power) and its standard
-    deviation over the T frames, in dB. ``cfg`` gives the normalisation (``stats_mean``,
+    frequencies first) -> (n, bands): each clip's level per mel band (the evaluator's bands,
+    evaluate.features.mel_filters; dB power) and its standard deviation over the T frames, in
+    dB. ``cfg`` gives the normalisation (``stats_mean``,
     ``stats_std``, ``clip_sigma``, ``eps``) and the STFT (``sample_rate``, ``n_fft``). Computed in
     float32 whatever the autocast: bf16's steps (1/256 of the value) would be as large as the
     differences between clips' levels near the floor."""
@@ -56,18 +46,20 @@ def band_movement(image: torch.Tensor, cfg) -> torch.Tensor:
     if image.shape[-2] != rows:
         raise PianoGANError(f"loudness movement: images of {image.shape[-2]} rows are not on the STFT grid "
                             f"(n_fft {cfg.n_fft}: {rows} rows)")
+    from ..evaluate.features import mel_filters  # late: the evaluator's package is not the trainer's
+
     with torch.autocast(device_type=image.device.type, enabled=False):
         x = image.float().reshape(image.shape[0], -1, image.shape[-1])
-        logmag = x.clamp(-1, 1) * (cfg.clip_sigma * cfg.stats_std) + cfg.stats_mean
-        power = (torch.exp(logmag) - cfg.eps).clamp_min(0) ** 2
-        mel = _mel_filters(int(cfg.sample_rate), int(cfg.n_fft)).to(power)
-        bands = torch.einsum("bf,nft->nbt", mel, power)  # (n, N_BANDS, T), float32 with autocast off
+        stats = Stats(float(cfg.stats_mean), float(cfg.stats_std))
+        power = normalized_to_magnitude(x, stats, cfg.clip_sigma, cfg.eps) ** 2
+        mel = torch.from_numpy(mel_filters(int(cfg.sample_rate), int(cfg.n_fft))).to(power)
+        bands = torch.einsum("bf,nft->nbt", mel, power)  # (n, bands, T), float32 with autocast off
         db = 10.0 * torch.log10(bands + 1e-10)
         return db.std(dim=-1, unbiased=False)
 
 
 def movement_gap(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Movements (n, N_BANDS) of generated clips and (m, N_BANDS) of real ones, in dB -> the mean
+    """Movements (n, bands) of generated clips and (m, bands) of real ones, in dB -> the mean
     over bands of the 1-D Wasserstein distance between the two sets of values, over
     :data:`SCALE_DB`: 0 when the fake batch's movements are the reals' in every band. With n != m
     the reals' sorted values are read at the fakes' quantiles."""
@@ -79,4 +71,4 @@ def movement_gap(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return (f - r).abs().mean() / SCALE_DB
 
 
-__all__ = ["N_BANDS", "SCALE_DB", "band_movement", "movement_gap"]
+__all__ = ["SCALE_DB", "band_movement", "movement_gap"]
