@@ -69,6 +69,8 @@ def test_the_recipe_variants_differ_from_the_recipe_by_their_one_field():
     movement = LF.CONFIGS["rubato-movement"]  # and the loudness-movement term (section 41)
     assert movement.movement_match_weight == 1.0
     assert dataclasses.replace(movement, movement_match_weight=0.0) == LF.CONFIGS["rubato-identity"]
+    tonal = LF.CONFIGS["rubato-tonal"]  # and the scale-degree term (section 42)
+    assert dataclasses.replace(tonal, degree_match_weight=0.0) == movement and tonal.degree_match_weight == 1.0
 
 
 def test_conditioning_changes_the_output_and_is_used_by_D():
@@ -561,7 +563,7 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
                                      "scale_match_weight": 1.0, "scale_match_start_kimg": 0.024,
                                      "strike_match_weight": 1.0, "strike_match_start_kimg": 0.016,
                                      "strike_ghost_weight": 1.0, "clash_price_weight": 1.0,
-                                     "movement_match_weight": 1.0, **decay}}
+                                     "movement_match_weight": 1.0, "degree_match_weight": 1.0, **decay}}
     a = train("longform", data, tmp_path / "a", config=cfg, steps=6, ckpt_every=3, progress=False, **QUIET)
     from pianogan.train.checkpoint import load_checkpoint, load_generator
 
@@ -570,7 +572,7 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
     assert G.cfg.roll_weight > 0  # the dataset has rolls: the roll critic took part
     logged = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert all("loss/D_roll" in r and "loss/G_roll" in r and "loss/G_pc" in r and "loss/G_clash" in r
-               and "loss/G_movement" in r for r in logged)
+               and "loss/G_movement" in r and "loss/G_degrees" in r for r in logged)
     # the in-scale term joins at 0.024 kimg (step 3 at batch 8), across the resume below
     assert ["loss/G_scale" in r for r in logged] == [False, False, False, True, True, True]
     assert ["loss/G_strike" in r for r in logged] == [False, False, True, True, True, True]  # from step 2

@@ -48,6 +48,14 @@ Loudness movement (``movement_match_weight`` > 0): G also pays ``movement_match_
 :func:`.movement.movement_gap` between its batch's and the critic batch's reals' movement (each
 mel band's level spread over a clip), so that its clips differ from one another in how much
 their loudness moves as much as real clips do (losses/movement.py says why). Needs no rolls.
+
+Scale degrees (``degree_match_weight`` > 0, rolls only): G also pays ``degree_match_weight ·``
+:func:`.degrees.degree_gap` between its batch's degree profiles and the reals' (each clip's
+strike energy per degree of its own key, major and minor apart), so that it plays the tonic, the
+third and the leading tone as often as the corpus does (losses/degrees.py says why). The reals
+are the last :data:`.degrees.DEGREE_BANK` clips the critic saw, not one batch: a batch holds a
+few minor clips, too few to sort against. The bank is the loss's state, saved with the
+checkpoint, so a resumed run reads the same reals.
 """
 
 from __future__ import annotations
@@ -57,7 +65,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..clusters import clash_rival
-from ..models.roll_critic import pitch_class_energy
+from .degrees import DEGREE_BANK, bank, class_shares, degree_gap, degree_profiles
 from .movement import band_movement, movement_gap
 from .stylegan2 import r1_penalty
 
@@ -65,13 +73,7 @@ from .stylegan2 import r1_penalty
 def pitch_class_spread(strikes: torch.Tensor) -> torch.Tensor:
     """Strikes (n, 88, T) >= 0 -> (n, 12): each clip's pitch-class shares of strike energy
     (strike²), sorted in descending order (all zero for a silent clip)."""
-    return _class_shares(strikes.float()).sort(dim=1, descending=True).values
-
-
-def _class_shares(strikes: torch.Tensor) -> torch.Tensor:
-    """Strikes (n, 88, T) -> (n, 12): each clip's pitch-class shares of strike energy."""
-    e = pitch_class_energy(strikes).sum(-1)
-    return e / (e.sum(1, keepdim=True) + 1e-6)
+    return class_shares(strikes).sort(dim=1, descending=True).values
 
 
 # (12 pitch classes, 12 major scales): 1 where the class is in the scale; the class order does
@@ -88,7 +90,7 @@ def scale_share(strikes: torch.Tensor) -> torch.Tensor:
     # Capped at a real strike's maximum (velocity 127 = 1): a few strikes far above it (the
     # generator's reach 20-140) would otherwise own the energy, and a generator pushed by this
     # term met the real mean with rare huge off-scale strikes (docs/results.md, section 24).
-    shares = _class_shares(strikes.float().clamp(max=1.0))  # (n, 12)
+    shares = class_shares(strikes.float().clamp(max=1.0))  # (n, 12)
     # a product and a sum, not a matmul: autocast would run a matmul in bf16, whose steps near 1
     # (1/256) are as large as the gap this measures (0.035)
     return (shares[:, :, None] * _SCALES.to(shares)).sum(1).max(dim=1).values
@@ -152,6 +154,9 @@ class LongformLoss:
         self.clash_weight = float(getattr(cfg, "clash_price_weight", 0.0) or 0.0)
         self.movement_weight = float(getattr(cfg, "movement_match_weight", 0.0) or 0.0)
         self.movement_real: torch.Tensor | None = None  # (B, 16) the last critic batch's reals' movement
+        self.degree_weight = float(getattr(cfg, "degree_match_weight", 0.0) or 0.0)
+        # the degree profiles (and minor flags) of the last DEGREE_BANK real clips the critic saw
+        self.degree_real: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def d_loss(self, real: torch.Tensor, z: torch.Tensor, step: int, labels: torch.Tensor | None = None,
                rolls: tuple[torch.Tensor, torch.Tensor] | None = None, keys: torch.Tensor | None = None,
@@ -174,6 +179,8 @@ class LongformLoss:
             self.movement_real = band_movement(real.detach(), self.cfg)
         if use_rolls and self.pc_weight > 0:
             self.pc_real = pitch_class_spread(rolls[0].detach()).mean(0)
+        if use_rolls and self.degree_weight > 0:
+            self.degree_real = bank(self.degree_real, degree_profiles(rolls[0].detach()), DEGREE_BANK)
         if use_rolls and self.scale_weight > 0 and self._on(step, self.scale_start):  # G's step reads it
             q = scale_share(rolls[0].detach())
             self.scale_real = torch.stack([q.mean(), q.std()])
@@ -248,6 +255,10 @@ class LongformLoss:
                 clash = clash_share(notes[0])
                 loss = loss + self.clash_weight * clash
                 stats["loss/G_clash"] = clash.item()
+            if self.degree_weight > 0 and self.degree_real is not None:
+                gap = degree_gap(degree_profiles(notes[0]), self.degree_real)
+                loss = loss + self.degree_weight * gap
+                stats["loss/G_degrees"] = gap.item()
             loss = loss + self._movement(img, stats)
             return loss, {"loss/G": loss.item(), **stats}
         img = self.G(z, labels, keys=keys, beats=beats)
@@ -269,7 +280,9 @@ class LongformLoss:
         return step * self.cfg.batch_size / 1000.0 >= start_kimg
 
     def state_dict(self) -> dict:
-        return {}
+        """What the next step reads from earlier ones: the degree term's bank of real clips."""
+        return {} if self.degree_real is None else {"degree_real": [t.cpu() for t in self.degree_real]}
 
     def load_state_dict(self, d: dict) -> None:
-        pass
+        held = d.get("degree_real")
+        self.degree_real = None if held is None else (held[0].float(), held[1].bool())

@@ -203,6 +203,11 @@ class Config:
     # corpus's on section 40's run). At weight 1 on that run's seed and CPU: FD 3.89x -> 3.30x
     # the floor, its movement group 3.65 -> 1.56 (section 41; one seed). 0: off.
     movement_match_weight: float = 0.0
+    # G matches the reals' scale degrees: per mode and degree of each clip's own key, the
+    # distribution over clips of its share of strike energy (losses/degrees.py). Every run
+    # overplays the tonic and blurs the modes, and the pitch-class group is the largest part of
+    # its FD (section 41). Needs rolls. 0: off.
+    degree_match_weight: float = 0.0
     roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
     roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
     roll_noise_kimg: float = 48.0  # thousands of real clips shown (3000 steps of 16)
@@ -319,6 +324,8 @@ CONFIGS["rubato-degrees"] = dataclasses.replace(CONFIGS["rubato-identity"], roll
 CONFIGS["rubato-clash"] = dataclasses.replace(CONFIGS["rubato-identity"], clash_price_weight=2.0)
 # ``rubato-identity`` whose generator matches the reals' loudness movement (section 41).
 CONFIGS["rubato-movement"] = dataclasses.replace(CONFIGS["rubato-identity"], movement_match_weight=1.0)
+# ``rubato-movement`` whose generator also matches the reals' scale degrees (section 42).
+CONFIGS["rubato-tonal"] = dataclasses.replace(CONFIGS["rubato-movement"], degree_match_weight=1.0)
 # ``rubato-strike`` whose renderer's correction net sees one frame ahead: no lever (FD 3.42x
 # against 3.51x on seed 0; its ceiling gain is inside the spread between fits; section 35).
 CONFIGS["rubato-ahead1"] = dataclasses.replace(CONFIGS["rubato-strike"], post_lookahead=1)
