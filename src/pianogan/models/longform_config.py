@@ -201,7 +201,7 @@ class Config:
     # level's spread over time (losses/movement.py). Every recipe run that missed the FD bar
     # missed most there, its clips all moving alike (spread between clips 0.56-0.69 of the
     # corpus's on section 40's run). At weight 1 on that run's seed and CPU: FD 3.89x -> 3.30x
-    # the floor, its movement group 3.65 -> 1.56 (section 41; one seed). 0: off.
+    # the floor, its movement group 3.65 -> 1.56 (section 41); on seed 1 3.84x (section 42). 0: off.
     movement_match_weight: float = 0.0
     # G matches the reals' scale degrees: per mode and degree of each clip's own key, the
     # distribution over clips of its share of strike energy (losses/degrees.py). Every run
