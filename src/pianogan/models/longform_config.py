@@ -206,7 +206,8 @@ class Config:
     # G matches the reals' scale degrees: per mode and degree of each clip's own key, the
     # distribution over clips of its share of strike energy (losses/degrees.py). Every run
     # overplays the tonic and blurs the modes, and the pitch-class group is the largest part of
-    # its FD (section 41). Needs rolls. 0: off.
+    # its FD (section 41). At weight 1 (seed 1, step 4000) it brought the tonic down by playing
+    # chromatic degrees 2-3x the corpus's: FD 4.98x, worse (section 42). Needs rolls. 0: off.
     degree_match_weight: float = 0.0
     roll_noise: float = 0.05  # instance noise on the roll critic's inputs (real and generated) at start
     roll_noise_end: float = 0.01  # ... falling linearly to this over roll_noise_kimg
