@@ -134,7 +134,7 @@ def magnitude_descriptors(mag: np.ndarray, preset: Preset) -> Descriptors:
 
     mag = np.asarray(mag, np.float32)
     sr, n_fft = preset.sample_rate, preset.n_fft
-    mel_db = librosa.power_to_db(np.einsum("mf,nft->nmt", mel_filters(preset.sample_rate, preset.n_fft), mag ** 2),
+    mel_db = librosa.power_to_db(np.einsum("mf,nft->nmt", mel_filters(sr, n_fft), mag ** 2),
                                  ref=1.0, amin=1e-10, top_db=None)  # absolute dB: keeps loudness
     mfcc = scipy.fft.dct(mel_db, type=2, axis=1, norm="ortho")[:, 1:N_MFCC + 1]
     centroid = librosa.feature.spectral_centroid(S=mag, sr=sr, n_fft=n_fft)[:, 0]

@@ -285,4 +285,4 @@ class LongformLoss:
 
     def load_state_dict(self, d: dict) -> None:
         held = d.get("degree_real")
-        self.degree_real = None if held is None else (held[0].float(), held[1].bool())
+        self.degree_real = None if held is None else tuple(held)

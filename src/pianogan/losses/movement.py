@@ -26,6 +26,7 @@ import torch
 
 from ..errors import PianoGANError
 from ..spectrogram import Stats, normalized_to_magnitude
+from .sorted_match import sorted_distance
 
 # The unit of the distance: about the corpus's spread of a band's movement between clips in its
 # bulk (interquartile range / 1.35 of 512 training clips: 2.4-4.6 dB over the 16 bands, 2.6-3.4 in
@@ -62,13 +63,8 @@ def movement_gap(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Movements (n, bands) of generated clips and (m, bands) of real ones, in dB -> the mean
     over bands of the 1-D Wasserstein distance between the two sets of values, over
     :data:`SCALE_DB`: 0 when the fake batch's movements are the reals' in every band. With n != m
-    the reals' sorted values are read at the fakes' quantiles."""
-    f = fake.float().sort(dim=0).values
-    r = real.float().detach().sort(dim=0).values
-    if f.shape[0] != r.shape[0]:
-        q = torch.linspace(0, 1, f.shape[0], device=r.device)
-        r = torch.quantile(r, q, dim=0)
-    return (f - r).abs().mean() / SCALE_DB
+    the reals' sorted values are read at the fakes' quantiles (:func:`.sorted_match.sorted_distance`)."""
+    return sorted_distance(fake, real).mean() / SCALE_DB
 
 
 __all__ = ["SCALE_DB", "band_movement", "movement_gap"]
