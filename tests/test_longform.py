@@ -71,6 +71,8 @@ def test_the_recipe_variants_differ_from_the_recipe_by_their_one_field():
     assert dataclasses.replace(movement, movement_match_weight=0.0) == LF.CONFIGS["rubato-identity"]
     tonal = LF.CONFIGS["rubato-tonal"]  # and the scale-degree term (section 42)
     assert dataclasses.replace(tonal, degree_match_weight=0.0) == movement and tonal.degree_match_weight == 1.0
+    plan = LF.CONFIGS["rubato-plan"]  # the shipped recipe told each second's harmony (section 43)
+    assert plan.harmony_plan and dataclasses.replace(plan, harmony_plan=False) == LF.CONFIGS["rubato-identity"]
 
 
 def test_conditioning_changes_the_output_and_is_used_by_D():
@@ -600,6 +602,8 @@ def test_trainer_conditions_on_labels_and_rolls_and_resumes_exactly(tmp_path):
 ROLL_CONDITIONS = {
     "key_labels": (("G", "key_embed.weight"), ("D", "key_embed.weight"), ("D", "roll.key_embed.weight")),
     "beat_clock": (("G", "clock_in.0.weight"), ("G", "clock_in.3.weight"), ("D", "roll.classes.0.weight")),
+    # a harmony plan enters G at every level; the critics do not see it
+    "harmony_plan": (("G", "plan_in.0.weight"), ("G", "plan_in.3.weight")),
 }
 
 

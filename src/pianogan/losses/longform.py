@@ -56,6 +56,12 @@ third and the leading tone as often as the corpus does (losses/degrees.py says w
 are the last :data:`.degrees.DEGREE_BANK` clips the critic saw, not one batch: a batch holds a
 few minor clips, too few to sort against. The bank is the loss's state, saved with the
 checkpoint, so a resumed run reads the same reals.
+
+Harmony plan (``harmony_plan``, weight ``plan_weight``, rolls only): G is given each clip's plan,
+the pitch-class shares of each second of a real clip's strikes, and also pays ``plan_weight ·``
+:func:`pianogan.models.harmony_plan.plan_gap` between what it plays in each second and the plan.
+A condition the critics do not see: what they judge is the sound and the notes; the plan only
+says which harmony the notes are to carry.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..clusters import clash_rival
+from ..models.harmony_plan import plan_gap
 from .degrees import DEGREE_BANK, bank, class_shares, degree_gap, degree_profiles
 from .movement import band_movement, movement_gap
 from .stylegan2 import r1_penalty
@@ -157,20 +164,21 @@ class LongformLoss:
         self.degree_weight = float(getattr(cfg, "degree_match_weight", 0.0) or 0.0)
         # the degree profiles (and minor flags) of the last DEGREE_BANK real clips the critic saw
         self.degree_real: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.plan_weight = float(getattr(cfg, "plan_weight", 0.0) or 0.0) if getattr(cfg, "harmony_plan", False) else 0.0
 
     def d_loss(self, real: torch.Tensor, z: torch.Tensor, step: int, labels: torch.Tensor | None = None,
                rolls: tuple[torch.Tensor, torch.Tensor] | None = None, keys: torch.Tensor | None = None,
-               beats: torch.Tensor | None = None):
+               beats: torch.Tensor | None = None, plans: torch.Tensor | None = None):
         """real (B, 1, F, T) in [-1, 1], z (B, z_dim), labels (B,) or None, rolls (strikes, held)
         (B, 88, T) each or None, keys (B,) key labels or None, beats (B, 2) beats (period,
-        phase) or None -> (loss, stats). Like the labels, the fakes are asked for the real
-        clips' keys and beats."""
+        phase) or None, plans (B, 12, L) harmony plans or None -> (loss, stats). Like the
+        labels, the fakes are asked for the real clips' keys, beats and plans."""
         use_rolls = self.roll_weight > 0 and rolls is not None
         with torch.no_grad():
             if use_rolls:
-                fake, fake_notes = self.G(z, labels, notes=True, keys=keys, beats=beats)
+                fake, fake_notes = self.G(z, labels, notes=True, keys=keys, beats=beats, plans=plans)
             else:
-                fake, fake_notes = self.G(z, labels, keys=keys, beats=beats), None
+                fake, fake_notes = self.G(z, labels, keys=keys, beats=beats, plans=plans), None
             fake = fake.to(real.dtype)
         do_r1 = self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0
         real = real.detach().requires_grad_(do_r1)
@@ -219,13 +227,14 @@ class LongformLoss:
         return loss, stats
 
     def g_loss(self, z: torch.Tensor, step: int, labels: torch.Tensor | None = None, rolls=None,
-               keys: torch.Tensor | None = None, beats: torch.Tensor | None = None):
-        """z (B, z_dim), labels (B,) or None, keys (B,) or None, beats (B, 2) or None -> (loss,
-        stats). ``rolls`` is
+               keys: torch.Tensor | None = None, beats: torch.Tensor | None = None,
+               plans: torch.Tensor | None = None):
+        """z (B, z_dim), labels (B,) or None, keys (B,) or None, beats (B, 2) or None, plans
+        (B, 12, L) or None -> (loss, stats). ``rolls`` is
         unused (the generator is judged on what it plays, not on real rolls); with a roll critic
         both critics count."""
         if self.roll_weight > 0:
-            img, notes = self.G(z, labels, notes=True, keys=keys, beats=beats)
+            img, notes = self.G(z, labels, notes=True, keys=keys, beats=beats, plans=plans)
             logits, roll_logits = self.D(img, labels, notes=self.D.roll_view(notes),
                                          roll_noise=roll_noise_at(self.cfg, step), keys=keys, beats=beats)
             loss_img = F.softplus(-logits.float()).mean()
@@ -259,9 +268,13 @@ class LongformLoss:
                 gap = degree_gap(degree_profiles(notes[0]), self.degree_real)
                 loss = loss + self.degree_weight * gap
                 stats["loss/G_degrees"] = gap.item()
+            if self.plan_weight > 0 and plans is not None:
+                gap = plan_gap(notes[0], plans, int(self.cfg.frames_per_latent))
+                loss = loss + self.plan_weight * gap
+                stats["loss/G_plan"] = gap.item()
             loss = loss + self._movement(img, stats)
             return loss, {"loss/G": loss.item(), **stats}
-        img = self.G(z, labels, keys=keys, beats=beats)
+        img = self.G(z, labels, keys=keys, beats=beats, plans=plans)
         loss = F.softplus(-self.D(img, labels, keys=keys).float()).mean()
         stats = {}
         loss = loss + self._movement(img, stats)

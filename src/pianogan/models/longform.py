@@ -41,6 +41,7 @@ from ..clusters import drop_clashes
 from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
 from ..modes import KEY_WINDOW_SECONDS, raise_leading_tones, snap_modes
+from .harmony_plan import PLAN_CLASSES, chain_plans, plan_keys, window_shares
 from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
 from .layers import he_init
 from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure, upgrade_fields
@@ -142,6 +143,14 @@ class Generator(nn.Module):
         # the clock enters the coarse level and every upsampled one, and its period the mapping
         self.clock_in = (nn.ModuleList(nn.Conv1d(N_CHANNELS, c, 1) for c in ch) if cfg.beat_clock else None)
         self.tempo_embed = nn.Linear(1, cfg.z_global) if cfg.beat_clock else None
+        # the harmony plan enters every level too; its bank (filled by ``prepare``) is kept with
+        # the weights, so a shipped file samples plans without the training data
+        self.plan_in = (nn.ModuleList(nn.Conv1d(PLAN_CLASSES, c, 1) for c in ch) if cfg.harmony_plan else None)
+        if cfg.harmony_plan:
+            self.register_buffer("plan_bank", torch.zeros(cfg.plan_bank_size, PLAN_CLASSES, self.n_local))
+            self.register_buffer("plan_styles", torch.zeros(cfg.plan_bank_size, dtype=torch.long))
+            self.register_buffer("plan_keys", torch.zeros(cfg.plan_bank_size, dtype=torch.long))
+            self.register_buffer("plan_count", torch.zeros((), dtype=torch.long))
         he_init(self)
         for m in self.modules():
             if isinstance(m, FiLMConv):
@@ -150,6 +159,10 @@ class Generator(nn.Module):
             self.render.start_post()
         if self.clock_in is not None:  # the clock grows in from nothing, like the style path
             for m in [*self.clock_in, self.tempo_embed]:
+                nn.init.zeros_(m.weight)
+                nn.init.zeros_(m.bias)
+        if self.plan_in is not None:  # and so does the plan
+            for m in self.plan_in:
                 nn.init.zeros_(m.weight)
                 nn.init.zeros_(m.bias)
         if cfg.head == "notes" and cfg.roll_weight > 0 and cfg.render_fit_steps > 0:
@@ -207,6 +220,31 @@ class Generator(nn.Module):
         phase = 2 * math.pi * _uniform(z[:, min(3, self.cfg.z_global - 1)])
         return torch.stack([period * fps, phase], dim=1)
 
+    def default_plans(self, z: torch.Tensor, labels: torch.Tensor | None, n_steps: int) -> torch.Tensor:
+        """Plans (n, 12, n_steps) for a harmony-plan model when none is given: strung from the
+        bank of training plans, of each clip's style, by a deterministic function of z
+        (:func:`~.harmony_plan.chain_plans`)."""
+        seeds = [s ^ 0x91A7 for s in noise_seeds(z)]
+        return chain_plans(self.plan_bank, self.plan_styles, self.plan_keys, int(self.plan_count),
+                           labels if self.n_styles else None, seeds, n_steps).to(z.device)
+
+    def fill_plan_bank(self, plans: torch.Tensor, styles: torch.Tensor | None = None, seed: int = 0) -> int:
+        """Keep up to ``plan_bank_size`` of the training clips' ``plans`` (N, 12, n_local) (a
+        seeded choice) with their ``styles`` (N,) in the model's bank. Returns how many."""
+        rng = np.random.default_rng(seed)
+        k = min(len(plans), self.cfg.plan_bank_size)
+        pick = torch.from_numpy(np.sort(rng.choice(len(plans), k, replace=False)))
+        with torch.no_grad():
+            self.plan_bank.zero_()
+            self.plan_bank[:k] = plans[pick].to(self.plan_bank)
+            self.plan_styles.zero_()
+            if styles is not None:
+                self.plan_styles[:k] = styles[pick].to(self.plan_styles)
+            self.plan_keys.zero_()
+            self.plan_keys[:k] = plan_keys(plans[pick]).to(self.plan_keys)
+            self.plan_count.fill_(k)
+        return k
+
     # -- forward
     @property
     def frames_per_second(self) -> float:
@@ -236,8 +274,9 @@ class Generator(nn.Module):
     def features(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                  truncation_psi: float | None = None, keys: torch.Tensor | None = None,
                  drift_seconds: float | None = None, beats: torch.Tensor | None = None,
-                 wander: float | None = None) -> torch.Tensor:
-        """Latents -> features (n, C, T). ``truncation_psi`` (None: the config's ``truncation``)
+                 wander: float | None = None, plans: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents -> features (n, C, T). ``plans`` (n, 12, L) the harmony plan of a
+        harmony-plan model, one profile per local step (None: :meth:`default_plans`). ``truncation_psi`` (None: the config's ``truncation``)
         scales the global latent outside training, after the default style (and key) is drawn
         from it; ``keys`` (n,) the key labels of a key-labelled model; ``drift_seconds`` (None:
         the config's) the global latent's drift outside training (:func:`drift_path`); ``beats``
@@ -267,12 +306,23 @@ class Generator(nn.Module):
         x = self.inp(z[:, cfg.z_global:].reshape(z.shape[0], -1, cfg.z_local).transpose(1, 2))
         clock = None if self.clock_in is None else self._clock(z, beats.to(x.device), n_steps * cfg.frames_per_latent,
                                                                wander)
-        x = self._tick(x, clock, 0)
+        if self.plan_in is not None and plans is None:
+            plans = self.default_plans(z, labels, n_steps)
+        x = self._cue(self._tick(x, clock, 0), plans, 0)
         for blk in self.coarse:
             x = blk(x, w)
         for i, blk in enumerate(self.ups):
-            x = self._tick(blk(x, w), clock, i + 1)
+            x = self._cue(self._tick(blk(x, w), clock, i + 1), plans, i + 1)
         return _act(x)
+
+    def _cue(self, x: torch.Tensor, plans: torch.Tensor | None, level: int) -> torch.Tensor:
+        """Features x (n, C, T') plus the harmony plan (n, 12, L), held over each step's frames."""
+        if self.plan_in is None:
+            return x
+        p = plans.to(device=x.device, dtype=x.dtype)[..., :x.shape[-1]]
+        if x.shape[-1] != p.shape[-1]:
+            p = p.repeat_interleave(x.shape[-1] // p.shape[-1], dim=-1)
+        return x + self.plan_in[level](p)
 
     def _clock(self, z: torch.Tensor, beats: torch.Tensor, frames: int,
                rms: float | None = None) -> torch.Tensor:
@@ -297,24 +347,25 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, notes: bool = False,
                 truncation_psi: float | None = None, key: int | None = None,
                 keys: torch.Tensor | None = None, drift_seconds: float | None = None,
-                beats: torch.Tensor | None = None, wander: float | None = None, **kwargs):
+                beats: torch.Tensor | None = None, wander: float | None = None,
+                plans: torch.Tensor | None = None, **kwargs):
         """Image (n, 1, F, T); with ``notes`` (the "notes" head) also (strikes, held) (n, 88, T).
-        ``truncation_psi``, ``key``, ``keys``, ``drift_seconds``, ``beats``, ``wander``: see :meth:`features`
-        and :meth:`played`."""
+        ``truncation_psi``, ``key``, ``keys``, ``drift_seconds``, ``beats``, ``wander``, ``plans``: see
+        :meth:`features` and :meth:`played`."""
         if self.cfg.head == "notes":
-            onsets, gate = self.played(z, labels, truncation_psi, key, keys, drift_seconds, beats, wander)
+            onsets, gate = self.played(z, labels, truncation_psi, key, keys, drift_seconds, beats, wander, plans)
             # Texture noise: random while training, a function of z otherwise (same z, same take).
             seeds = None if self.training else noise_seeds(z)
             img = self.render(onsets, gate, seeds, texture=self.cfg.texture).unsqueeze(1)
             return (img, (onsets, gate)) if notes else img
         return torch.tanh(self.to_rows(self.features(z, labels, truncation_psi, keys, drift_seconds,
-                                                     beats, wander))).unsqueeze(1)
+                                                     beats, wander, plans))).unsqueeze(1)
 
     def played(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                truncation_psi: float | None = None, key: int | None = None,
                keys: torch.Tensor | None = None, drift_seconds: float | None = None,
                beats: torch.Tensor | None = None,
-               wander: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               wander: float | None = None, plans: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(strikes, dampers) (n, 88, T) the "notes" head plays for z; outside training moved to
         ``key`` (an index into pianogan.keys.KEY_NAMES, or its relative in the clip's mode), else
         to a key drawn from the corpus's when the config has ``key_shares`` (a function of z; from
@@ -326,9 +377,10 @@ class Generator(nn.Module):
         if self.key_embed is not None:
             if keys is None and key is not None:
                 keys = torch.full((z.shape[0],), int(key), dtype=torch.long, device=z.device)
-            return self._notes(self.features(z, labels, truncation_psi, keys, drift_seconds, beats, wander), labels)
+            return self._notes(self.features(z, labels, truncation_psi, keys, drift_seconds, beats, wander, plans),
+                               labels)
         onsets, gate = self._notes(self.features(z, labels, truncation_psi, drift_seconds=drift_seconds, beats=beats,
-                                                 wander=wander), labels)
+                                                 wander=wander, plans=plans), labels)
         if self.training or (key is None and not self.cfg.key_shares):
             return onsets, gate
         if key is not None:
@@ -382,9 +434,10 @@ class Generator(nn.Module):
     def notes(self, z: torch.Tensor, labels: torch.Tensor | None = None,
               truncation_psi: float | None = None, key: int | None = None,
               keys: torch.Tensor | None = None, drift_seconds: float | None = None,
-              beats: torch.Tensor | None = None, wander: float | None = None) -> torch.Tensor:
+              beats: torch.Tensor | None = None, wander: float | None = None,
+              plans: torch.Tensor | None = None) -> torch.Tensor:
         """Key strikes (n, 88, T) of the "notes" head (what the model plays, before rendering)."""
-        return self.played(z, labels, truncation_psi, key, keys, drift_seconds, beats, wander)[0]
+        return self.played(z, labels, truncation_psi, key, keys, drift_seconds, beats, wander, plans)[0]
 
 
 def drift_path(z_global: torch.Tensor, n_steps: int, period: float, seeds: list[int]) -> torch.Tensor:
@@ -432,9 +485,13 @@ def prepare(G: Generator, dataset, rolls=None, n_clips: int = 64, seed: int = 0)
     templates, noise floor and gain fitted to ``n_clips`` training clips by NMF
     (:func:`~.piano_render.fit_templates`), then, given the clips' ``rolls`` (n, 2, 88, T) uint8
     (the trainer's, :mod:`pianogan.data.rolls`), the whole renderer fitted to real notes ->
-    real images. Returns what was fitted, for the log."""
+    real images. Returns what was fitted, for the log. A harmony-plan model's bank of plans is
+    filled from the rolls first."""
+    out = {}
+    if G.plan_in is not None and rolls is not None:
+        out["plan_bank"] = fill_plan_bank(G, dataset, rolls, seed)
     if G.cfg.head != "notes" or not G.cfg.fit_templates:
-        return {}
+        return out
     from ..spectrogram import Stats, normalized_to_magnitude
     from .piano_render import fit_templates
 
@@ -446,7 +503,7 @@ def prepare(G: Generator, dataset, rolls=None, n_clips: int = 64, seed: int = 0)
     frames = mag.permute(1, 0, 2).reshape(mag.shape[1], -1).numpy()
     keys, noise, scale = fit_templates(frames, G.render.harmonic)
     G.render.init_from(keys, noise, scale)
-    out = {"clips": int(len(idx)), "frames": int(frames.shape[1]), "activation_scale": scale}
+    out.update({"clips": int(len(idx)), "frames": int(frames.shape[1]), "activation_scale": scale})
     if G.cfg.roll_weight > 0 and G.cfg.render_fit_steps > 0:
         from ..data.rolls import roll_to_notes
         from .piano_render import fit_to_rolls
@@ -458,6 +515,19 @@ def prepare(G: Generator, dataset, rolls=None, n_clips: int = 64, seed: int = 0)
             out["render_fit"] = fit_to_rolls(G.render, strikes, held, images, G.cfg.render_fit_steps,
                                              seed=seed)
     return out
+
+
+def fill_plan_bank(G: Generator, dataset, rolls, seed: int = 0) -> int:
+    """G's bank of harmony plans from the training clips' ``rolls`` (n, 2, 88, T) uint8 and
+    style labels (when the model has styles). Returns how many plans it holds."""
+    from ..data.labels import dataset_labels
+    from ..data.rolls import roll_to_notes
+
+    frames = G.cfg.frames_per_latent
+    plans = torch.cat([window_shares(roll_to_notes(rolls[i:i + 256])[0], frames) for i in range(0, len(rolls), 256)])
+    found = dataset_labels(dataset) if G.n_styles else None
+    styles = torch.from_numpy(np.asarray(found[1])).long() if found else None
+    return G.fill_plan_bank(plans[..., :G.n_local], styles, seed)
 
 
 def build(cfg: Config, image_shape: tuple[int, int]) -> tuple[Generator, Discriminator]:

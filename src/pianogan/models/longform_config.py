@@ -75,6 +75,15 @@ class Config:
     # clips' onsets wander about their fitted clock; given a perfect one, the beat model played
     # on a rigid grid (docs/results.md, section 22). 0: a steady clock.
     clock_wander: float = 0.0
+    # A harmony plan (models/harmony_plan.py): each local latent's second gets the pitch-class
+    # shares of strike energy a real clip played there, added at every generator level; in
+    # training read from a real clip drawn with the style (and beat), and G pays ``plan_weight``
+    # times the distance between what it plays and the plan; outside training strung from a bank
+    # of ``plan_bank_size`` training plans kept in the model. Every run played each clip on fewer
+    # pitch classes than the corpus, the largest part of its FD (section 43). Needs rolls.
+    harmony_plan: bool = False
+    plan_weight: float = 1.0
+    plan_bank_size: int = 1024
     # --- generator
     head: str = "notes"  # "notes" (harmonic-template renderer) or "direct"
     g_channels: tuple[int, ...] = (256, 256, 192, 160, 128, 128)  # coarse level, then per x2
@@ -280,7 +289,7 @@ class Config:
         if self.frames_per_latent != 2 ** n_up:
             raise PianoGANError(f"longform: frames_per_latent ({self.frames_per_latent}) must be "
                                 f"2^(len(g_channels) - 1) = {2 ** n_up}")
-        if min(self.z_global, self.z_local, self.w_dim, self.batch_size, self.log_rows) < 1:
+        if min(self.z_global, self.z_local, self.w_dim, self.batch_size, self.log_rows, self.plan_bank_size) < 1:
             raise PianoGANError("longform: sizes must be >= 1")
 
 
@@ -327,6 +336,8 @@ CONFIGS["rubato-clash"] = dataclasses.replace(CONFIGS["rubato-identity"], clash_
 CONFIGS["rubato-movement"] = dataclasses.replace(CONFIGS["rubato-identity"], movement_match_weight=1.0)
 # ``rubato-movement`` whose generator also matches the reals' scale degrees (section 42).
 CONFIGS["rubato-tonal"] = dataclasses.replace(CONFIGS["rubato-movement"], degree_match_weight=1.0)
+# ``rubato-identity`` whose generator is told each second's pitch classes (section 43).
+CONFIGS["rubato-plan"] = dataclasses.replace(CONFIGS["rubato-identity"], harmony_plan=True)
 # ``rubato-strike`` whose renderer's correction net sees one frame ahead: no lever (FD 3.42x
 # against 3.51x on seed 0; its ceiling gain is inside the spread between fits; section 35).
 CONFIGS["rubato-ahead1"] = dataclasses.replace(CONFIGS["rubato-strike"], post_lookahead=1)

@@ -92,10 +92,26 @@ def clip_beats(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
     return torch.cat([read(roll_to_notes(rolls[i:i + 256])[0], fps) for i in range(0, len(rolls), 256)])
 
 
+def clip_plans(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
+    """Harmony plan per training clip (n, 12, windows) float32 (each ``frames_per_latent``
+    window's pitch-class shares of strike energy: pianogan.models.harmony_plan) for a config
+    with ``harmony_plan``, else None."""
+    if not getattr(cfg, "harmony_plan", False):
+        return None
+    if rolls is None:
+        raise PianoGANError("the model follows harmony plans, which are read from piano rolls, "
+                            "but the dataset has none (or the model judges no rolls)")
+    from ..data.rolls import roll_to_notes
+    from ..models.harmony_plan import window_shares
+
+    frames = int(cfg.frames_per_latent)
+    return torch.cat([window_shares(roll_to_notes(rolls[i:i + 256])[0], frames) for i in range(0, len(rolls), 256)])
+
+
 def batch_cond(labels: torch.Tensor | None, indices, batch: int, device,
                rolls: torch.Tensor | None = None, keys: torch.Tensor | None = None,
-               beats: torch.Tensor | None = None) -> dict:
-    """Loss kwargs: the labels (and ``keys``, ``beats``) of the clips ``indices`` (a real batch), or with
+               beats: torch.Tensor | None = None, plans: torch.Tensor | None = None) -> dict:
+    """Loss kwargs: the labels (and ``keys``, ``beats``, ``plans``) of the clips ``indices`` (a real batch), or with
     ``indices`` None ``batch`` of them drawn from the clips' joint distribution (one draw of
     clips for both); {} for an unconditional model. A real batch also gets its clips' piano
     rolls as (strikes, held) when ``rolls`` are given."""
@@ -105,7 +121,8 @@ def batch_cond(labels: torch.Tensor | None, indices, batch: int, device,
 
         strikes, held = roll_to_notes(rolls[torch.as_tensor(indices)])
         out["rolls"] = (strikes.to(device), held.to(device))
-    per_clip = {k: v for k, v in (("labels", labels), ("keys", keys), ("beats", beats)) if v is not None}
+    per_clip = {k: v for k, v in (("labels", labels), ("keys", keys), ("beats", beats), ("plans", plans))
+                if v is not None}
     if not per_clip:
         return out
     n = len(next(iter(per_clip.values())))

@@ -102,6 +102,7 @@ class Trainer:
         self.rolls = cn.clip_rolls(self.model_cfg, self.dataset)
         self.keys = cn.clip_keys(self.model_cfg, self.rolls)
         self.beats = cn.clip_beats(self.model_cfg, self.rolls)
+        self.plans = cn.clip_plans(self.model_cfg, self.rolls)
 
         self.env = dd.init(self.train_cfg.device)
         self.device = self.env.device
@@ -116,7 +117,8 @@ class Trainer:
 
     def cond(self, indices) -> dict:
         """The losses' conditioning kwargs for a real batch's clip ``indices`` (None: drawn)."""
-        return cn.batch_cond(self.labels, indices, self.batch, self.device, self.rolls, self.keys, self.beats)
+        return cn.batch_cond(self.labels, indices, self.batch, self.device, self.rolls, self.keys, self.beats,
+                             self.plans)
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:

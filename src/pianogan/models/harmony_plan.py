@@ -1,0 +1,102 @@
+"""A harmony plan: which pitch classes sound in each second of a clip, as a condition of the
+``longform`` generator (``Config.harmony_plan``).
+
+Every recipe run plays each clip on fewer pitch classes than the corpus (effective number of
+classes of its strike energy 6.1-6.7 against 7.1), and that spread between clips is the largest
+part of its FD (docs/results.md, sections 42-43). Terms that pushed a statistic of the notes
+towards the corpus's (sorted class shares, in-scale share, scale degrees) were met with faint
+chromatic strikes. Here the generator is instead *told* the harmony, one 12-class profile per
+local latent (``frames_per_latent`` frames, about 1 s), so the harmony moves because its
+condition moves (section 11's third proposal):
+
+- in training each clip's plan is read from a real clip's roll, drawn with its style and beat
+  (the real batch's own for the critic step), and the generator pays for playing other classes
+  (:func:`plan_gap`) on top of both critics;
+- outside training the plan comes from a bank of the training clips' plans kept in the model
+  (:func:`chain_plans`), transposed along a piece so it stays in one key.
+
+A plan is the shares of strike energy (strike², strikes capped at 1) per pitch class in each
+window; a silent window is all zeros. Class 0 is A, the roll's key 0 (as
+:func:`.roll_critic.pitch_class_energy`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..keys import keys_of_profiles
+from .roll_critic import pitch_class_energy
+
+PLAN_CLASSES = 12
+
+
+def window_shares(strikes: torch.Tensor, frames: int) -> torch.Tensor:
+    """Strikes (n, 88, T) >= 0 -> (n, 12, T // frames) float32: each window's pitch-class shares
+    of strike energy (strikes capped at 1, the hardest real strike); zeros where a window has
+    no strike. Frames past the last whole window are left out."""
+    e = pitch_class_energy(strikes.float().clamp(max=1.0))  # (n, 12, T)
+    w = e.shape[-1] // frames
+    e = e[..., :w * frames].unflatten(-1, (w, frames)).sum(-1)  # (n, 12, w)
+    return e / (e.sum(1, keepdim=True) + 1e-6)
+
+
+def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int) -> torch.Tensor:
+    """Strikes (n, 88, T) and plans (n, 12, W) -> the mean over planned windows (those with a
+    sounding plan) of half the L1 distance between what the window plays and its plan: 0 when
+    every window plays its planned classes in their shares, 1 when it plays none of them; a
+    silent window where the plan sounds costs 0.5. Unplanned (silent) windows are free."""
+    played = window_shares(strikes, frames)
+    w = min(played.shape[-1], plans.shape[-1])
+    played, plans = played[..., :w], plans[..., :w].to(played)
+    planned = plans.sum(1) > 0.5  # (n, w)
+    if not bool(planned.any()):
+        return strikes.sum() * 0.0
+    return 0.5 * (played - plans).abs().sum(1)[planned].mean()
+
+
+def plan_keys(plans: torch.Tensor) -> torch.Tensor:
+    """Plans (n, 12, W) -> (n,) int64: the Krumhansl-Kessler key (pianogan.keys.KEY_NAMES: 0-11
+    major from C, 12-23 minor) of each plan's summed profile; a silent plan gets 0."""
+    profile = plans.float().sum(-1).roll(-3, dims=1)  # class 0 = A -> class 0 = C (A0 is MIDI 21)
+    return keys_of_profiles(profile).long().cpu()
+
+
+def chain_plans(bank: torch.Tensor, styles: torch.Tensor, keys: torch.Tensor, count: int,
+                labels: torch.Tensor | None, seeds: list[int], n_steps: int) -> torch.Tensor:
+    """A plan of ``n_steps`` windows per clip (n, 12, n_steps) from the first ``count`` of the
+    ``bank`` (B, 12, W) of training plans: each clip strings plans of its style (``labels``
+    (n,), None: any) drawn by its own seed, each after the first transposed so its tonic is the
+    first one's (the same key for a whole piece; a drawn plan of the other mode keeps its
+    relative major's or minor's tonic). Silent-free: a drawn plan with no sounding window is
+    passed over."""
+    count = max(1, min(int(count), bank.shape[0]))
+    bank, styles, keys = bank[:count].float(), styles[:count].cpu(), keys[:count].cpu()
+    sounding = (bank.sum(1) > 0.5).any(-1).cpu()
+    w = bank.shape[-1]
+    out = []
+    for i, seed in enumerate(seeds):
+        pool = sounding.clone()
+        if labels is not None and bool((pool & (styles == int(labels[i]))).any()):
+            pool &= styles == int(labels[i])
+        if not bool(pool.any()):
+            pool = torch.ones_like(pool)
+        choices = torch.nonzero(pool).flatten()
+        rng = np.random.default_rng(seed)
+        parts, tonic = [], None
+        for _ in range(-(-n_steps // w)):
+            j = int(choices[int(rng.integers(len(choices)))])
+            t = _tonic(int(keys[j]))
+            tonic = t if tonic is None else tonic
+            parts.append(bank[j].roll(tonic - t, dims=0))
+        out.append(torch.cat(parts, -1)[:, :n_steps])
+    return torch.stack(out).to(bank.device)
+
+
+def _tonic(key: int) -> int:
+    """Key index -> the pitch class (C = 0) that a plan is rotated by: a major key's tonic, a
+    minor key's relative major's (so a minor plan after a major one shares its key signature)."""
+    return key % 12 if key < 12 else (key % 12 + 3) % 12
+
+
+__all__ = ["PLAN_CLASSES", "chain_plans", "plan_gap", "plan_keys", "window_shares"]
