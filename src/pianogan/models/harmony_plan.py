@@ -13,7 +13,9 @@ condition moves (section 11's third proposal):
   (the real batch's own for the critic step), and the generator pays for playing other classes
   (:func:`plan_gap`) on top of both critics;
 - outside training the plan comes from a bank of the training clips' plans kept in the model
-  (:func:`chain_plans`), transposed along a piece so it stays in one key.
+  (:func:`chain_plans`): a piece longer than a clip strings several, each transposed so that its
+  key follows the one before by a step drawn from how consecutive training clips of one piece
+  move (:func:`key_steps`, set at export; without it the piece keeps its first key).
 
 A plan is the shares of strike energy (strike², strikes capped at 1) per pitch class in each
 window; a silent window is all zeros. Class 0 is A, the roll's key 0 (as
@@ -63,17 +65,21 @@ def plan_keys(plans: torch.Tensor) -> torch.Tensor:
 
 
 def chain_plans(bank: torch.Tensor, styles: torch.Tensor, keys: torch.Tensor, count: int,
-                labels: torch.Tensor | None, seeds: list[int], n_steps: int) -> torch.Tensor:
+                labels: torch.Tensor | None, seeds: list[int], n_steps: int,
+                steps: tuple[float, ...] = ()) -> torch.Tensor:
     """A plan of ``n_steps`` windows per clip (n, 12, n_steps) from the first ``count`` of the
-    ``bank`` (B, 12, W) of training plans: each clip strings plans of its style (``labels``
-    (n,), None: any) drawn by its own seed, each after the first transposed so its tonic is the
-    first one's (the same key for a whole piece; a drawn plan of the other mode keeps its
-    relative major's or minor's tonic). Silent-free: a drawn plan with no sounding window is
-    passed over."""
+    ``bank`` (B, 12, W) of training plans (``keys`` (B,) their keys): each clip strings plans of
+    its style (``labels`` (n,), None: any) drawn by its own seed. The first keeps its key; each
+    later one is transposed so its tonic lies the drawn step (``steps``: 12 shares of a move of
+    0-11 semitones, :func:`key_steps`; empty: always 0) above the one before, a minor plan
+    counted by its relative major's tonic, as a key signature. Plans with no sounding window are
+    not drawn."""
     count = max(1, min(int(count), bank.shape[0]))
     bank, styles, keys = bank[:count].float(), styles[:count].cpu(), keys[:count].cpu()
     sounding = (bank.sum(1) > 0.5).any(-1).cpu()
     w = bank.shape[-1]
+    p_steps = np.asarray(steps if len(steps) == 12 else [1.0] + [0.0] * 11, np.float64)
+    p_steps = p_steps / p_steps.sum()
     out = []
     for i, seed in enumerate(seeds):
         pool = sounding.clone()
@@ -87,10 +93,25 @@ def chain_plans(bank: torch.Tensor, styles: torch.Tensor, keys: torch.Tensor, co
         for _ in range(-(-n_steps // w)):
             j = int(choices[int(rng.integers(len(choices)))])
             t = _tonic(int(keys[j]))
-            tonic = t if tonic is None else tonic
+            tonic = t if tonic is None else (tonic + int(rng.choice(12, p=p_steps))) % 12
             parts.append(bank[j].roll(tonic - t, dims=0))
         out.append(torch.cat(parts, -1)[:, :n_steps])
     return torch.stack(out).to(bank.device)
+
+
+def key_steps(strikes: torch.Tensor, rows: list[dict]) -> tuple[float, ...]:
+    """Strikes (n, 88, T) of training clips in manifest order, with their manifest ``rows`` ->
+    12 shares: how far (semitones up, 0-11) the key signature (best diatonic scale,
+    :func:`.longform_drift.window_scales`) of each clip moves to the next clip of the same
+    piece, over the pairs where both have one; () without such pairs."""
+    from .longform_drift import continues, window_scales
+
+    scales = window_scales(strikes, strikes.shape[-1])[:, 0]
+    follows = continues(rows) & (scales[:-1] >= 0) & (scales[1:] >= 0)
+    if not follows.any():
+        return ()
+    counts = np.bincount((scales[1:] - scales[:-1])[follows] % 12, minlength=12).astype(np.float64)
+    return tuple(float(c) for c in counts / counts.sum())
 
 
 def _tonic(key: int) -> int:
@@ -99,4 +120,4 @@ def _tonic(key: int) -> int:
     return key % 12 if key < 12 else (key % 12 + 3) % 12
 
 
-__all__ = ["PLAN_CLASSES", "chain_plans", "plan_gap", "plan_keys", "window_shares"]
+__all__ = ["PLAN_CLASSES", "chain_plans", "key_steps", "plan_gap", "plan_keys", "window_shares"]

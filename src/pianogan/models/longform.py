@@ -226,7 +226,7 @@ class Generator(nn.Module):
         (:func:`~.harmony_plan.chain_plans`)."""
         seeds = [s ^ 0x91A7 for s in noise_seeds(z)]
         return chain_plans(self.plan_bank, self.plan_styles, self.plan_keys, int(self.plan_count),
-                           labels if self.n_styles else None, seeds, n_steps).to(z.device)
+                           labels if self.n_styles else None, seeds, n_steps, self.cfg.plan_key_steps).to(z.device)
 
     def fill_plan_bank(self, plans: torch.Tensor, styles: torch.Tensor | None = None, seed: int = 0) -> int:
         """Keep up to ``plan_bank_size`` of the training clips' ``plans`` (N, 12, n_local) (a

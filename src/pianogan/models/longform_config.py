@@ -84,6 +84,10 @@ class Config:
     harmony_plan: bool = False
     plan_weight: float = 1.0
     plan_bank_size: int = 1024
+    # How a long piece's plans move key, one to the next: 12 shares of a step of 0-11 semitones,
+    # read at export from consecutive training clips of one piece (harmony_plan.key_steps).
+    # Empty: a piece keeps its first plan's key.
+    plan_key_steps: tuple[float, ...] = ()
     # --- generator
     head: str = "notes"  # "notes" (harmonic-template renderer) or "direct"
     g_channels: tuple[int, ...] = (256, 256, 192, 160, 128, 128)  # coarse level, then per x2
@@ -272,6 +276,10 @@ class Config:
                                 f"style, not all 0), got {list(self.style_shares)}")
         self.style_key_shares = tuple(float(s) for s in self.style_key_shares)
         self.beat_periods = tuple(float(s) for s in self.beat_periods)
+        self.plan_key_steps = tuple(float(s) for s in self.plan_key_steps)
+        if self.plan_key_steps and (len(self.plan_key_steps) != 12 or min(self.plan_key_steps) < 0
+                                    or sum(self.plan_key_steps) <= 0):
+            raise PianoGANError(f"longform: plan_key_steps needs 12 non-negative shares, got {list(self.plan_key_steps)}")
         self.strike_map = tuple(float(s) for s in self.strike_map)
         if len(self.strike_map) % 2 or len(self.strike_map) == 2:
             raise PianoGANError(f"longform: strike_map needs knots (x..., y...) with at least two of each, "

@@ -144,6 +144,10 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
         strikes = None if rolls is None else roll_to_notes(rolls)[0]
         labels = _style_labels(train_clips, styles)
         G.cfg = dataclasses.replace(G.cfg, **_shares(strikes, styles, labels, G.cfg))
+        if strikes is not None and getattr(G.cfg, "harmony_plan", False):  # how a long piece's plans move key
+            from ..models.harmony_plan import key_steps
+
+            G.cfg = dataclasses.replace(G.cfg, plan_key_steps=key_steps(strikes, train_clips.rows))
         dynamics = _calibrate_dynamics(G, strikes, labels)  # sets G.cfg.strike_map (when it asks for one)
         level = _calibrate(G, train_clips, level_n)  # sets G.cfg.strike_gain
         # The drift last: it counts the notes played, and the map and the gain decide which

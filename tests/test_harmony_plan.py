@@ -1,0 +1,167 @@
+"""The harmony plan of the ``longform`` family: what a plan reads from a roll, what G pays for
+leaving it, how plans are strung for a piece, and that the generator follows its condition."""
+
+from __future__ import annotations
+
+import torch
+
+from pianogan.keys import KEY_NAMES
+from pianogan.models import get_model
+from pianogan.models.harmony_plan import chain_plans, plan_gap, plan_keys, window_shares
+
+LF = get_model("longform")
+SMALL = dict(z_global=16, z_local=8, w_dim=32, g_channels=(32, 32, 24, 16), d_channels=(8, 16),
+             d_width=32, log_rows=48, batch_size=8, sample_rate=8000, n_fft=256, hop_length=128,
+             frames_per_latent=8, post_channels=16, harmony_plan=True, plan_bank_size=8,
+             styles=("chorale", "keyboard"))
+SHAPE = (129, 64)
+C4, E4, G4 = 39, 43, 46  # roll keys (key 0 = A0): C4 is MIDI 60
+
+
+def roll(notes: dict[int, list[int]], windows: int = 3, frames: int = 8, strike: float = 0.5) -> torch.Tensor:
+    """(1, 88, windows * frames) strikes: each window's keys struck once at its start."""
+    r = torch.zeros(1, 88, windows * frames)
+    for w, keys in notes.items():
+        r[0, keys, w * frames] = strike
+    return r
+
+
+def major_plan(tonic_key: int, windows: int = 4) -> torch.Tensor:
+    """(12, windows) plan of a major triad on roll key ``tonic_key``, the same every window."""
+    return window_shares(roll({w: [tonic_key, tonic_key + 4, tonic_key + 7] for w in range(windows)}, windows), 8)[0]
+
+
+def test_a_plan_holds_each_windows_pitch_class_shares_and_nothing_for_silence():
+    p = window_shares(roll({0: [C4, E4], 1: [G4, G4 + 12]}), 8)  # a silent third window
+    assert p.shape == (1, 12, 3)
+    c, e, g = (k % 12 for k in (C4, E4, G4))  # classes counted from A
+    assert torch.allclose(p[0, [c, e], 0], torch.tensor([0.5, 0.5]), atol=1e-4)
+    assert p[0, g, 1] > 0.999  # two octaves of G: one class
+    assert p[0, :, 2].sum() == 0
+    # energy, not counts: a strike twice as hard weighs four times as much, and a strike above a
+    # real one's maximum counts as one
+    loud = roll({0: [C4]}, 1) + roll({0: [E4]}, 1, strike=2.0)
+    q = window_shares(loud, 8)[0, :, 0]
+    assert torch.allclose(q[[c, e]], torch.tensor([0.2, 0.8]), atol=1e-4)
+
+
+def test_the_plan_gap_is_zero_on_plan_one_off_it_and_free_where_the_plan_is_silent():
+    r = roll({0: [C4, E4], 1: [G4]})
+    plan = window_shares(r, 8)
+    assert plan_gap(r, plan, 8).item() < 1e-4
+    off = roll({0: [C4 + 1], 1: [G4 + 1]})  # every strike a semitone up: none of the planned classes
+    assert abs(plan_gap(off, plan, 8).item() - 1.0) < 1e-3
+    silent = torch.zeros_like(r)
+    assert abs(plan_gap(silent, plan, 8).item() - 0.5) < 1e-3  # silence where the plan sounds
+    # the third window is silent in the plan: anything played there is free
+    extra = r + roll({2: [C4 + 1]}, strike=0.9)
+    assert plan_gap(extra, plan, 8).item() < 1e-4
+    # the gradient moves energy from the wrong class to the planned ones
+    x = (r + roll({0: [C4 + 1]}, strike=0.3)).requires_grad_(True)
+    plan_gap(x, plan, 8).backward()
+    assert x.grad[0, C4 + 1, 0] > 0 and x.grad[0, C4, 0] < 0
+
+
+def test_plan_keys_read_the_key_of_a_plan():
+    c_major = major_plan(C4)
+    a_minor = window_shares(roll({w: [C4 - 3, C4, E4] for w in range(4)}, 4), 8)[0]
+    keys = plan_keys(torch.stack([c_major, a_minor]))
+    assert [KEY_NAMES[int(k)] for k in keys] == ["C major", "A minor"]
+
+
+def test_chained_plans_keep_the_style_asked_for_and_one_key_for_the_piece():
+    bank = torch.stack([major_plan(C4), major_plan(C4 + 7), major_plan(C4 + 2)])  # C, G, D major
+    styles = torch.tensor([0, 0, 1])
+    keys = plan_keys(bank)
+    out = chain_plans(bank, styles, keys, 3, torch.tensor([0, 0, 1]), [1, 2, 3], n_steps=10)
+    assert out.shape == (3, 12, 10)
+    for piece in out:  # each 4-window part transposed to the first part's key
+        parts = [piece[:, i:i + 4] for i in (0, 4)]
+        assert len({int(k) for k in plan_keys(torch.stack(parts))}) == 1
+    d = (C4 + 2) % 12  # the keyboard piece can only draw the D major plan
+    assert out[2, d].min() > 0.3
+    again = chain_plans(bank, styles, keys, 3, torch.tensor([0, 0, 1]), [1, 2, 3], n_steps=10)
+    assert torch.equal(out, again)
+    # only the first ``count`` plans are drawn from (the rest of the bank is empty)
+    only = chain_plans(bank, styles, keys, 1, None, [5, 6], n_steps=4)
+    assert torch.equal(only[0], bank[0]) and torch.equal(only[1], bank[0])
+
+
+def test_the_generator_follows_its_plan_and_samples_plans_from_its_bank():
+    torch.manual_seed(0)
+    G, _ = LF.build(LF.Config(**SMALL), SHAPE)
+    bank = torch.stack([major_plan(C4, 8), major_plan(C4 + 5, 8), major_plan(C4 + 2, 8)])
+    assert G.fill_plan_bank(bank, torch.tensor([0, 1, 0])) == 3 and int(G.plan_count) == 3
+    G.eval()
+    z = G.sample_z(2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a = G(z, notes=True)[1][0]
+        assert torch.equal(a, G(z, notes=True)[1][0])  # default plans are a function of z
+        # the plan starts silent (its input layers are zero) ...
+        b = G(z, notes=True, plans=bank[[1, 2]])[1][0]
+        assert torch.equal(a, b)
+        for m in G.plan_in:  # ... and once learned, another plan plays other notes
+            m.weight.normal_(0, 0.5)
+        c = G(z, notes=True, plans=bank[[1, 2]])[1][0]
+        d = G(z, notes=True, plans=bank[[0, 0]])[1][0]
+        assert not torch.allclose(c, d)
+        for n_local in (3, 8, 20):  # any length, plans strung from the bank
+            zz = G.sample_z(2, n_local=n_local)
+            assert G(zz).shape == (2, 1, 129, 8 * n_local)
+    # the bank travels with the weights
+    H, _ = LF.build(LF.Config(**SMALL), SHAPE)
+    H.load_state_dict(G.state_dict())
+    H.eval()
+    with torch.no_grad():
+        assert torch.equal(H.default_plans(z, torch.tensor([0, 1]), 8), G.default_plans(z, torch.tensor([0, 1]), 8))
+
+
+def scale_clip(tonic_key: int, frames: int = 32) -> torch.Tensor:
+    """(88, frames) strikes: the major scale on roll key ``tonic_key``, one note every 4 frames."""
+    r = torch.zeros(88, frames)
+    for i, step in enumerate([0, 2, 4, 5, 7, 9, 11, 12]):
+        r[tonic_key + step, 4 * i] = 0.6
+    return r
+
+
+def test_key_steps_read_how_consecutive_clips_of_a_piece_move_and_chains_follow_them():
+    from pianogan.models.harmony_plan import key_steps
+
+    strikes = torch.stack([scale_clip(C4), scale_clip(C4 + 7), scale_clip(C4 + 7), scale_clip(C4 + 2)])
+    rows = [{"shard": "a", "offset_seconds": 10.0 * i, "duration_seconds": 10.0} for i in range(3)]
+    rows.append({"shard": "b", "offset_seconds": 0.0, "duration_seconds": 10.0})  # another piece: no pair
+    steps = key_steps(strikes, rows)
+    assert len(steps) == 12 and abs(steps[7] - 0.5) < 1e-9 and abs(steps[0] - 0.5) < 1e-9
+    assert key_steps(strikes, [{**r, "shard": str(i)} for i, r in enumerate(rows)]) == ()
+    # a piece strung with "always up a fifth" moves C -> G -> D
+    bank = torch.stack([major_plan(C4), major_plan(C4 + 3)])
+    keys = plan_keys(bank)
+    up_a_fifth = tuple(1.0 if k == 7 else 0.0 for k in range(12))
+    piece = chain_plans(bank, torch.tensor([0, 0]), keys, 2, None, [4], n_steps=12, steps=up_a_fifth)[0]
+    keys = plan_keys(torch.stack([piece[:, i:i + 4] for i in (0, 4, 8)]))
+    assert all(int(k) < 12 for k in keys)  # major plans stay major
+    tonics = [int(k) % 12 for k in keys]
+    assert tonics[1] == (tonics[0] + 7) % 12 and tonics[2] == (tonics[1] + 7) % 12
+
+
+def test_a_trained_plan_model_exports_with_its_bank_and_plays_any_length(tmp_path):
+    from pianogan.pretrained import export, load_pretrained
+    from pianogan.train.checkpoint import load_generator
+    from pianogan.train.trainer import train
+    from tests.test_longform import QUIET, SMALL as LF_SMALL, _dataset
+
+    data = _dataset(tmp_path, n=16, midi=True)
+    cfg = {"base": "tiny", "model": {**LF_SMALL, "render_fit_steps": 4, "harmony_plan": True}}
+    train("longform", data, tmp_path / "r", config=cfg, steps=1, progress=False, **QUIET)
+    trained, _ = load_generator(tmp_path / "r")
+    assert int(trained.plan_count) == 16  # every training clip (fewer than the bank holds)
+    assert (trained.plan_bank[:16].sum(1) > 0.5).any()
+    logged = (tmp_path / "r" / "metrics.jsonl").read_text()
+    assert "loss/G_plan" in logged
+    entry = export(tmp_path / "r", "plan-test", folder=tmp_path / "shipped", level_from=data, level_n=16, drift_n=8)
+    G, _ = load_pretrained("plan-test", folder=tmp_path / "shipped")
+    assert int(G.plan_count) == 16 and torch.allclose(G.plan_bank.float(), trained.plan_bank, atol=1e-3)
+    assert len(G.cfg.plan_key_steps) in (0, 12) and entry["file"] == "plan-test.safetensors"
+    with torch.no_grad():
+        for n_local in (4, 8, 24):
+            assert G(G.sample_z(2, n_local=n_local)).shape == (2, 1, 129, 8 * n_local)
