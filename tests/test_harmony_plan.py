@@ -38,11 +38,11 @@ def test_a_plan_holds_each_windows_pitch_class_shares_and_nothing_for_silence():
     assert torch.allclose(p[0, [c, e], 0], torch.tensor([0.5, 0.5]), atol=1e-4)
     assert p[0, g, 1] > 0.999  # two octaves of G: one class
     assert p[0, :, 2].sum() == 0
-    # energy, not counts: a strike twice as hard weighs four times as much, and a strike above a
+    # strength, not counts: a strike twice as hard weighs twice as much, and a strike above a
     # real one's maximum counts as one
-    loud = roll({0: [C4]}, 1) + roll({0: [E4]}, 1, strike=2.0)
+    loud = roll({0: [C4]}, 1, strike=0.25) + roll({0: [E4]}, 1, strike=0.5) + roll({0: [G4]}, 1, strike=3.0)
     q = window_shares(loud, 8)[0, :, 0]
-    assert torch.allclose(q[[c, e]], torch.tensor([0.2, 0.8]), atol=1e-4)
+    assert torch.allclose(q[[c, e, g]], torch.tensor([0.25, 0.5, 1.0]) / 1.75, atol=1e-4)
 
 
 def test_the_plan_gap_is_zero_on_plan_one_off_it_and_free_where_the_plan_is_silent():

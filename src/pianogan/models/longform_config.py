@@ -82,7 +82,7 @@ class Config:
     # of ``plan_bank_size`` training plans kept in the model. Every run played each clip on fewer
     # pitch classes than the corpus, the largest part of its FD (section 43). Needs rolls.
     harmony_plan: bool = False
-    plan_weight: float = 1.0
+    plan_weight: float = 2.0
     plan_bank_size: int = 1024
     # How a long piece's plans move key, one to the next: 12 shares of a step of 0-11 semitones,
     # read at export from consecutive training clips of one piece (harmony_plan.key_steps).
