@@ -165,3 +165,22 @@ def test_a_trained_plan_model_exports_with_its_bank_and_plays_any_length(tmp_pat
     with torch.no_grad():
         for n_local in (4, 8, 24):
             assert G(G.sample_z(2, n_local=n_local)).shape == (2, 1, 129, 8 * n_local)
+
+
+def test_recombined_plans_take_only_steps_the_bank_took_in_any_key():
+    from pianogan.models.harmony_plan import recombine_plans
+
+    c, f, g = (major_plan(k, 1)[:, 0] for k in (C4, C4 + 5, C4 + 7))
+    # one plan in C: C F G C; recombined with k = 1, C is always followed by F, F by G, G by C
+    bank = torch.stack([torch.stack([c, f, g, c], -1)])
+    out = recombine_plans(bank, torch.tensor([0]), 1, None, [0, 1], n_steps=9, k=1)
+    assert out.shape == (2, 12, 9)
+    for piece in out:
+        for t in range(8):
+            here, nxt = piece[:, t], piece[:, t + 1]
+            # the step C -> F, F -> G or G -> C, in some key
+            assert any(torch.allclose(nxt, b.roll(r, 0), atol=1e-5) and torch.allclose(here, a.roll(r, 0), atol=1e-5)
+                       for a, b in ((c, f), (f, g), (g, c)) for r in range(12)), t
+    # a bank of another key gives the same steps, transposed
+    up = recombine_plans(bank.roll(2, dims=1), torch.tensor([0]), 1, None, [0], n_steps=9, k=1)
+    assert torch.allclose(up[0], out[0].roll(2, dims=0), atol=1e-5)

@@ -15,7 +15,10 @@ condition moves (section 11's third proposal):
 - outside training the plan comes from a bank of the training clips' plans kept in the model
   (:func:`chain_plans`): a piece longer than a clip strings several, each transposed so that its
   key follows the one before by a step drawn from how consecutive training clips of one piece
-  move (:func:`key_steps`, set at export; without it the piece keeps its first key).
+  move (:func:`key_steps`, set at export; without it the piece keeps its first key);
+- or, with ``plan_recombine`` = k > 0, second by second (:func:`recombine_plans`): each next
+  second is what followed one of the k bank seconds (in any transposition) nearest the current
+  one, so every step is a move the corpus made and the progression as a whole is new.
 
 A plan is the shares of strike strength per pitch class in each window (a strike is already
 (velocity / 127)², an energy; capped at 1, the hardest real strike); a silent window is all
@@ -103,6 +106,51 @@ def chain_plans(bank: torch.Tensor, styles: torch.Tensor, keys: torch.Tensor, co
     return torch.stack(out).to(bank.device)
 
 
+def recombine_plans(bank: torch.Tensor, styles: torch.Tensor, count: int, labels: torch.Tensor | None,
+                    seeds: list[int], n_steps: int, k: int) -> torch.Tensor:
+    """A plan of ``n_steps`` windows per clip (n, 12, n_steps), second by second from the first
+    ``count`` plans of ``bank`` (B, 12, W): the first window is a sounding bank window of the
+    clip's style (``labels``; None: any), drawn by its seed; each next one is the successor of
+    one of the ``k`` windows, over every bank window that has a successor and all 12
+    transpositions, most like the current one (cosine; a silent window is like a silent one),
+    transposed as that window was. A first-order chain whose every step the corpus took."""
+    count = max(1, min(int(count), bank.shape[0]))
+    bank, styles = bank[:count].float().cpu(), styles[:count].cpu()
+    w = bank.shape[-1]
+    # every (plan, window) with a successor, in all 12 transpositions: (12, M, 12)
+    here = bank[..., :-1].permute(0, 2, 1).reshape(-1, PLAN_CLASSES)  # (M, 12)
+    nxt = bank[..., 1:].permute(0, 2, 1).reshape(-1, PLAN_CLASSES)
+    owner = styles.repeat_interleave(w - 1)
+    rot_here = torch.stack([here.roll(r, dims=1) for r in range(PLAN_CLASSES)])
+    rot_next = torch.stack([nxt.roll(r, dims=1) for r in range(PLAN_CLASSES)])
+    unit = rot_here / rot_here.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    silent_here = rot_here.sum(-1) < 0.5  # (12, M)
+    first_pool = bank[..., 0].sum(1) > 0.5
+    out = []
+    for i, seed in enumerate(seeds):
+        rng = np.random.default_rng(seed)
+        style = None if labels is None else int(labels[i])
+        mine = torch.ones_like(owner, dtype=torch.bool) if style is None or not bool((owner == style).any()) \
+            else owner == style
+        starts = first_pool & (styles == style) if style is not None and bool((first_pool & (styles == style)).any()) \
+            else first_pool if bool(first_pool.any()) else torch.ones_like(first_pool)
+        choices = torch.nonzero(starts).flatten()
+        cur = bank[int(choices[int(rng.integers(len(choices)))]), :, 0]
+        seq = [cur]
+        for _ in range(n_steps - 1):
+            if float(cur.sum()) < 0.5:
+                score = torch.where(silent_here, 1.0, -1.0)
+            else:
+                score = torch.where(silent_here, -1.0, unit @ (cur / cur.norm().clamp_min(1e-6)))
+            score = torch.where(mine[None], score, torch.full_like(score, -2.0)).flatten()
+            best = score.topk(min(k, score.numel())).indices
+            pick = int(best[int(rng.integers(len(best)))])
+            cur = rot_next.reshape(-1, PLAN_CLASSES)[pick]
+            seq.append(cur)
+        out.append(torch.stack(seq, -1))
+    return torch.stack(out)
+
+
 def key_steps(strikes: torch.Tensor, rows: list[dict]) -> tuple[float, ...]:
     """Strikes (n, 88, T) of training clips in manifest order, with their manifest ``rows`` ->
     12 shares: how far (semitones up, 0-11) the key signature (best diatonic scale,
@@ -124,4 +172,4 @@ def _tonic(key: int) -> int:
     return key % 12 if key < 12 else (key % 12 + 3) % 12
 
 
-__all__ = ["PLAN_CLASSES", "chain_plans", "key_steps", "plan_gap", "plan_keys", "window_shares"]
+__all__ = ["PLAN_CLASSES", "chain_plans", "key_steps", "plan_gap", "plan_keys", "recombine_plans", "window_shares"]

@@ -41,7 +41,7 @@ from ..clusters import drop_clashes
 from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
 from ..modes import KEY_WINDOW_SECONDS, raise_leading_tones, snap_modes
-from .harmony_plan import PLAN_CLASSES, chain_plans, plan_keys, window_shares
+from .harmony_plan import PLAN_CLASSES, chain_plans, plan_keys, recombine_plans, window_shares
 from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
 from .layers import he_init
 from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure, upgrade_fields
@@ -225,6 +225,10 @@ class Generator(nn.Module):
         bank of training plans, of each clip's style, by a deterministic function of z
         (:func:`~.harmony_plan.chain_plans`)."""
         seeds = [s ^ 0x91A7 for s in noise_seeds(z)]
+        styles = labels if self.n_styles else None
+        if self.cfg.plan_recombine > 0:
+            return recombine_plans(self.plan_bank, self.plan_styles, int(self.plan_count), styles, seeds, n_steps,
+                                   self.cfg.plan_recombine).to(z.device)
         return chain_plans(self.plan_bank, self.plan_styles, self.plan_keys, int(self.plan_count),
                            labels if self.n_styles else None, seeds, n_steps, self.cfg.plan_key_steps).to(z.device)
 

@@ -90,6 +90,10 @@ class Config:
     # read at export from consecutive training clips of one piece (harmony_plan.key_steps).
     # Empty: a piece keeps its first plan's key.
     plan_key_steps: tuple[float, ...] = ()
+    # Outside training, string plans second by second instead (harmony_plan.recombine_plans):
+    # each next second follows one of this many bank seconds nearest the current one, so the
+    # progression is new while each step is one the corpus took. 0: whole bank plans.
+    plan_recombine: int = 0
     # --- generator
     head: str = "notes"  # "notes" (harmonic-template renderer) or "direct"
     g_channels: tuple[int, ...] = (256, 256, 192, 160, 128, 128)  # coarse level, then per x2
@@ -367,7 +371,7 @@ def upgrade_fields(fields: dict) -> dict:
 # run (a truncation or a damper fill tried after training), since the run would train the same.
 SAMPLING_FIELDS = ("truncation", "gate_fill_seconds", "strike_ceiling", "match_dynamics", "ghost_scale",
                    "level_through_ghosts", "drop_dampered_strikes", "mode_snap_seconds",
-                   "drop_clashes", "leading_tone_seconds")
+                   "drop_clashes", "leading_tone_seconds", "plan_recombine")
 
 
 def configure(cfg: Config, preset, stats, styles: tuple[str, ...], rolls: bool = False) -> Config:
