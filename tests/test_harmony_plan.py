@@ -171,9 +171,10 @@ def test_recombined_plans_take_only_steps_the_bank_took_in_any_key():
     from pianogan.models.harmony_plan import recombine_plans
 
     c, f, g = (major_plan(k, 1)[:, 0] for k in (C4, C4 + 5, C4 + 7))
-    # one plan in C: C F G C; recombined with k = 1, C is always followed by F, F by G, G by C
+    # one plan in C: C F G C; recombined with k = 1 on one window of context, C is always
+    # followed by F, F by G, G by C
     bank = torch.stack([torch.stack([c, f, g, c], -1)])
-    out = recombine_plans(bank, torch.tensor([0]), 1, None, [0, 1], n_steps=9, k=1)
+    out = recombine_plans(bank, torch.tensor([0]), 1, None, [0, 1], n_steps=9, k=1, context=1)
     assert out.shape == (2, 12, 9)
     for piece in out:
         for t in range(8):
@@ -182,5 +183,10 @@ def test_recombined_plans_take_only_steps_the_bank_took_in_any_key():
             assert any(torch.allclose(nxt, b.roll(r, 0), atol=1e-5) and torch.allclose(here, a.roll(r, 0), atol=1e-5)
                        for a, b in ((c, f), (f, g), (g, c)) for r in range(12)), t
     # a bank of another key gives the same steps, transposed
-    up = recombine_plans(bank.roll(2, dims=1), torch.tensor([0]), 1, None, [0], n_steps=9, k=1)
+    up = recombine_plans(bank.roll(2, dims=1), torch.tensor([0]), 1, None, [0], n_steps=9, k=1, context=1)
     assert torch.allclose(up[0], out[0].roll(2, dims=0), atol=1e-5)
+    # with more context a step matches the last windows, not only the last one: after C F G the
+    # bank's continuation is C, however many runs end on a G
+    two = torch.stack([torch.stack([c, f, g, c], -1), torch.stack([f, c, g, f], -1)])
+    more = recombine_plans(two, torch.tensor([0, 0]), 2, None, [3], n_steps=4, k=1, context=3)
+    assert torch.allclose(more[0], two[0], atol=1e-5) or torch.allclose(more[0], two[1], atol=1e-5)

@@ -38,6 +38,8 @@ from ..keys import keys_of_profiles
 from .roll_critic import fold_pitch_classes
 
 PLAN_CLASSES = 12
+# Windows of context a recombined plan matches before each step (harmony_plan.recombine_plans).
+RECOMBINE_CONTEXT = 3
 
 
 def window_shares(strikes: torch.Tensor, frames: int) -> torch.Tensor:
@@ -107,47 +109,47 @@ def chain_plans(bank: torch.Tensor, styles: torch.Tensor, keys: torch.Tensor, co
 
 
 def recombine_plans(bank: torch.Tensor, styles: torch.Tensor, count: int, labels: torch.Tensor | None,
-                    seeds: list[int], n_steps: int, k: int) -> torch.Tensor:
+                    seeds: list[int], n_steps: int, k: int, context: int = RECOMBINE_CONTEXT) -> torch.Tensor:
     """A plan of ``n_steps`` windows per clip (n, 12, n_steps), second by second from the first
-    ``count`` plans of ``bank`` (B, 12, W): the first window is a sounding bank window of the
-    clip's style (``labels``; None: any), drawn by its seed; each next one is the successor of
-    one of the ``k`` windows, over every bank window that has a successor and all 12
-    transpositions, most like the current one (cosine; a silent window is like a silent one),
-    transposed as that window was. A first-order chain whose every step the corpus took."""
+    ``count`` plans of ``bank`` (B, 12, W): it starts with the first ``context`` windows of a
+    bank plan of the clip's style (``labels``; None: any) with a sounding first window, drawn by
+    its seed; each next window is the successor of one of the ``k`` bank windows, over all 12
+    transpositions, whose last ``context`` windows are most like the plan's last ``context``
+    (mean cosine; silent against silent counts as alike), transposed as that window was. A
+    chain of order ``context`` whose every step the corpus took."""
     count = max(1, min(int(count), bank.shape[0]))
     bank, styles = bank[:count].float().cpu(), styles[:count].cpu()
     w = bank.shape[-1]
-    # every (plan, window) with a successor, in all 12 transpositions: (12, M, 12)
-    here = bank[..., :-1].permute(0, 2, 1).reshape(-1, PLAN_CLASSES)  # (M, 12)
-    nxt = bank[..., 1:].permute(0, 2, 1).reshape(-1, PLAN_CLASSES)
-    owner = styles.repeat_interleave(w - 1)
-    rot_here = torch.stack([here.roll(r, dims=1) for r in range(PLAN_CLASSES)])
-    rot_next = torch.stack([nxt.roll(r, dims=1) for r in range(PLAN_CLASSES)])
-    unit = rot_here / rot_here.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    silent_here = rot_here.sum(-1) < 0.5  # (12, M)
-    first_pool = bank[..., 0].sum(1) > 0.5
+    c = max(1, min(int(context), w - 1))
+    silent = bank.sum(1, keepdim=True) < 0.5  # (B, 1, W)
+    unit = bank / bank.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    # every run of c windows with a successor: (B * (W - c), 12, c) and the successor (B * (W - c), 12)
+    runs = torch.stack([unit[..., j:j + c] for j in range(w - c)], 1).reshape(-1, PLAN_CLASSES, c)
+    runs_silent = torch.stack([silent[..., j:j + c] for j in range(w - c)], 1).reshape(-1, 1, c)
+    nxt = bank[..., c:].permute(0, 2, 1).reshape(-1, PLAN_CLASSES)
+    owner = styles.repeat_interleave(w - c)
+    rot_runs = torch.stack([runs.roll(r, dims=1) for r in range(PLAN_CLASSES)])  # (12, M, 12, c)
+    first_pool = ~silent[:, 0, 0]
     out = []
     for i, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
         style = None if labels is None else int(labels[i])
-        mine = torch.ones_like(owner, dtype=torch.bool) if style is None or not bool((owner == style).any()) \
-            else owner == style
+        mine = owner == style if style is not None and bool((owner == style).any()) else torch.ones_like(owner, dtype=torch.bool)
         starts = first_pool & (styles == style) if style is not None and bool((first_pool & (styles == style)).any()) \
             else first_pool if bool(first_pool.any()) else torch.ones_like(first_pool)
         choices = torch.nonzero(starts).flatten()
-        cur = bank[int(choices[int(rng.integers(len(choices)))]), :, 0]
-        seq = [cur]
-        for _ in range(n_steps - 1):
-            if float(cur.sum()) < 0.5:
-                score = torch.where(silent_here, 1.0, -1.0)
-            else:
-                score = torch.where(silent_here, -1.0, unit @ (cur / cur.norm().clamp_min(1e-6)))
-            score = torch.where(mine[None], score, torch.full_like(score, -2.0)).flatten()
+        seq = list(bank[int(choices[int(rng.integers(len(choices)))]), :, :c].unbind(-1))
+        while len(seq) < n_steps:
+            ctx = torch.stack(seq[-c:], -1)  # (12, c)
+            ctx_silent = ctx.sum(0) < 0.5
+            cos = (rot_runs * (ctx / ctx.norm(dim=0, keepdim=True).clamp_min(1e-6))).sum(2)  # (12, M, c)
+            alike = torch.where(ctx_silent & runs_silent[None, :, 0], 1.0, torch.where(ctx_silent | runs_silent[None, :, 0], -1.0, cos))
+            score = torch.where(mine[None], alike.mean(-1), torch.full(alike.shape[:2], -2.0)).flatten()
             best = score.topk(min(k, score.numel())).indices
             pick = int(best[int(rng.integers(len(best)))])
-            cur = rot_next.reshape(-1, PLAN_CLASSES)[pick]
-            seq.append(cur)
-        out.append(torch.stack(seq, -1))
+            r, m = divmod(pick, nxt.shape[0])
+            seq.append(nxt[m].roll(r, dims=0))
+        out.append(torch.stack(seq[:n_steps], -1))
     return torch.stack(out)
 
 
