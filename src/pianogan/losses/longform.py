@@ -144,6 +144,12 @@ def roll_noise_at(cfg, step: int) -> float:
     return float(cfg.roll_noise + (cfg.roll_noise_end - cfg.roll_noise) * done)
 
 
+def _cond(keys, beats, plans) -> dict:
+    """The generator's condition kwargs; ``plans`` only when given (a model without them need
+    not know the word)."""
+    return {"keys": keys, "beats": beats, **({} if plans is None else {"plans": plans})}
+
+
 class LongformLoss:
     def __init__(self, cfg, G: nn.Module, D: nn.Module):
         self.cfg, self.G, self.D = cfg, G, D
@@ -174,11 +180,12 @@ class LongformLoss:
         phase) or None, plans (B, 12, L) harmony plans or None -> (loss, stats). Like the
         labels, the fakes are asked for the real clips' keys, beats and plans."""
         use_rolls = self.roll_weight > 0 and rolls is not None
+        cond = _cond(keys, beats, plans)
         with torch.no_grad():
             if use_rolls:
-                fake, fake_notes = self.G(z, labels, notes=True, keys=keys, beats=beats, plans=plans)
+                fake, fake_notes = self.G(z, labels, notes=True, **cond)
             else:
-                fake, fake_notes = self.G(z, labels, keys=keys, beats=beats, plans=plans), None
+                fake, fake_notes = self.G(z, labels, **cond), None
             fake = fake.to(real.dtype)
         do_r1 = self.cfg.r1_gamma > 0 and step % self.cfg.r1_interval == 0
         real = real.detach().requires_grad_(do_r1)
@@ -234,7 +241,7 @@ class LongformLoss:
         unused (the generator is judged on what it plays, not on real rolls); with a roll critic
         both critics count."""
         if self.roll_weight > 0:
-            img, notes = self.G(z, labels, notes=True, keys=keys, beats=beats, plans=plans)
+            img, notes = self.G(z, labels, notes=True, **_cond(keys, beats, plans))
             logits, roll_logits = self.D(img, labels, notes=self.D.roll_view(notes),
                                          roll_noise=roll_noise_at(self.cfg, step), keys=keys, beats=beats)
             loss_img = F.softplus(-logits.float()).mean()
@@ -274,7 +281,7 @@ class LongformLoss:
                 stats["loss/G_plan"] = gap.item()
             loss = loss + self._movement(img, stats)
             return loss, {"loss/G": loss.item(), **stats}
-        img = self.G(z, labels, keys=keys, beats=beats, plans=plans)
+        img = self.G(z, labels, **_cond(keys, beats, plans))
         loss = F.softplus(-self.D(img, labels, keys=keys).float()).mean()
         stats = {}
         loss = loss + self._movement(img, stats)
