@@ -223,14 +223,14 @@ class Generator(nn.Module):
     def default_plans(self, z: torch.Tensor, labels: torch.Tensor | None, n_steps: int) -> torch.Tensor:
         """Plans (n, 12, n_steps) for a harmony-plan model when none is given: strung from the
         bank of training plans, of each clip's style, by a deterministic function of z
-        (:func:`~.harmony_plan.chain_plans`)."""
+        (:func:`~.harmony_plan.chain_plans`; second by second with ``plan_recombine``)."""
         seeds = [s ^ 0x91A7 for s in noise_seeds(z)]
         styles = labels if self.n_styles else None
         if self.cfg.plan_recombine > 0:
             return recombine_plans(self.plan_bank, self.plan_styles, int(self.plan_count), styles, seeds, n_steps,
                                    self.cfg.plan_recombine).to(z.device)
-        return chain_plans(self.plan_bank, self.plan_styles, self.plan_keys, int(self.plan_count),
-                           labels if self.n_styles else None, seeds, n_steps, self.cfg.plan_key_steps).to(z.device)
+        return chain_plans(self.plan_bank, self.plan_styles, self.plan_keys, int(self.plan_count), styles, seeds,
+                           n_steps, self.cfg.plan_key_steps).to(z.device)
 
     def fill_plan_bank(self, plans: torch.Tensor, styles: torch.Tensor | None = None, seed: int = 0) -> int:
         """Keep up to ``plan_bank_size`` of the training clips' ``plans`` (N, 12, n_local) (a
@@ -279,8 +279,9 @@ class Generator(nn.Module):
                  truncation_psi: float | None = None, keys: torch.Tensor | None = None,
                  drift_seconds: float | None = None, beats: torch.Tensor | None = None,
                  wander: float | None = None, plans: torch.Tensor | None = None) -> torch.Tensor:
-        """Latents -> features (n, C, T). ``plans`` (n, 12, L) the harmony plan of a
-        harmony-plan model, one profile per local step (None: :meth:`default_plans`). ``truncation_psi`` (None: the config's ``truncation``)
+        """Latents -> features (n, C, T). ``plans`` (n, 12, L): the harmony plan of a
+        harmony-plan model, one profile per local step (None: :meth:`default_plans`).
+        ``truncation_psi`` (None: the config's ``truncation``)
         scales the global latent outside training, after the default style (and key) is drawn
         from it; ``keys`` (n,) the key labels of a key-labelled model; ``drift_seconds`` (None:
         the config's) the global latent's drift outside training (:func:`drift_path`); ``beats``
