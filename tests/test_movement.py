@@ -65,7 +65,7 @@ def test_the_longform_loss_pays_for_the_movement_only_when_asked():
     from pianogan.losses.longform import LongformLoss
 
     class Stub(torch.nn.Module):  # a generator that returns its latent as a flat, steady image
-        def forward(self, z, labels=None, keys=None, beats=None):
+        def forward(self, z, labels=None, **cond):  # keys, beats, plans: none of them used
             return z.reshape(-1, 1, 1, 1).expand(-1, 1, 129, 64).tanh()
 
     class Critic(torch.nn.Module):

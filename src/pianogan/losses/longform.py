@@ -144,12 +144,6 @@ def roll_noise_at(cfg, step: int) -> float:
     return float(cfg.roll_noise + (cfg.roll_noise_end - cfg.roll_noise) * done)
 
 
-def _cond(keys, beats, plans) -> dict:
-    """The generator's condition kwargs; ``plans`` only when given (a model without them need
-    not know the word)."""
-    return {"keys": keys, "beats": beats, **({} if plans is None else {"plans": plans})}
-
-
 class LongformLoss:
     def __init__(self, cfg, G: nn.Module, D: nn.Module):
         self.cfg, self.G, self.D = cfg, G, D
@@ -180,7 +174,7 @@ class LongformLoss:
         phase) or None, plans (B, 12, L) harmony plans or None -> (loss, stats). Like the
         labels, the fakes are asked for the real clips' keys, beats and plans."""
         use_rolls = self.roll_weight > 0 and rolls is not None
-        cond = _cond(keys, beats, plans)
+        cond = {"keys": keys, "beats": beats, "plans": plans}
         with torch.no_grad():
             if use_rolls:
                 fake, fake_notes = self.G(z, labels, notes=True, **cond)
@@ -241,7 +235,7 @@ class LongformLoss:
         unused (the generator is judged on what it plays, not on real rolls); with a roll critic
         both critics count."""
         if self.roll_weight > 0:
-            img, notes = self.G(z, labels, notes=True, **_cond(keys, beats, plans))
+            img, notes = self.G(z, labels, notes=True, keys=keys, beats=beats, plans=plans)
             logits, roll_logits = self.D(img, labels, notes=self.D.roll_view(notes),
                                          roll_noise=roll_noise_at(self.cfg, step), keys=keys, beats=beats)
             loss_img = F.softplus(-logits.float()).mean()
@@ -281,7 +275,7 @@ class LongformLoss:
                 stats["loss/G_plan"] = gap.item()
             loss = loss + self._movement(img, stats)
             return loss, {"loss/G": loss.item(), **stats}
-        img = self.G(z, labels, **_cond(keys, beats, plans))
+        img = self.G(z, labels, keys=keys, beats=beats, plans=plans)
         loss = F.softplus(-self.D(img, labels, keys=keys).float()).mean()
         stats = {}
         loss = loss + self._movement(img, stats)

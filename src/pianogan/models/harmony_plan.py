@@ -52,6 +52,14 @@ def window_shares(strikes: torch.Tensor, frames: int) -> torch.Tensor:
     return e / (e.sum(1, keepdim=True) + 1e-6)
 
 
+def rolls_plans(rolls: torch.Tensor, frames: int) -> torch.Tensor:
+    """Piano rolls (n, 2, 88, T) uint8 (:mod:`pianogan.data.rolls`) -> their plans (n, 12,
+    T // frames), in chunks (the float strikes are 4x the uint8 rolls)."""
+    from ..data.rolls import roll_to_notes
+
+    return torch.cat([window_shares(roll_to_notes(rolls[i:i + 256])[0], frames) for i in range(0, len(rolls), 256)])
+
+
 def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int) -> torch.Tensor:
     """Strikes (n, 88, T) and plans (n, 12, W) -> the mean over planned windows (those with a
     sounding plan) of half the L1 distance between what the window plays and its plan: 0 when
@@ -73,30 +81,33 @@ def plan_keys(plans: torch.Tensor) -> torch.Tensor:
     return keys_of_profiles(profile).long().cpu()
 
 
-def chain_plans(bank: torch.Tensor, styles: torch.Tensor, keys: torch.Tensor, count: int,
-                labels: torch.Tensor | None, seeds: list[int], n_steps: int,
-                steps: tuple[float, ...] = ()) -> torch.Tensor:
+def _pool(allowed: torch.Tensor, owners: torch.Tensor, style: int | None) -> torch.Tensor:
+    """The candidates (bool (M,)) to draw from: those ``allowed`` of the clip's ``style`` (their
+    ``owners`` (M,)), else all allowed ones, else all."""
+    if style is not None and bool((allowed & (owners == style)).any()):
+        return allowed & (owners == style)
+    return allowed if bool(allowed.any()) else torch.ones_like(allowed)
+
+
+def chain_plans(bank: torch.Tensor, styles: torch.Tensor, count: int, labels: torch.Tensor | None,
+                seeds: list[int], n_steps: int, steps: tuple[float, ...] = ()) -> torch.Tensor:
     """A plan of ``n_steps`` windows per clip (n, 12, n_steps) from the first ``count`` of the
-    ``bank`` (B, 12, W) of training plans (``keys`` (B,) their keys): each clip strings plans of
+    ``bank`` (B, 12, W) of training plans (their keys by :func:`plan_keys`): each clip strings plans of
     its style (``labels`` (n,), None: any) drawn by its own seed. The first keeps its key; each
     later one is transposed so its tonic lies the drawn step (``steps``: 12 shares of a move of
     0-11 semitones, :func:`key_steps`; empty: always 0) above the one before, a minor plan
     counted by its relative major's tonic, as a key signature. Plans with no sounding window are
     not drawn."""
     count = max(1, min(int(count), bank.shape[0]))
-    bank, styles, keys = bank[:count].float(), styles[:count].cpu(), keys[:count].cpu()
+    bank, styles = bank[:count].float(), styles[:count].cpu()
+    keys = plan_keys(bank)
     sounding = (bank.sum(1) > 0.5).any(-1).cpu()
     w = bank.shape[-1]
     p_steps = np.asarray(steps if len(steps) == 12 else [1.0] + [0.0] * 11, np.float64)
     p_steps = p_steps / p_steps.sum()
     out = []
     for i, seed in enumerate(seeds):
-        pool = sounding.clone()
-        if labels is not None and bool((pool & (styles == int(labels[i]))).any()):
-            pool &= styles == int(labels[i])
-        if not bool(pool.any()):
-            pool = torch.ones_like(pool)
-        choices = torch.nonzero(pool).flatten()
+        choices = torch.nonzero(_pool(sounding, styles, None if labels is None else int(labels[i]))).flatten()
         rng = np.random.default_rng(seed)
         parts, tonic = [], None
         for _ in range(-(-n_steps // w)):
@@ -134,10 +145,8 @@ def recombine_plans(bank: torch.Tensor, styles: torch.Tensor, count: int, labels
     for i, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
         style = None if labels is None else int(labels[i])
-        mine = owner == style if style is not None and bool((owner == style).any()) else torch.ones_like(owner, dtype=torch.bool)
-        starts = first_pool & (styles == style) if style is not None and bool((first_pool & (styles == style)).any()) \
-            else first_pool if bool(first_pool.any()) else torch.ones_like(first_pool)
-        choices = torch.nonzero(starts).flatten()
+        mine = _pool(torch.ones_like(owner, dtype=torch.bool), owner, style)
+        choices = torch.nonzero(_pool(first_pool, styles, style)).flatten()
         seq = list(bank[int(choices[int(rng.integers(len(choices)))]), :, :c].unbind(-1))
         while len(seq) < n_steps:
             ctx = torch.stack(seq[-c:], -1)  # (12, c)
@@ -174,4 +183,5 @@ def _tonic(key: int) -> int:
     return key % 12 if key < 12 else (key % 12 + 3) % 12
 
 
-__all__ = ["PLAN_CLASSES", "chain_plans", "key_steps", "plan_gap", "plan_keys", "recombine_plans", "window_shares"]
+__all__ = ["PLAN_CLASSES", "chain_plans", "key_steps", "plan_gap", "plan_keys", "recombine_plans", "rolls_plans",
+           "window_shares"]

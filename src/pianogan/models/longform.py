@@ -41,8 +41,8 @@ from ..clusters import drop_clashes
 from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
 from ..modes import KEY_WINDOW_SECONDS, raise_leading_tones, snap_modes
-from .harmony_plan import PLAN_CLASSES, chain_plans, plan_keys, recombine_plans, window_shares
 from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
+from .harmony_plan import PLAN_CLASSES, chain_plans, recombine_plans, rolls_plans
 from .layers import he_init
 from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure, upgrade_fields
 from .longform_critic import Discriminator
@@ -149,7 +149,6 @@ class Generator(nn.Module):
         if cfg.harmony_plan:
             self.register_buffer("plan_bank", torch.zeros(cfg.plan_bank_size, PLAN_CLASSES, self.n_local))
             self.register_buffer("plan_styles", torch.zeros(cfg.plan_bank_size, dtype=torch.long))
-            self.register_buffer("plan_keys", torch.zeros(cfg.plan_bank_size, dtype=torch.long))
             self.register_buffer("plan_count", torch.zeros((), dtype=torch.long))
         he_init(self)
         for m in self.modules():
@@ -229,8 +228,8 @@ class Generator(nn.Module):
         if self.cfg.plan_recombine > 0:
             return recombine_plans(self.plan_bank, self.plan_styles, int(self.plan_count), styles, seeds, n_steps,
                                    self.cfg.plan_recombine).to(z.device)
-        return chain_plans(self.plan_bank, self.plan_styles, self.plan_keys, int(self.plan_count), styles, seeds,
-                           n_steps, self.cfg.plan_key_steps).to(z.device)
+        return chain_plans(self.plan_bank, self.plan_styles, int(self.plan_count), styles, seeds, n_steps,
+                           self.cfg.plan_key_steps).to(z.device)
 
     def fill_plan_bank(self, plans: torch.Tensor, styles: torch.Tensor | None = None, seed: int = 0) -> int:
         """Keep up to ``plan_bank_size`` of the training clips' ``plans`` (N, 12, n_local) (a
@@ -244,10 +243,14 @@ class Generator(nn.Module):
             self.plan_styles.zero_()
             if styles is not None:
                 self.plan_styles[:k] = styles[pick].to(self.plan_styles)
-            self.plan_keys.zero_()
-            self.plan_keys[:k] = plan_keys(plans[pick]).to(self.plan_keys)
             self.plan_count.fill_(k)
         return k
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Runs of session 40 also kept each plan's key, now read from the bank when sampling (the
+        # same keys: checked on runs/plan-s0's checkpoint and export).
+        state_dict.pop(prefix + "plan_keys", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -- forward
     @property
@@ -526,10 +529,8 @@ def fill_plan_bank(G: Generator, dataset, rolls, seed: int = 0) -> int:
     """G's bank of harmony plans from the training clips' ``rolls`` (n, 2, 88, T) uint8 and
     style labels (when the model has styles). Returns how many plans it holds."""
     from ..data.labels import dataset_labels
-    from ..data.rolls import roll_to_notes
 
-    frames = G.cfg.frames_per_latent
-    plans = torch.cat([window_shares(roll_to_notes(rolls[i:i + 256])[0], frames) for i in range(0, len(rolls), 256)])
+    plans = rolls_plans(rolls, G.cfg.frames_per_latent)
     found = dataset_labels(dataset) if G.n_styles else None
     styles = torch.from_numpy(np.asarray(found[1])).long() if found else None
     return G.fill_plan_bank(plans[..., :G.n_local], styles, seed)

@@ -76,7 +76,7 @@ class Config:
     # on a rigid grid (docs/results.md, section 22). 0: a steady clock.
     clock_wander: float = 0.0
     # A harmony plan (models/harmony_plan.py): each local latent's second gets the pitch-class
-    # shares of strike energy a real clip played there, added at every generator level; in
+    # shares of strike strength a real clip played there, added at every generator level; in
     # training read from a real clip drawn with the style (and beat), and G pays ``plan_weight``
     # times the distance between what it plays and the plan; outside training strung from a bank
     # of ``plan_bank_size`` training plans kept in the model. Every run played each clip on fewer

@@ -94,18 +94,16 @@ def clip_beats(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
 
 def clip_plans(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
     """Harmony plan per training clip (n, 12, windows) float32 (each ``frames_per_latent``
-    window's pitch-class shares of strike energy: pianogan.models.harmony_plan) for a config
+    window's pitch-class shares of strike strength: pianogan.models.harmony_plan) for a config
     with ``harmony_plan``, else None."""
     if not getattr(cfg, "harmony_plan", False):
         return None
     if rolls is None:
         raise PianoGANError("the model follows harmony plans, which are read from piano rolls, "
                             "but the dataset has none (or the model judges no rolls)")
-    from ..data.rolls import roll_to_notes
-    from ..models.harmony_plan import window_shares
+    from ..models.harmony_plan import rolls_plans
 
-    frames = int(cfg.frames_per_latent)
-    return torch.cat([window_shares(roll_to_notes(rolls[i:i + 256])[0], frames) for i in range(0, len(rolls), 256)])
+    return rolls_plans(rolls, int(cfg.frames_per_latent))
 
 
 def batch_cond(labels: torch.Tensor | None, indices, batch: int, device,
