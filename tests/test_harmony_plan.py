@@ -3,11 +3,11 @@ leaving it, how plans are strung for a piece, and that the generator follows its
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from pianogan.keys import KEY_NAMES
 from pianogan.models import get_model
-from pianogan.models.harmony_plan import chain_plans, plan_gap, plan_keys, window_shares
+from pianogan.models.harmony_plan import chain_plans, plan_gap, plan_scales, window_shares
 
 LF = get_model("longform")
 SMALL = dict(z_global=16, z_local=8, w_dim=32, g_channels=(32, 32, 24, 16), d_channels=(8, 16),
@@ -29,6 +29,13 @@ def roll(notes: dict[int, list[int]], windows: int = 3, frames: int = 8, strike:
 def major_plan(tonic_key: int, windows: int = 4) -> torch.Tensor:
     """(12, windows) plan of a major triad on roll key ``tonic_key``, the same every window."""
     return window_shares(roll({w: [tonic_key, tonic_key + 4, tonic_key + 7] for w in range(windows)}, windows), 8)[0]
+
+
+def scale_plan(tonic_key: int, windows: int = 4, steps=(0, 2, 4, 5, 7, 9, 11, 12)) -> torch.Tensor:
+    """(12, windows) plan of the scale (``steps``: major) on roll key ``tonic_key``, two notes a
+    window (a triad alone lies in three diatonic scales)."""
+    return window_shares(roll({w: [tonic_key + steps[(2 * w) % 8], tonic_key + steps[(2 * w + 1) % 8]]
+                               for w in range(windows)}, windows), 8)[0]
 
 
 def test_a_plan_holds_each_windows_pitch_class_shares_and_nothing_for_silence():
@@ -62,23 +69,22 @@ def test_the_plan_gap_is_zero_on_plan_one_off_it_and_free_where_the_plan_is_sile
     assert x.grad[0, C4 + 1, 0] > 0 and x.grad[0, C4, 0] < 0
 
 
-def test_plan_keys_read_the_key_of_a_plan():
-    c_major = major_plan(C4)
-    a_minor = window_shares(roll({w: [C4 - 3, C4, E4] for w in range(4)}, 4), 8)[0]
-    keys = plan_keys(torch.stack([c_major, a_minor]))
-    assert [KEY_NAMES[int(k)] for k in keys] == ["C major", "A minor"]
+def test_plan_scales_read_the_key_signature_of_a_plan():
+    c_major = scale_plan(C4)
+    a_minor = scale_plan(C4 - 3, steps=(0, 2, 3, 5, 7, 8, 10, 12))
+    d_major = scale_plan(C4 + 2)
+    assert list(plan_scales(torch.stack([c_major, a_minor, d_major]))) == [0, 0, 2]  # A minor: C major's scale
 
 
 def test_chained_plans_keep_the_style_asked_for_and_one_key_for_the_piece():
-    bank = torch.stack([major_plan(C4), major_plan(C4 + 7), major_plan(C4 + 2)])  # C, G, D major
+    bank = torch.stack([scale_plan(C4), scale_plan(C4 + 7), scale_plan(C4 + 2)])  # C, G, D major
     styles = torch.tensor([0, 0, 1])
     out = chain_plans(bank, styles, 3, torch.tensor([0, 0, 1]), [1, 2, 3], n_steps=10)
     assert out.shape == (3, 12, 10)
     for piece in out:  # each 4-window part transposed to the first part's key
         parts = [piece[:, i:i + 4] for i in (0, 4)]
-        assert len({int(k) for k in plan_keys(torch.stack(parts))}) == 1
-    d = (C4 + 2) % 12  # the keyboard piece can only draw the D major plan
-    assert out[2, d].min() > 0.3
+        assert len(set(plan_scales(torch.stack(parts)))) == 1
+    assert torch.equal(out[2, :, :4], bank[2])  # the keyboard piece can only draw the D major plan
     again = chain_plans(bank, styles, 3, torch.tensor([0, 0, 1]), [1, 2, 3], n_steps=10)
     assert torch.equal(out, again)
     # only the first ``count`` plans are drawn from (the rest of the bank is empty)
@@ -133,13 +139,14 @@ def test_key_steps_read_how_consecutive_clips_of_a_piece_move_and_chains_follow_
     assert len(steps) == 12 and abs(steps[7] - 0.5) < 1e-9 and abs(steps[0] - 0.5) < 1e-9
     assert key_steps(strikes, [{**r, "shard": str(i)} for i, r in enumerate(rows)]) == ()
     # a piece strung with "always up a fifth" moves C -> G -> D
-    bank = torch.stack([major_plan(C4), major_plan(C4 + 3)])
+    bank = torch.stack([scale_plan(C4), scale_plan(C4 + 3)])
     up_a_fifth = tuple(1.0 if k == 7 else 0.0 for k in range(12))
     piece = chain_plans(bank, torch.tensor([0, 0]), 2, None, [4], n_steps=12, steps=up_a_fifth)[0]
-    keys = plan_keys(torch.stack([piece[:, i:i + 4] for i in (0, 4, 8)]))
-    assert all(int(k) < 12 for k in keys)  # major plans stay major
-    tonics = [int(k) % 12 for k in keys]
-    assert tonics[1] == (tonics[0] + 7) % 12 and tonics[2] == (tonics[1] + 7) % 12
+    scales = plan_scales(torch.stack([piece[:, i:i + 4] for i in (0, 4, 8)]))
+    assert [int(x - scales[0]) % 12 for x in scales] == [0, 7, 2]
+    # held fully, the same steps keep the first plan's scale
+    held = chain_plans(bank, torch.tensor([0, 0]), 2, None, [4], n_steps=12, steps=up_a_fifth, hold=1.0)[0]
+    assert len(set(plan_scales(torch.stack([held[:, i:i + 4] for i in (0, 4, 8)])))) == 1
 
 
 def test_a_trained_plan_model_exports_with_its_bank_and_plays_any_length(tmp_path):
@@ -160,6 +167,9 @@ def test_a_trained_plan_model_exports_with_its_bank_and_plays_any_length(tmp_pat
     G, _ = load_pretrained("plan-test", folder=tmp_path / "shipped")
     assert int(G.plan_count) == 16 and torch.allclose(G.plan_bank.float(), trained.plan_bank, atol=1e-3)
     assert len(G.cfg.plan_key_steps) in (0, 12) and entry["file"] == "plan-test.safetensors"
+    # the plans, not the global latent, carry its key: the hold is calibrated, and no drift
+    assert set(entry["drift"]["agreement"]) == {"0", "0.25", "0.5", "0.75", "1"}
+    assert G.cfg.plan_key_hold == entry["drift"]["plan_key_hold"] and G.cfg.drift_seconds == 0
     with torch.no_grad():
         for n_local in (4, 8, 24):
             assert G(G.sample_z(2, n_local=n_local)).shape == (2, 1, 129, 8 * n_local)
@@ -188,3 +198,12 @@ def test_recombined_plans_take_only_steps_the_bank_took_in_any_key():
     two = torch.stack([torch.stack([c, f, g, c], -1), torch.stack([f, c, g, f], -1)])
     more = recombine_plans(two, torch.tensor([0, 0]), 2, None, [3], n_steps=4, k=1, context=3)
     assert torch.allclose(more[0], two[0], atol=1e-5) or torch.allclose(more[0], two[1], atol=1e-5)
+
+
+def test_the_hold_is_read_where_the_agreement_meets_the_real_one():
+    from pianogan.models.longform_drift import pick_hold
+
+    assert pick_hold({0.0: 0.3, 0.5: 0.5, 1.0: 0.7}, 0.6) == pytest.approx(0.75)
+    assert pick_hold({0.0: 0.3, 0.5: 0.5, 1.0: 0.55}, 0.6) == 1.0  # never reached: hold fully
+    assert pick_hold({0.0: 0.3, 0.5: 0.5, 1.0: 0.7}, 0.2) == 0.0
+    assert 0.25 <= pick_hold({0.0: 0.3, 0.25: 0.52, 0.5: 0.48, 0.75: 0.6, 1.0: 0.7}, 0.55) <= 0.75  # noise evened out

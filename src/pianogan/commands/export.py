@@ -88,18 +88,7 @@ def summary(name: str, entry: dict) -> list[str]:
         lines.append(f"level: strike gain {lv['gain']:.3f} (mean level {lv['before']:+.4f} -> {lv['after']:+.4f}, "
                      f"real {lv['real']:+.4f})")
     if "drift" in entry:
-        dr = entry["drift"]
-        chosen = f"{dr['drift_seconds']:g}"
-        every = f"anchors every {chosen} s" if dr["drift_seconds"] else "none"
-        at = dr["agreement"].get(chosen)
-        if at is not None:
-            model = f"model {at:.2f}"
-        else:  # read between two measured candidates (longform_drift.pick_drift): name them
-            periods = sorted(float(k) for k in dr["agreement"] if float(k) > 0)
-            near = [c for c in periods if c < dr["drift_seconds"]][-1:] + [c for c in periods if c > dr["drift_seconds"]][:1]
-            model = "model " + ", ".join(f"{dr['agreement'][f'{c:g}']:.2f} at {c:g} s" for c in near)
-        lines.append(f"drift of the global latent: {every} (key agreement of consecutive 10 s windows: "
-                     f"{model}, real {dr['real']:.2f})")
+        lines.append(_key_line(entry["drift"]))
     if "dynamics" in entry:
         dy = entry["dynamics"]
         lines.append(f"dynamics: strikes mapped onto the data's ({'one map per style' if dy['per_style'] else 'one map'}); "
@@ -116,3 +105,24 @@ def summary(name: str, entry: dict) -> list[str]:
         lines.append("styles when none is asked for: "
                      + ", ".join(f"{k} {v:.0%}" for k, v in entry["style_shares"].items()))
     return lines
+
+
+def _key_line(dr: dict) -> str:
+    """The key calibration's line: the drift of the global latent, or for a harmony-plan model
+    how often its plans keep their scale (longform_drift), with the agreement measured at or
+    next to the chosen value."""
+    knob = "plan_key_hold" if "plan_key_hold" in dr else "drift_seconds"
+    value = dr[knob]
+    unit = "" if knob == "plan_key_hold" else " s"
+    at = dr["agreement"].get(f"{value:g}")
+    if at is not None:
+        model = f"model {at:.2f}"
+    else:  # read between two measured candidates (longform_drift.pick_drift / pick_hold): name them
+        points = sorted(float(k) for k in dr["agreement"] if knob == "plan_key_hold" or float(k) > 0)
+        near = [c for c in points if c < value][-1:] + [c for c in points if c > value][:1]
+        model = "model " + ", ".join(f"{dr['agreement'][f'{c:g}']:.2f} at {c:g}{unit}" for c in near)
+    if knob == "plan_key_hold":
+        what = f"plans keep their scale at weight {value:g} beside the corpus's key steps"
+    else:
+        what = "drift of the global latent: " + (f"anchors every {value:g} s" if value else "none")
+    return f"{what} (key agreement of consecutive 10 s windows: {model}, real {dr['real']:.2f})"

@@ -14,8 +14,10 @@ condition moves (section 11's third proposal):
   (:func:`plan_gap`) on top of both critics;
 - outside training the plan comes from a bank of the training clips' plans kept in the model
   (:func:`chain_plans`): a piece longer than a clip strings several, each transposed so that its
-  key follows the one before by a step drawn from how consecutive training clips of one piece
-  move (:func:`key_steps`, set at export; without it the piece keeps its first key);
+  scale follows the one before by a step drawn from how consecutive training clips of one piece
+  move (:func:`key_steps`, set at export; without it the piece keeps its first scale), held
+  back as often as the export's calibration finds that real pieces keep their key
+  (``plan_key_hold``, :func:`.longform_drift.calibrate_hold`);
 - or, with ``plan_recombine`` = k > 0, second by second (:func:`recombine_plans`): each next
   second is what followed one of the k bank seconds (in any transposition) nearest the current
   one, so every step is a move the corpus made and the progression as a whole is new.
@@ -34,7 +36,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..keys import keys_of_profiles
 from .roll_critic import fold_pitch_classes
 
 PLAN_CLASSES = 12
@@ -74,11 +75,16 @@ def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int) -> torch.T
     return 0.5 * (played - plans).abs().sum(1)[planned].mean()
 
 
-def plan_keys(plans: torch.Tensor) -> torch.Tensor:
-    """Plans (n, 12, W) -> (n,) int64: the Krumhansl-Kessler key (pianogan.keys.KEY_NAMES: 0-11
-    major from C, 12-23 minor) of each plan's summed profile; a silent plan gets 0."""
-    profile = plans.float().sum(-1).roll(-3, dims=1)  # class 0 = A -> class 0 = C (A0 is MIDI 21)
-    return keys_of_profiles(profile).long().cpu()
+def plan_scales(plans: torch.Tensor) -> np.ndarray:
+    """Plans (n, 12, W) -> (n,) the best diatonic scale (tonic 0-11, C = 0; a minor key shares
+    its relative major's) of each plan's summed profile, as the drift calibration and the note
+    measures read a window's key (:func:`.longform_drift.window_scales`); a silent plan gets 0.
+    Not its Krumhansl-Kessler key: the two disagree on many 10 s clips, and strung plans aligned
+    by it kept one scale less often than the key steps asked (section 44)."""
+    from ..evaluate.notes import SHARE_MATRIX  # (12 classes, 12 scales)
+
+    profile = plans.float().sum(-1).roll(-3, dims=1).double().cpu().numpy()  # class 0 = A -> C (A0 is MIDI 21)
+    return (profile @ SHARE_MATRIX).argmax(-1)
 
 
 def _pool(allowed: torch.Tensor, owners: torch.Tensor, style: int | None) -> torch.Tensor:
@@ -90,21 +96,22 @@ def _pool(allowed: torch.Tensor, owners: torch.Tensor, style: int | None) -> tor
 
 
 def chain_plans(bank: torch.Tensor, styles: torch.Tensor, count: int, labels: torch.Tensor | None,
-                seeds: list[int], n_steps: int, steps: tuple[float, ...] = ()) -> torch.Tensor:
+                seeds: list[int], n_steps: int, steps: tuple[float, ...] = (), hold: float = 0.0) -> torch.Tensor:
     """A plan of ``n_steps`` windows per clip (n, 12, n_steps) from the first ``count`` of the
-    ``bank`` (B, 12, W) of training plans (their keys by :func:`plan_keys`): each clip strings plans of
-    its style (``labels`` (n,), None: any) drawn by its own seed. The first keeps its key; each
-    later one is transposed so its tonic lies the drawn step (``steps``: 12 shares of a move of
-    0-11 semitones, :func:`key_steps`; empty: always 0) above the one before, a minor plan
-    counted by its relative major's tonic, as a key signature. Plans with no sounding window are
-    not drawn."""
+    ``bank`` (B, 12, W) of training plans: each clip strings plans of its style (``labels`` (n,),
+    None: any) drawn by its own seed. The first keeps its scale (:func:`plan_scales`); each later
+    one is transposed so its scale lies the drawn step above the one before: a step of 0-11
+    semitones drawn from ``steps`` (12 shares, :func:`key_steps`; empty: always 0) mixed with
+    staying put at weight ``hold`` (0-1; the export's calibration). Plans with no sounding window
+    are not drawn."""
     count = max(1, min(int(count), bank.shape[0]))
     bank, styles = bank[:count].float(), styles[:count].cpu()
-    keys = plan_keys(bank)
+    scales = plan_scales(bank)
     sounding = (bank.sum(1) > 0.5).any(-1).cpu()
     w = bank.shape[-1]
-    p_steps = np.asarray(steps if len(steps) == 12 else [1.0] + [0.0] * 11, np.float64)
-    p_steps = p_steps / p_steps.sum()
+    stay = np.eye(12)[0]
+    p_steps = np.asarray(steps, np.float64) / np.sum(steps) if len(steps) == 12 else stay
+    p_steps = (1.0 - hold) * p_steps + hold * stay
     out = []
     for i, seed in enumerate(seeds):
         choices = torch.nonzero(_pool(sounding, styles, None if labels is None else int(labels[i]))).flatten()
@@ -112,7 +119,7 @@ def chain_plans(bank: torch.Tensor, styles: torch.Tensor, count: int, labels: to
         parts, tonic = [], None
         for _ in range(-(-n_steps // w)):
             j = int(choices[int(rng.integers(len(choices)))])
-            t = _tonic(int(keys[j]))
+            t = int(scales[j])
             tonic = t if tonic is None else (tonic + int(rng.choice(12, p=p_steps))) % 12
             parts.append(bank[j].roll(tonic - t, dims=0))
         out.append(torch.cat(parts, -1)[:, :n_steps])
@@ -177,11 +184,5 @@ def key_steps(strikes: torch.Tensor, rows: list[dict]) -> tuple[float, ...]:
     return tuple(float(c) for c in counts / counts.sum())
 
 
-def _tonic(key: int) -> int:
-    """Key index -> the pitch class (C = 0) that a plan is rotated by: a major key's tonic, a
-    minor key's relative major's (so a minor plan after a major one shares its key signature)."""
-    return key % 12 if key < 12 else (key % 12 + 3) % 12
-
-
-__all__ = ["PLAN_CLASSES", "chain_plans", "key_steps", "plan_gap", "plan_keys", "recombine_plans", "rolls_plans",
+__all__ = ["PLAN_CLASSES", "chain_plans", "key_steps", "plan_gap", "plan_scales", "recombine_plans", "rolls_plans",
            "window_shares"]

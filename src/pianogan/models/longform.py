@@ -229,7 +229,7 @@ class Generator(nn.Module):
             return recombine_plans(self.plan_bank, self.plan_styles, int(self.plan_count), styles, seeds, n_steps,
                                    self.cfg.plan_recombine).to(z.device)
         return chain_plans(self.plan_bank, self.plan_styles, int(self.plan_count), styles, seeds, n_steps,
-                           self.cfg.plan_key_steps).to(z.device)
+                           self.cfg.plan_key_steps, self.cfg.plan_key_hold).to(z.device)
 
     def fill_plan_bank(self, plans: torch.Tensor, styles: torch.Tensor | None = None, seed: int = 0) -> int:
         """Keep up to ``plan_bank_size`` of the training clips' ``plans`` (N, 12, n_local) (a

@@ -90,6 +90,12 @@ class Config:
     # read at export from consecutive training clips of one piece (harmony_plan.key_steps).
     # Empty: a piece keeps its first plan's key.
     plan_key_steps: tuple[float, ...] = ()
+    # How often a long piece's next plan keeps the scale instead, 0-1: mixed into the key steps
+    # at this weight. Set at export so that consecutive 10 s windows keep their key as often as
+    # real pieces (models/longform_drift.calibrate_hold): G's notes leave their plan's scale in
+    # about a quarter of its windows, so plans that moved at the corpus's rate left 60 s pieces
+    # agreeing less than real ones (section 44). A harmony-plan model's drift stays 0.
+    plan_key_hold: float = 0.0
     # Outside training, string plans second by second instead (harmony_plan.recombine_plans):
     # each next second follows one of this many bank seconds nearest the current one, so the
     # progression is new while each step is one the corpus took. 0: whole bank plans.
@@ -297,6 +303,8 @@ class Config:
         if self.style_key_shares and len(self.style_key_shares) != 24 * len(self.styles):
             raise PianoGANError(f"longform: style_key_shares needs 24 values per style ({24 * len(self.styles)}), "
                                 f"got {len(self.style_key_shares)}")
+        if not 0.0 <= self.plan_key_hold <= 1.0:
+            raise PianoGANError(f"longform: plan_key_hold must lie in [0, 1], got {self.plan_key_hold}")
         if self.head not in ("notes", "direct"):
             raise PianoGANError(f"longform: head must be 'notes' or 'direct', got {self.head!r}")
         n_up = len(self.g_channels) - 1

@@ -20,6 +20,9 @@ Two choices decide where it lands (docs/results.md, section 33):
   a candidate) and read between candidates (:func:`pick_drift`), so two close candidates no
   longer flip the choice by noise.
 
+A harmony-plan model (``Config.harmony_plan``) carries its key in its plans instead, so there
+the calibration sets how often a long piece's next plan keeps the scale (:func:`calibrate_hold`).
+
 A window's key is its best diatonic scale (:func:`pianogan.evaluate.notes.best_scale`, a minor
 key sharing its relative major's scale), read from how many notes of each pitch class it strikes,
 as the note measures read it from transcribed notes.
@@ -38,6 +41,8 @@ from ..keys import pitch_class_totals
 # Seconds between the global latent's anchors measured by the calibration (0: no drift); the
 # chosen period lies between the shortest and the longest, or is 0.
 DRIFT_CANDIDATES = (0.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 75.0, 90.0, 120.0)
+# Weights of "keep the scale" mixed into a harmony-plan model's key steps (plan_key_hold).
+HOLD_CANDIDATES = (0.0, 0.25, 0.5, 0.75, 1.0)
 CALIBRATION_PIECES = 256  # generated 60 s pieces per candidate
 STRIKE_NOTE = 0.05  # a strike this strong (velocity 28 of 127: strikes are (v / 127)^2) is a note
 MIN_WINDOW_NOTES = 6  # a window needs this many notes to have a key (the note measures' MIN_KEY_NOTES)
@@ -117,9 +122,7 @@ def pick_drift(found: dict[float, float], real: float) -> float:
     periods = sorted(c for c in found if c > 0)
     if not periods:
         return 0.0
-    fit = isotonic_regression([found[c] for c in periods]).x
-    levels, owner = np.unique(np.round(fit, 12), return_inverse=True)  # a flat run: its mean log period
-    log_at = np.bincount(owner, weights=np.log(periods)) / np.bincount(owner)
+    levels, log_at = _monotone(np.log(periods), [found[c] for c in periods])
     if real <= levels[0]:
         return float(periods[0])
     if real >= levels[-1]:
@@ -135,14 +138,55 @@ def calibrate_drift(G, real: float, window: int, candidates=DRIFT_CANDIDATES, n:
     of ``candidates``, ``n`` pieces each, the same latents for all). Returns {"drift_seconds",
     "real", "agreement": {candidate: agreement}}. G is changed in place (its config only)."""
     G.eval()
-    found = {}
-    for c in candidates:
-        G.cfg = dataclasses.replace(G.cfg, drift_seconds=float(c))
-        found[float(c)] = generated_agreement(G, window, n=n, seed=seed)
+    found = _sweep(G, "drift_seconds", candidates, window, n, seed)
     best = pick_drift(found, real)
     G.cfg = dataclasses.replace(G.cfg, drift_seconds=best)
     return {"drift_seconds": best, "real": real, "agreement": found}
 
 
-__all__ = ["CALIBRATION_PIECES", "DRIFT_CANDIDATES", "agreement", "agrees", "calibrate_drift", "continues",
-           "generated_agreement", "pick_drift", "real_agreement", "window_scales"]
+def pick_hold(found: dict[float, float], real: float) -> float:
+    """The hold whose agreement is ``real`` on the measured curve ``found`` {hold: agreement}:
+    the agreements made non-decreasing in the hold (isotonic fit) and read linearly between
+    candidates; outside their range the nearest end. Rounded to 0.01."""
+    holds = sorted(found)
+    levels, at = _monotone(np.asarray(holds), [found[h] for h in holds])
+    return round(float(np.interp(real, levels, at)), 2)
+
+
+def calibrate_hold(G, real: float, window: int, candidates=HOLD_CANDIDATES, n: int = CALIBRATION_PIECES,
+                   seed: int = 0) -> dict:
+    """For a harmony-plan model: set ``G.cfg.plan_key_hold`` to the weight of "keep the scale" in
+    its strung plans' key steps at which consecutive ``window``-frame windows agree as often as
+    ``real`` (:func:`pick_hold` over ``candidates``, ``n`` pieces each, the same latents for
+    all), with no drift: the plan, not the global latent, carries the key (on section 43's run
+    every drift from 0 to 120 s gave the same agreement, 0.33-0.34). Returns {"plan_key_hold",
+    "real", "agreement": {candidate: agreement}}. G is changed in place (its config only)."""
+    G.eval()
+    G.cfg = dataclasses.replace(G.cfg, drift_seconds=0.0)
+    found = _sweep(G, "plan_key_hold", candidates, window, n, seed)
+    best = pick_hold(found, real)
+    G.cfg = dataclasses.replace(G.cfg, plan_key_hold=best)
+    return {"plan_key_hold": best, "real": real, "agreement": found}
+
+
+def _sweep(G, field: str, candidates, window: int, n: int, seed: int) -> dict[float, float]:
+    """{candidate: G's key agreement (:func:`generated_agreement`) with its config ``field`` set to
+    it}, the same latents for every candidate."""
+    found = {}
+    for c in candidates:
+        G.cfg = dataclasses.replace(G.cfg, **{field: float(c)})
+        found[float(c)] = generated_agreement(G, window, n=n, seed=seed)
+    return found
+
+
+def _monotone(xs: np.ndarray, ys) -> tuple[np.ndarray, np.ndarray]:
+    """Agreements ``ys`` at increasing ``xs`` made non-decreasing (isotonic fit) -> (the distinct
+    fitted levels, the x of each: a flat run's mean x), for reading x at a level."""
+    fit = isotonic_regression(list(ys)).x
+    levels, owner = np.unique(np.round(fit, 12), return_inverse=True)
+    return levels, np.bincount(owner, weights=xs) / np.bincount(owner)
+
+
+__all__ = ["CALIBRATION_PIECES", "DRIFT_CANDIDATES", "HOLD_CANDIDATES", "agreement", "agrees", "calibrate_drift",
+           "calibrate_hold", "continues", "generated_agreement", "pick_drift", "pick_hold", "real_agreement",
+           "window_scales"]

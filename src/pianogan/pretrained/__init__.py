@@ -238,15 +238,16 @@ def _calibrate_drift(G, ds, strikes, n: int | None = None) -> dict | None:
     """The drift calibration (:mod:`pianogan.models.longform_drift`) against the key agreement of
     consecutive training clips ``ds`` of one piece (their rolls' ``strikes``); None when the data
     has no piano rolls or the model makes no notes."""
-    from ..models.longform_drift import CALIBRATION_PIECES, calibrate_drift, real_agreement
+    from ..models.longform_drift import CALIBRATION_PIECES, calibrate_drift, calibrate_hold, real_agreement
 
     if strikes is None or getattr(G.cfg, "head", None) != "notes":  # only longform has a note head
         return None
     real, pairs, pieces = real_agreement(strikes, ds.rows)
     if not pairs:
         return None
-    out = calibrate_drift(G, real, window=strikes.shape[-1], n=n or CALIBRATION_PIECES)
-    return {"drift_seconds": out["drift_seconds"], "real": round(real, 4), "weighting": "per piece",
+    knob, calibrate = ("plan_key_hold", calibrate_hold) if G.cfg.harmony_plan else ("drift_seconds", calibrate_drift)
+    out = calibrate(G, real, window=strikes.shape[-1], n=n or CALIBRATION_PIECES)
+    return {knob: out[knob], "real": round(real, 4), "weighting": "per piece",
             "pairs": pairs, "pieces": pieces, "agreement": {f"{k:g}": round(v, 4) for k, v in out["agreement"].items()}}
 
 
