@@ -170,6 +170,9 @@ def test_a_trained_plan_model_exports_with_its_bank_and_plays_any_length(tmp_pat
     # the plans, not the global latent, carry its key: the hold is calibrated, and no drift
     assert set(entry["drift"]["agreement"]) == {"0", "0.25", "0.5", "0.75", "1"}
     assert G.cfg.plan_key_hold == entry["drift"]["plan_key_hold"] and G.cfg.drift_seconds == 0
+    from pianogan.pretrained import with_settings  # a user may ask for more or fewer key changes
+
+    assert with_settings(G.cfg, "longform", {"plan_key_hold": "0.25"}).plan_key_hold == 0.25
     with torch.no_grad():
         for n_local in (4, 8, 24):
             assert G(G.sample_z(2, n_local=n_local)).shape == (2, 1, 129, 8 * n_local)

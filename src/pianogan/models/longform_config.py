@@ -381,7 +381,7 @@ def upgrade_fields(fields: dict) -> dict:
 # run (a truncation or a damper fill tried after training), since the run would train the same.
 SAMPLING_FIELDS = ("truncation", "gate_fill_seconds", "strike_ceiling", "match_dynamics", "ghost_scale",
                    "level_through_ghosts", "drop_dampered_strikes", "mode_snap_seconds",
-                   "drop_clashes", "leading_tone_seconds", "plan_recombine")
+                   "drop_clashes", "leading_tone_seconds", "plan_recombine", "plan_key_hold")
 
 
 def configure(cfg: Config, preset, stats, styles: tuple[str, ...], rolls: bool = False) -> Config:
