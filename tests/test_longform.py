@@ -73,6 +73,9 @@ def test_the_recipe_variants_differ_from_the_recipe_by_their_one_field():
     assert dataclasses.replace(tonal, degree_match_weight=0.0) == movement and tonal.degree_match_weight == 1.0
     plan = LF.CONFIGS["rubato-plan"]  # the shipped recipe told each second's harmony (section 43)
     assert plan.harmony_plan and dataclasses.replace(plan, harmony_plan=False) == LF.CONFIGS["rubato-identity"]
+    both = LF.CONFIGS["rubato-plan-movement"]  # the plan and the movement term (section 44)
+    assert dataclasses.replace(both, movement_match_weight=0.0) == plan
+    assert dataclasses.replace(both, harmony_plan=False) == movement
 
 
 def test_conditioning_changes_the_output_and_is_used_by_D():
