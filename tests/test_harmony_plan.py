@@ -69,6 +69,19 @@ def test_the_plan_gap_is_zero_on_plan_one_off_it_and_free_where_the_plan_is_sile
     assert x.grad[0, C4 + 1, 0] > 0 and x.grad[0, C4, 0] < 0
 
 
+def test_the_hellinger_gap_asks_for_a_plans_weak_class_harder_than_l1():
+    def second(c: float, e: float) -> torch.Tensor:  # one window: C and E struck at these strengths
+        return roll({0: [C4]}, 1, strike=c) + roll({0: [E4]}, 1, strike=e)
+
+    weak, even = window_shares(second(0.9, 0.1), 8), window_shares(second(0.5, 0.5), 8)
+    assert plan_gap(second(0.9, 0.1), weak, 8, "hellinger") < 1e-3
+    assert 0.9 < plan_gap(roll({0: [C4 + 1]}, 1), weak, 8, "hellinger") <= 1.0  # about the L1 gap's 0-1 scale
+    # two misses the L1 gap prices alike (0.1): dropping a weak class, and 0.6 / 0.4 for 0.5 / 0.5
+    dropped, misshared = second(0.9, 0.0), second(0.6, 0.4)
+    assert abs(plan_gap(dropped, weak, 8) - plan_gap(misshared, even, 8)) < 1e-3
+    assert plan_gap(dropped, weak, 8, "hellinger") > 5 * plan_gap(misshared, even, 8, "hellinger")
+
+
 def test_plan_scales_read_the_key_signature_of_a_plan():
     c_major = scale_plan(C4)
     a_minor = scale_plan(C4 - 3, steps=(0, 2, 3, 5, 7, 8, 10, 12))

@@ -76,6 +76,8 @@ def test_the_recipe_variants_differ_from_the_recipe_by_their_one_field():
     both = LF.CONFIGS["rubato-plan-movement"]  # the plan and the movement term (section 44)
     assert dataclasses.replace(both, movement_match_weight=0.0) == plan
     assert dataclasses.replace(both, harmony_plan=False) == movement
+    hellinger = LF.CONFIGS["rubato-plan-hellinger"]  # and a gap that asks for the weak classes
+    assert dataclasses.replace(hellinger, plan_distance="l1", plan_weight=both.plan_weight) == both
 
 
 def test_conditioning_changes_the_output_and_is_used_by_D():

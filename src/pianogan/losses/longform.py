@@ -270,7 +270,7 @@ class LongformLoss:
                 loss = loss + self.degree_weight * gap
                 stats["loss/G_degrees"] = gap.item()
             if self.plan_weight > 0 and plans is not None:
-                gap = plan_gap(notes[0], plans, int(self.cfg.frames_per_latent))
+                gap = plan_gap(notes[0], plans, int(self.cfg.frames_per_latent), self.cfg.plan_distance)
                 loss = loss + self.plan_weight * gap
                 stats["loss/G_plan"] = gap.item()
             loss = loss + self._movement(img, stats)
