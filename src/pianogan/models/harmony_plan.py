@@ -82,6 +82,8 @@ def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int, distance: 
     planned = plans.sum(1) > 0.5  # (n, w)
     if not bool(planned.any()):
         return strikes.sum() * 0.0
+    if distance not in PLAN_DISTANCES:
+        raise ValueError(f"plan_gap: distance must be one of {PLAN_DISTANCES}, got {distance!r}")
     if distance == "hellinger":
         per = 0.5 * ((played + HELLINGER_EPS).sqrt() - (plans + HELLINGER_EPS).sqrt()).pow(2).sum(1)
     else:
@@ -198,5 +200,5 @@ def key_steps(strikes: torch.Tensor, rows: list[dict]) -> tuple[float, ...]:
     return tuple(float(c) for c in counts / counts.sum())
 
 
-__all__ = ["HELLINGER_EPS", "PLAN_CLASSES", "PLAN_DISTANCES", "chain_plans", "key_steps", "plan_gap", "plan_scales", "recombine_plans", "rolls_plans",
-           "window_shares"]
+__all__ = ["HELLINGER_EPS", "PLAN_CLASSES", "PLAN_DISTANCES", "chain_plans", "key_steps", "plan_gap", "plan_scales",
+           "recombine_plans", "rolls_plans", "window_shares"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..errors import PianoGANError
 from .beat_clock import N_QUANTILES
+from .harmony_plan import PLAN_DISTANCES
 
 
 @dataclass
@@ -309,8 +310,9 @@ class Config:
                                 f"got {len(self.style_key_shares)}")
         if not 0.0 <= self.plan_key_hold <= 1.0:
             raise PianoGANError(f"longform: plan_key_hold must lie in [0, 1], got {self.plan_key_hold}")
-        if self.plan_distance not in ("l1", "hellinger"):
-            raise PianoGANError(f"longform: plan_distance must be 'l1' or 'hellinger', got {self.plan_distance!r}")
+        if self.plan_distance not in PLAN_DISTANCES:
+            raise PianoGANError(f"longform: plan_distance must be one of {', '.join(PLAN_DISTANCES)}, "
+                                f"got {self.plan_distance!r}")
         if self.head not in ("notes", "direct"):
             raise PianoGANError(f"longform: head must be 'notes' or 'direct', got {self.head!r}")
         n_up = len(self.g_channels) - 1

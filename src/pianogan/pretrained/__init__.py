@@ -120,7 +120,8 @@ def export(run: str | Path, name: str, folder: Path = HERE, fp16: bool = True, c
     calibrate a ``longform`` model first: its share of each key (from the clips' piano rolls,
     when the data has them; :mod:`pianogan.keys`) and of each style, with ``match_dynamics`` its
     strike map (:mod:`pianogan.models.longform_dynamics`), its loudness
-    (:mod:`pianogan.models.longform_level`), then its drift (:mod:`pianogan.models.longform_drift`);
+    (:mod:`pianogan.models.longform_level`), then its drift (:mod:`pianogan.models.longform_drift`;
+    for a harmony-plan model how often its plans keep their key instead);
     all are kept in its config. ``figures``: measured figures {name: text} recorded with the entry
     (the demo's report shows them). ``settings``: {field: value} of the family's
     ``SAMPLING_FIELDS`` (fields that act only outside training, such as the truncation psi) to
@@ -235,9 +236,10 @@ def _style_labels(ds, styles: tuple[str, ...]):
 
 
 def _calibrate_drift(G, ds, strikes, n: int | None = None) -> dict | None:
-    """The drift calibration (:mod:`pianogan.models.longform_drift`) against the key agreement of
-    consecutive training clips ``ds`` of one piece (their rolls' ``strikes``); None when the data
-    has no piano rolls or the model makes no notes."""
+    """The key calibration (:mod:`pianogan.models.longform_drift`) against the key agreement of
+    consecutive training clips ``ds`` of one piece (their rolls' ``strikes``): the global latent's
+    drift, or a harmony-plan model's plan key hold; None when the data has no piano rolls or the
+    model makes no notes."""
     from ..models.longform_drift import CALIBRATION_PIECES, calibrate_drift, calibrate_hold, real_agreement
 
     if strikes is None or getattr(G.cfg, "head", None) != "notes":  # only longform has a note head
@@ -245,7 +247,8 @@ def _calibrate_drift(G, ds, strikes, n: int | None = None) -> dict | None:
     real, pairs, pieces = real_agreement(strikes, ds.rows)
     if not pairs:
         return None
-    knob, calibrate = ("plan_key_hold", calibrate_hold) if G.cfg.harmony_plan else ("drift_seconds", calibrate_drift)
+    planned = getattr(G.cfg, "harmony_plan", False)  # its plans carry its key (longform_drift.calibrate_hold)
+    knob, calibrate = ("plan_key_hold", calibrate_hold) if planned else ("drift_seconds", calibrate_drift)
     out = calibrate(G, real, window=strikes.shape[-1], n=n or CALIBRATION_PIECES)
     return {knob: out[knob], "real": round(real, 4), "weighting": "per piece",
             "pairs": pairs, "pieces": pieces, "agreement": {f"{k:g}": round(v, 4) for k, v in out["agreement"].items()}}
