@@ -75,6 +75,12 @@ SHARE_MATRIX = np.stack([np.roll(MAJOR_SCALE, k) for k in range(12)]).T.astype(n
 CHANCE_DRAWS = 256  # random pitch-class draws for the chance level of in_key_share
 
 
+def best_scales(hists: np.ndarray) -> np.ndarray:
+    """Pitch-class weights (..., 12) (C = 0) -> (...,) the tonic of each one's best major scale,
+    all at once (:func:`best_scale`'s choice, ties to the lowest tonic alike)."""
+    return (np.asarray(hists, np.float64) @ SHARE_MATRIX).argmax(-1)
+
+
 def chance_scale_share(weights: np.ndarray, draws: int = CHANCE_DRAWS, seed: int = 0) -> float:
     """Mean best-scale share of notes with these weights (k,) and uniformly random pitch classes."""
     w = np.asarray(weights, np.float64)

@@ -97,10 +97,9 @@ def plan_scales(plans: torch.Tensor) -> np.ndarray:
     measures read a window's key (:func:`.longform_drift.window_scales`); a silent plan gets 0.
     Not its Krumhansl-Kessler key: the two disagree on many 10 s clips, and strung plans aligned
     by it kept one scale less often than the key steps asked (section 44)."""
-    from ..evaluate.notes import SHARE_MATRIX  # (12 classes, 12 scales)
+    from ..evaluate.notes import best_scales
 
-    profile = plans.float().sum(-1).roll(-3, dims=1).double().cpu().numpy()  # class 0 = A -> C (A0 is MIDI 21)
-    return (profile @ SHARE_MATRIX).argmax(-1)
+    return best_scales(plans.float().sum(-1).roll(-3, dims=1).cpu().numpy())  # class 0 = A -> C (A0 is MIDI 21)
 
 
 def _pool(allowed: torch.Tensor, owners: torch.Tensor, style: int | None) -> torch.Tensor:

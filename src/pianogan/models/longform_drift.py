@@ -51,13 +51,13 @@ MIN_WINDOW_NOTES = 6  # a window needs this many notes to have a key (the note m
 def window_scales(strikes: torch.Tensor, window: int) -> np.ndarray:
     """Strikes (n, 88, T) -> (n, T // ``window``) the best scale (tonic 0..11) of each window's
     notes, -1 where a window has fewer than :data:`MIN_WINDOW_NOTES`."""
-    from ..evaluate.notes import SHARE_MATRIX  # (12 classes, 12 scales): best_scale's, all windows at once
+    from ..evaluate.notes import best_scales
 
     n, keys, t = strikes.shape
     k = t // window
     notes = (strikes[..., :k * window] > STRIKE_NOTE).float().reshape(n, keys, k, window).sum(-1)
     counts = pitch_class_totals(notes.permute(0, 2, 1).reshape(n * k, keys, 1)).reshape(n, k, 12).double().numpy()
-    return np.where(counts.sum(-1) >= MIN_WINDOW_NOTES, (counts @ SHARE_MATRIX).argmax(-1), -1)
+    return np.where(counts.sum(-1) >= MIN_WINDOW_NOTES, best_scales(counts), -1)
 
 
 def agrees(scales_a: np.ndarray, scales_b: np.ndarray) -> np.ndarray:
