@@ -78,6 +78,9 @@ def test_the_recipe_variants_differ_from_the_recipe_by_their_one_field():
     assert dataclasses.replace(both, harmony_plan=False) == movement
     hellinger = LF.CONFIGS["rubato-plan-hellinger"]  # and a gap that asks for the weak classes
     assert dataclasses.replace(hellinger, plan_distance="l1", plan_weight=both.plan_weight) == both
+    plan_clash = LF.CONFIGS["rubato-plan-clash"]  # the plan, the movement term and the cluster price
+    assert dataclasses.replace(plan_clash, clash_price_weight=0.0) == both
+    assert plan_clash.clash_price_weight == clash.clash_price_weight
 
 
 def test_conditioning_changes_the_output_and_is_used_by_D():
