@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from pianogan.evaluate.rolls import roll_measures
+from pianogan.evaluate.rolls import effective_classes, roll_measures
 
 FRAME_S = 0.032  # 10s-8k: hop 256 at 8 kHz; 0.3 s = 9 frames
 
@@ -37,6 +37,11 @@ def test_roll_measures_tell_passing_notes_from_wrong_notes():
     assert m["strike_max"] == pytest.approx(0.9) and m["share_above_1"] == 0.0
     assert m["strike_q50"] == pytest.approx(0.3)
     assert m["clashes"] == pytest.approx(2 / 18)  # the C#3 is struck with C5, a semitone two octaves off
+    assert effective_classes(np.ones(7)) == pytest.approx(7.0) and effective_classes(np.zeros(12)) == 0.0
+    # the scale's seven classes, C struck four times and the others twice: fewer than 7 in effect
+    assert roll_measures(_c_major_clip()[None], FRAME_S)["classes_per_clip"] == pytest.approx(
+        effective_classes(np.array([4, 2, 2, 2, 2, 2, 2])))
+    assert m["classes_per_clip"] > roll_measures(_c_major_clip()[None], FRAME_S)["classes_per_clip"]  # + F#, C#
     clip[_key(53), 61] = 0.3  # F3 a frame after F4 (frame 60): an octave, no clash
     clip[_key(66), 59] = 0.2  # F#4 a frame before F4: a minor second, both clash (F3 is two frames off)
     m = roll_measures(clip[None], FRAME_S)
@@ -106,6 +111,22 @@ def test_evaluate_rolls_reads_a_model_beside_the_dataset_rolls(tmp_path, capsys)
     assert main(["evaluate-rolls", "--real", str(data), "--fake", str(run), "--n", "8", "--quiet"]) == 0
     table = capsys.readouterr().out
     assert "| off-scale among the 10 loudest |" in table and f"| onsets per clip | {real['onsets_per_clip']:.1f} |" in table
+    # --set replaces a sampling setting in every model: the clash rule leaves no cluster behind
+    raw = report["sets"]["run"]
+    assert raw["clashes"] > 0.1  # an untrained generator strikes clusters
+    runs = {}
+    for rule in ("false", "true"):
+        assert main(["evaluate-rolls", "--real", str(data), "--fake", str(run), "--n", "8", "--json", "--quiet",
+                     "--set", f"drop_clashes={rule}"]) == 0
+        runs[rule] = json.loads(capsys.readouterr().out)
+        assert runs[rule]["settings"] == {"drop_clashes": rule}
+    assert runs["false"]["sets"]["run"] == raw  # the run's own setting: nothing changes
+    ruled = runs["true"]["sets"]["run"]
+    assert ruled["clashes"] == 0.0 and ruled["onsets_per_clip"] < raw["onsets_per_clip"]
+    assert runs["true"]["sets"]["real"] == report["sets"]["real"]  # the real rolls are not a model's
+    assert main(["evaluate-rolls", "--real", str(data), "--fake", str(run), "--n", "8", "--quiet",
+                 "--set", "drop_clashes=true"]) == 0
+    assert "Sampling settings replaced in every model: drop_clashes=true." in capsys.readouterr().out
 
 
 def test_the_json_report_is_strict_json_when_there_is_nothing_to_measure():
@@ -120,7 +141,7 @@ def test_the_json_report_is_strict_json_when_there_is_nothing_to_measure():
     assert back["silent"]["off_scale"] is None and back["silent"]["onsets_per_clip"] == 0
 
 
-@pytest.mark.parametrize("case", ["no rolls", "not a model", "bad n"])
+@pytest.mark.parametrize("case", ["no rolls", "not a model", "bad n", "not a sampling setting", "bad value"])
 def test_evaluate_rolls_bad_input_is_one_line(tmp_path, capsys, case):
     from pianogan.cli import main
     from test_longform import _dataset
@@ -128,8 +149,11 @@ def test_evaluate_rolls_bad_input_is_one_line(tmp_path, capsys, case):
     with_rolls = _dataset(tmp_path / "a", n=8, midi=True)
     args = {"no rolls": ["--real", str(_dataset(tmp_path / "b", n=8)), "--fake", "piano-longform"],
             "not a model": ["--real", str(with_rolls), "--fake", str(tmp_path / "nothing")],
-            "bad n": ["--real", str(with_rolls), "--n", "0"]}[case]
+            "bad n": ["--real", str(with_rolls), "--n", "0"],
+            "not a sampling setting": ["--real", str(with_rolls), "--set", "plan_weight=3"],
+            "bad value": ["--real", str(with_rolls), "--set", "drop_clashes=perhaps"]}[case]
     assert main(["evaluate-rolls", *args, "--quiet"]) == 2
     err = capsys.readouterr().err
-    want = {"no rolls": "no performance MIDI", "not a model": "no such run", "bad n": "--n must be"}[case]
+    want = {"no rolls": "no performance MIDI", "not a model": "no such run", "bad n": "--n must be",
+            "not a sampling setting": "not a sampling setting", "bad value": "is not a bool"}[case]
     assert want in err and err.count("\n") == 1

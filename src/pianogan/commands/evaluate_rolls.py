@@ -16,18 +16,21 @@ Read the notes a longform generator plays before they are rendered (its key stri
 training clip length, sampled as `pianogan generate` samples them) and the piano rolls of the
 dataset's training clips, and report for each: onsets per clip, quantiles of the strike values
 (a full-velocity strike is 1; real rolls have none above it), the share of onsets outside their
-clip's best major scale, that share among each clip's 10 loudest onsets, and the share of
-off-scale onsets that move by step (an in-scale onset 1-2 semitones away within 0.3 s: passing
-and neighbour tones), and the share of onsets struck together with a key a semitone away at any
-octave (a cluster heard as a wrong note in the chord). The in-key share of `evaluate-pieces` says
-how many notes fit the key; these say whether the ones that do not fit sound like passing notes
-or like wrong notes, and whether the chords hold clusters. No audio, no transcription: seconds
-on a CPU. FAKE: run directories, checkpoints, generator.safetensors files
-or the names of shipped models (default: the shipped model)."""
+clip's best major scale, that share among each clip's 10 loudest onsets, the share of off-scale
+onsets that move by step (an in-scale onset 1-2 semitones away within 0.3 s: passing and
+neighbour tones), how many pitch classes a clip uses (an effective number), and the share of
+onsets struck together with a key a semitone away at any octave (a cluster heard as a wrong note
+in the chord). The in-key share of `evaluate-pieces` says how many notes fit the key; these say
+whether the ones that do not fit sound like passing notes or like wrong notes, and whether the
+chords hold clusters. --set reads every model with a sampling setting replaced (e.g.
+drop_clashes=false: what the clash rule removes). No audio, no transcription: seconds on a CPU.
+FAKE: run directories, checkpoints, generator.safetensors files or the names of shipped models
+(default: the shipped model)."""
 
 EPILOG = """examples:
   pianogan evaluate-rolls --real data/model
-  pianogan evaluate-rolls --real data/model --fake runs/longform runs/other/generator.safetensors --json"""
+  pianogan evaluate-rolls --real data/model --fake runs/longform runs/other/generator.safetensors --json
+  pianogan evaluate-rolls --real data/model --set drop_clashes=false   # the clusters the rule removes"""
 
 ROWS = [  # (key, label, digits)
     ("onsets_per_clip", "onsets per clip", 1),
@@ -38,6 +41,7 @@ ROWS = [  # (key, label, digits)
     ("strike_max", "strike, largest", 2),
     ("share_above_1", "strikes above full velocity", 4),
     ("off_scale", "off-scale onsets", 3),
+    ("classes_per_clip", "pitch classes a clip (effective number)", 2),
     ("off_scale_loudest", "off-scale among the 10 loudest", 3),
     ("off_scale_by_step", "off-scale moving by step", 3),
     ("clashes", "onsets in a semitone clash", 3),
@@ -52,6 +56,10 @@ def register(subparsers) -> None:
     p.add_argument("--fake", nargs="+", metavar="FAKE", help="longform generators (default: the shipped model)")
     p.add_argument("--n", type=int, default=256, metavar="N", help="clips per set (default 256)")
     p.add_argument("--seed", type=int, default=0, help="seed of the real clips drawn and of the latents (default 0)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="model_settings",
+                   help="replace one of every model's sampling settings (repeatable), as `pianogan "
+                        "generate --set` does: e.g. --set drop_clashes=false reads what the clash rule "
+                        "removes; a field that is not a sampling setting is refused with their list")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -84,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.rolls import clip_rolls, roll_to_notes
     from ..evaluate.rolls import roll_measures
     from ..models.longform_dynamics import played_strikes
-    from ..pretrained import shipped_models
+    from ..pretrained import shipped_models, with_settings
+    from .export import parse_pairs
     from ..train.trainer import load_training_data
 
     if args.n < 1:
@@ -99,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     if not fakes:
         raise PianoGANError("no --fake given and this pianogan ships no model")
     models = [(spec, *_generator(spec)) for spec in fakes]
+    settings = dict(parse_pairs(args.model_settings, "--set wants FIELD=VALUE"))
+    for _, G, info in models:
+        G.cfg = with_settings(G.cfg, str(info.get("model")), settings)
     for spec, G, info in models:
         if tuple(info["preset"].image_shape) != tuple(ds.preset.image_shape):
             raise PianoGANError(f"{spec}: the generator's preset {info['preset'].name!r} is not the dataset's "
@@ -113,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=n * len(models), desc="playing", unit="clip", disable=args.quiet, leave=False) as bar:
         for name, (spec, G, _) in zip(names, models):
             sets[name] = roll_measures(played_strikes(G, n, args.seed, bar=bar), frame_s)
-    report = {"real": str(args.real), "n": int(n), "seed": args.seed, "fake": dict(zip(names, fakes)), "sets": sets}
+    report = {"real": str(args.real), "n": int(n), "seed": args.seed, "fake": dict(zip(names, fakes)),
+              "settings": settings, "sets": sets}
     if args.json:
         print(json.dumps({**report, "sets": json_safe(sets)}, indent=2))
     else:
@@ -138,4 +151,7 @@ def to_markdown(report: dict) -> str:
              "|---|" + "---|" * len(names)]
     for key, label, digits in ROWS:
         lines.append(f"| {label} | " + " | ".join(_cell(report["sets"][n][key], digits) for n in names) + " |")
+    if report.get("settings"):
+        lines.append("\nSampling settings replaced in every model: "
+                     + ", ".join(f"{k}={v}" for k, v in report["settings"].items()) + ".")
     return "\n".join(lines)

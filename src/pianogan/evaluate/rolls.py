@@ -42,6 +42,16 @@ def clip_scale(onsets: np.ndarray) -> np.ndarray:
     return np.roll(MAJOR_SCALE, best_scale(counts)[0])  # the transcribed measures' own scale choice
 
 
+def effective_classes(counts: np.ndarray) -> float:
+    """Pitch-class counts (12,) -> exp(entropy of their shares): how many classes they use, each
+    class counted by its share (12 for all alike, 1 for one class; 0 without counts)."""
+    c = np.asarray(counts, np.float64)
+    if c.sum() <= 0:
+        return 0.0
+    p = c[c > 0] / c.sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
 def _by_step(in_scale_onsets: np.ndarray, key: int, t: int, window: int) -> bool:
     """Whether an in-scale onset 1-2 keys from ``key`` strikes within ``window`` frames of ``t``
     (before or after, not at ``t`` itself)."""
@@ -58,6 +68,9 @@ def roll_measures(strikes: np.ndarray, frame_s: float) -> dict:
     - ``strike_q10`` .. ``strike_q99``: quantiles of the onset strikes; ``strike_max``;
       ``share_above_1``: onsets louder than a full-velocity strike (none in real rolls);
     - ``off_scale``: share of onsets outside their clip's best major scale (:func:`clip_scale`);
+    - ``classes_per_clip``: the effective number of pitch classes a clip's onsets use (the
+      exponential of the entropy of its class counts: 7 for a clip that plays seven classes
+      alike; the corpus about 7.2, the plan models 6.4; docs/results.md, section 45);
     - ``off_scale_loudest``: the same share among each clip's :data:`LOUDEST` strongest onsets
       (clips averaged);
     - ``off_scale_by_step``: share of off-scale onsets with an in-scale onset 1-2 semitones away
@@ -74,7 +87,7 @@ def roll_measures(strikes: np.ndarray, frame_s: float) -> dict:
     if strikes.ndim != 3 or strikes.shape[1] != 88:
         raise ValueError(f"strikes must be (n, 88, T), got {strikes.shape}")
     window = max(1, int(round(STEP_SECONDS / frame_s)))
-    values, loudest = [], []
+    values, loudest, classes = [], [], []
     n_off = n_scaled = n_step = 0
     onsets = strikes >= ONSET_MIN
     # an onset with a clashing onset within a frame (clash_rival of 0/1 onsets is 1 there)
@@ -90,6 +103,7 @@ def roll_measures(strikes: np.ndarray, frame_s: float) -> dict:
         inside = scale[_KEY_CLASS[keys]]
         in_scale_onsets = on & scale[_KEY_CLASS][:, None]
         n_scaled += len(keys)
+        classes.append(effective_classes(np.bincount(_KEY_CLASS[keys], minlength=12)))
         n_off += int((~inside).sum())
         n_step += sum(_by_step(in_scale_onsets, int(k), int(t), window) for k, t in zip(keys[~inside], times[~inside]))
         top = np.argsort(-clip[keys, times], kind="stable")[:LOUDEST]
@@ -102,6 +116,7 @@ def roll_measures(strikes: np.ndarray, frame_s: float) -> dict:
     out["strike_max"] = float(v.max()) if len(v) else nan
     out["share_above_1"] = float((v > 1.0).mean()) if len(v) else nan
     out["off_scale"] = n_off / n_scaled if n_scaled else nan
+    out["classes_per_clip"] = float(np.mean(classes)) if classes else nan
     out["off_scale_loudest"] = float(np.mean(loudest)) if loudest else nan
     out["off_scale_by_step"] = n_step / n_off if n_off else nan
     out["clashes"] = n_clash / len(v) if len(v) else nan
