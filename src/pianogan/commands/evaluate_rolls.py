@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     fakes = args.fake or shipped_models()[:1]
     if not fakes:
         raise PianoGANError("no --fake given and this pianogan ships no model")
+    settings = parse_pairs(args.model_settings, "--set wants FIELD=VALUE")  # a malformed one fails first
     models = [(spec, *_generator(spec)) for spec in fakes]
-    settings = dict(parse_pairs(args.model_settings, "--set wants FIELD=VALUE"))
     for _, G, info in models:
         G.cfg = with_settings(G.cfg, str(info.get("model")), settings)
     for spec, G, info in models:

@@ -45,11 +45,10 @@ def clip_scale(onsets: np.ndarray) -> np.ndarray:
 def effective_classes(counts: np.ndarray) -> float:
     """Pitch-class counts (12,) -> exp(entropy of their shares): how many classes they use, each
     class counted by its share (12 for all alike, 1 for one class; 0 without counts)."""
+    from scipy.stats import entropy
+
     c = np.asarray(counts, np.float64)
-    if c.sum() <= 0:
-        return 0.0
-    p = c[c > 0] / c.sum()
-    return float(np.exp(-(p * np.log(p)).sum()))
+    return float(np.exp(entropy(c))) if c.sum() > 0 else 0.0  # entropy() normalises the counts
 
 
 def _by_step(in_scale_onsets: np.ndarray, key: int, t: int, window: int) -> bool:
