@@ -76,14 +76,14 @@ def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int, distance: 
     which asks for a plan's weak classes as well: under L1 a second could drop a class of share
     0.05 for 0.05, and the generator played 6.4 classes a clip against the plans' 7.0 (section
     44)."""
+    if distance not in PLAN_DISTANCES:  # checked first: a batch with no planned window must not hide it
+        raise ValueError(f"plan_gap: distance must be one of {PLAN_DISTANCES}, got {distance!r}")
     played = window_shares(strikes, frames)
     w = min(played.shape[-1], plans.shape[-1])
     played, plans = played[..., :w], plans[..., :w].to(played)
     planned = plans.sum(1) > 0.5  # (n, w)
     if not bool(planned.any()):
         return strikes.sum() * 0.0
-    if distance not in PLAN_DISTANCES:
-        raise ValueError(f"plan_gap: distance must be one of {PLAN_DISTANCES}, got {distance!r}")
     if distance == "hellinger":
         per = 0.5 * ((played + HELLINGER_EPS).sqrt() - (plans + HELLINGER_EPS).sqrt()).pow(2).sum(1)
     else:

@@ -247,8 +247,8 @@ def _calibrate_drift(G, ds, strikes, n: int | None = None) -> dict | None:
     real, pairs, pieces = real_agreement(strikes, ds.rows)
     if not pairs:
         return None
-    planned = getattr(G.cfg, "harmony_plan", False)  # its plans carry its key (longform_drift.calibrate_hold)
-    knob, calibrate = ("plan_key_hold", calibrate_hold) if planned else ("drift_seconds", calibrate_drift)
+    # a longform config from here on (the note head); a plan model's plans carry its key
+    knob, calibrate = ("plan_key_hold", calibrate_hold) if G.cfg.harmony_plan else ("drift_seconds", calibrate_drift)
     out = calibrate(G, real, window=strikes.shape[-1], n=n or CALIBRATION_PIECES)
     return {knob: out[knob], "real": round(real, 4), "weighting": "per piece",
             "pairs": pairs, "pieces": pieces, "agreement": {f"{k:g}": round(v, 4) for k, v in out["agreement"].items()}}
