@@ -152,3 +152,13 @@ def test_generate_set_replaces_a_sampling_setting_for_those_clips_and_the_record
     capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "bad"), "--set", "steps=3"]) == 2
     assert "not a sampling setting" in capsys.readouterr().err
+
+
+def test_an_export_says_whether_it_is_the_shipped_file_bit_for_bit():
+    from pianogan.pretrained import compare_to_shipped
+
+    digest = registry()[NAME]["sha256"]
+    assert "bit for bit" in compare_to_shipped(NAME, digest)
+    other = compare_to_shipped(NAME, "0" * 64)
+    assert other.startswith(f"not the shipped {NAME}") and digest[:16] in other
+    assert compare_to_shipped("no-such-model", digest) is None

@@ -60,7 +60,7 @@ def parse_pairs(items: list[str], wants: str) -> dict[str, str]:
 
 
 def run(args) -> int:
-    from ..pretrained import HERE, export
+    from ..pretrained import HERE, compare_to_shipped, export
 
     card = ""
     if args.card:
@@ -68,14 +68,17 @@ def run(args) -> int:
         if not path.is_file():
             raise PianoGANError(f"model card not found: {path}")
         card = path.read_text()
-    entry = export(args.run, args.name, folder=Path(args.folder) if args.folder else HERE,
+    folder = Path(args.folder) if args.folder else HERE
+    entry = export(args.run, args.name, folder=folder,
                    fp16=not args.fp32, card=card, level_from=args.level_from,
                    figures=parse_pairs(args.figure, "--figure wants NAME=VALUE"),
                    settings=parse_pairs(args.settings, "--set wants FIELD=VALUE"))
+    # Beside the shipped file of that name (as `make model` exports), say whether it is that file.
+    match = None if folder.resolve() == HERE else compare_to_shipped(args.name, entry["sha256"])
     if args.json:
-        print(json.dumps(entry, indent=2))
+        print(json.dumps({**entry, **({"shipped_match": match} if match else {})}, indent=2))
     else:
-        print("\n".join(summary(args.name, entry)))
+        print("\n".join(summary(args.name, entry) + ([match] if match else [])))
     return 0
 
 

@@ -64,6 +64,19 @@ def shipped_file(name: str | None = None, folder: Path = HERE) -> tuple[str, Pat
     return name, path, entry
 
 
+def compare_to_shipped(name: str, digest: str, folder: Path = HERE) -> str | None:
+    """One line on whether an exported file with SHA-256 ``digest`` is the shipped model ``name``
+    bit for bit (None when nothing of that name ships). Training is deterministic on one CPU type
+    only (bf16 kernels differ between CPUs), so `make model` elsewhere makes another model."""
+    entry = registry(folder).get(name)
+    if entry is None:
+        return None
+    if digest == entry["sha256"]:
+        return f"the same file as the shipped {name}, bit for bit (sha256 {digest[:16]}...)"
+    return (f"not the shipped {name} (its sha256 is {entry['sha256'][:16]}...): another model, as training on "
+            f"another CPU type or from another seed makes one; its own figures are the ones to read")
+
+
 def resolve_input(spec: str, folder: Path = HERE) -> str:
     """A command's model input as a path: ``spec`` itself when it exists, else the hash-checked
     file of the shipped model of that name; anything else is left for the command to reject."""
