@@ -74,7 +74,7 @@ def run(args) -> int:
                    figures=parse_pairs(args.figure, "--figure wants NAME=VALUE"),
                    settings=parse_pairs(args.settings, "--set wants FIELD=VALUE"))
     # Beside the shipped file of that name (as `make model` exports), say whether it is that file.
-    match = None if folder.resolve() == HERE else compare_to_shipped(args.name, entry["sha256"])
+    match = None if folder.resolve() == HERE else compare_to_shipped(args.name, folder / entry["file"])
     if args.json:
         print(json.dumps({**entry, **({"shipped_match": match} if match else {})}, indent=2))
     else:

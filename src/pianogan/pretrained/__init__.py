@@ -64,17 +64,29 @@ def shipped_file(name: str | None = None, folder: Path = HERE) -> tuple[str, Pat
     return name, path, entry
 
 
-def compare_to_shipped(name: str, digest: str, folder: Path = HERE) -> str | None:
-    """One line on whether an exported file with SHA-256 ``digest`` is the shipped model ``name``
-    bit for bit (None when nothing of that name ships). Training is deterministic on one CPU type
-    only (bf16 kernels differ between CPUs), so `make model` elsewhere makes another model."""
+def compare_to_shipped(name: str, path: Path, folder: Path = HERE) -> str | None:
+    """One line on whether the exported file ``path`` is the shipped model ``name``: the same file
+    bit for bit, the same weights with another calibration, or another model (None when nothing
+    of that name ships). Training is deterministic on one CPU type only (bf16 kernels differ
+    between CPUs), so `make model` on another CPU type trains another model; and the shipped file's
+    calibration read its fp16 weights (docs/results.md, section 37) where `make model`'s reads the
+    fp32 ones, so even the same weights can carry calibrated figures a rounding apart."""
+    from safetensors.numpy import load_file
+
     entry = registry(folder).get(name)
     if entry is None:
         return None
+    digest = sha256(path)
     if digest == entry["sha256"]:
         return f"the same file as the shipped {name}, bit for bit (sha256 {digest[:16]}...)"
-    return (f"not the shipped {name} (its sha256 is {entry['sha256'][:16]}...): another model, as training on "
-            f"another CPU type or from another seed makes one; its own figures are the ones to read")
+    ours, theirs = load_file(str(path)), load_file(str(folder / entry["file"]))
+    same = [k for k in ours if k in theirs and ours[k].dtype == theirs[k].dtype
+            and ours[k].shape == theirs[k].shape and (ours[k] == theirs[k]).all()]
+    if len(same) == len(ours) == len(theirs):
+        return (f"the same weights as the shipped {name}, bit for bit ({len(same)} tensors), with calibrated "
+                f"settings of its own (sha256 {digest[:16]}..., shipped {entry['sha256'][:16]}...)")
+    return (f"not the shipped {name}: {len(same)} of {len(theirs)} weight tensors equal. Another model, as "
+            f"training on another CPU type or from another seed makes; its own figures are the ones to read")
 
 
 def resolve_input(spec: str, folder: Path = HERE) -> str:
