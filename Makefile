@@ -40,9 +40,10 @@ bench: $(STAMP)
 # its fit as the identity, sections 35-37). On 2 quiet AMD EPYC cores: 0.56 s a step (the median
 # of the shipped run's own log; about 57 min of steps) plus about 4 min of renderer fits and a
 # minute of prepare, so about 65 min of the 2 h budget (`rubato-strike` on a 2-core Intel Xeon:
-# 0.68 s a step, about 80 min in all). Bit for bit on one CPU type only: bf16 kernels differ
-# between CPUs, and the same seed on another CPU trains another model (section 31). Re-running
-# resumes. The export calibrates the key shares, style mix, drift, dynamics map and loudness to
+# 0.68 s a step, about 80 min in all; another 2-core AMD EPYC host: 1.1 s a step, about 111 min).
+# Bit for bit on one machine only: bf16 kernels differ between hosts, and the same seed elsewhere
+# trains another model (sections 31, 40, 46); the export says whether it made the shipped file.
+# Re-running resumes. The export calibrates the key shares, style mix, drift, dynamics map and loudness to
 # data/model (with the preset's sampling settings: psi 0.8, damper dips filled up to 0.8 s,
 # strikes capped at full velocity and mapped onto the corpus's dynamics, the level set through the
 # faint strikes below the map; and, set here, the softer of two keys struck together a semitone

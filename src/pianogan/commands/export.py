@@ -22,8 +22,10 @@ clip's), its loudness (one strike gain; with `level_through_ghosts` set too, the
 faint strikes below that map first), and last how fast its global latent drifts in a long piece
 (so that its key changes as often as between consecutive clips of one of the data's pieces, each
 piece weighing alike; measured on 256 generated 60 s pieces at 15-120 s and read between them);
-all are kept in its config. On 2 CPU cores the whole export of the recipe's run takes about a
-minute."""
+all are kept in its config. Written to --folder under the name of a shipped model, it ends with
+a line saying whether the file is that model (bit for bit, the same weights, or another model:
+training is deterministic on one machine only). On 2 CPU cores the whole export of the recipe's
+run takes about a minute."""
 
 
 def register(subparsers) -> None:

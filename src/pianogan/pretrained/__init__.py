@@ -67,10 +67,10 @@ def shipped_file(name: str | None = None, folder: Path = HERE) -> tuple[str, Pat
 def compare_to_shipped(name: str, path: Path, folder: Path = HERE) -> str | None:
     """One line on whether the exported file ``path`` is the shipped model ``name``: the same file
     bit for bit, the same weights with another calibration, or another model (None when nothing
-    of that name ships). Training is deterministic on one CPU type only (bf16 kernels differ
-    between CPUs), so `make model` on another CPU type trains another model; and the shipped file's
-    calibration read its fp16 weights (docs/results.md, section 37) where `make model`'s reads the
-    fp32 ones, so even the same weights can carry calibrated figures a rounding apart."""
+    of that name ships). Training is deterministic on one machine only (bf16 kernels differ
+    between hosts, docs/results.md, section 46), so `make model` elsewhere trains another model;
+    and the shipped file's calibration read its fp16 weights (section 37) where `make model`'s
+    reads the fp32 ones, so even the same weights can carry calibrated figures a rounding apart."""
     from safetensors.numpy import load_file
 
     entry = registry(folder).get(name)
@@ -86,7 +86,7 @@ def compare_to_shipped(name: str, path: Path, folder: Path = HERE) -> str | None
         return (f"the same weights as the shipped {name}, bit for bit ({len(same)} tensors), with calibrated "
                 f"settings of its own (sha256 {digest[:16]}..., shipped {entry['sha256'][:16]}...)")
     return (f"not the shipped {name}: {len(same)} of {len(theirs)} weight tensors equal. Another model, as "
-            f"training on another CPU type or from another seed makes; its own figures are the ones to read")
+            f"training on another machine or from another seed makes; its own figures are the ones to read")
 
 
 def resolve_input(spec: str, folder: Path = HERE) -> str:
