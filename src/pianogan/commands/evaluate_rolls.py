@@ -109,9 +109,8 @@ def run(args: argparse.Namespace) -> int:
         raise PianoGANError("no --fake given and this pianogan ships no model")
     settings = parse_pairs(args.model_settings, "--set wants FIELD=VALUE")  # a malformed one fails first
     models = [(spec, *_generator(spec)) for spec in fakes]
-    for _, G, info in models:
-        G.cfg = with_settings(G.cfg, str(info.get("model")), settings)
     for spec, G, info in models:
+        G.cfg = with_settings(G.cfg, info["model"], settings)  # _generator made sure it is a longform one
         if tuple(info["preset"].image_shape) != tuple(ds.preset.image_shape):
             raise PianoGANError(f"{spec}: the generator's preset {info['preset'].name!r} is not the dataset's "
                                 f"{ds.preset.name!r}")

@@ -75,8 +75,9 @@ def run(args) -> int:
                    fp16=not args.fp32, card=card, level_from=args.level_from,
                    figures=parse_pairs(args.figure, "--figure wants NAME=VALUE"),
                    settings=parse_pairs(args.settings, "--set wants FIELD=VALUE"))
-    # Beside the shipped file of that name (as `make model` exports), say whether it is that file.
-    match = None if folder.resolve() == HERE else compare_to_shipped(args.name, folder / entry["file"])
+    match = None
+    if folder.resolve() != HERE:  # beside the shipped file of that name, as `make model` exports: is it that file?
+        match = compare_to_shipped(args.name, folder / entry["file"], digest=entry["sha256"])
     if args.json:
         print(json.dumps({**entry, **({"shipped_match": match} if match else {})}, indent=2))
     else:

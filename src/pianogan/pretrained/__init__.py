@@ -64,24 +64,25 @@ def shipped_file(name: str | None = None, folder: Path = HERE) -> tuple[str, Pat
     return name, path, entry
 
 
-def compare_to_shipped(name: str, path: Path, folder: Path = HERE) -> str | None:
+def compare_to_shipped(name: str, path: Path, folder: Path = HERE, digest: str | None = None) -> str | None:
     """One line on whether the exported file ``path`` is the shipped model ``name``: the same file
     bit for bit, the same weights with another calibration, or another model (None when nothing
     of that name ships). Training is deterministic on one machine only (bf16 kernels differ
     between hosts, docs/results.md, section 46), so `make model` elsewhere trains another model;
     and the shipped file's calibration read its fp16 weights (section 37) where `make model`'s
-    reads the fp32 ones, so even the same weights can carry calibrated figures a rounding apart."""
+    reads the fp32 ones, so even the same weights can carry calibrated figures a rounding apart.
+    ``digest``: ``path``'s SHA-256 when the caller has it (the export's entry), else read here."""
+    import numpy as np
     from safetensors.numpy import load_file
 
     entry = registry(folder).get(name)
     if entry is None:
         return None
-    digest = sha256(path)
+    digest = digest or sha256(path)
     if digest == entry["sha256"]:
         return f"the same file as the shipped {name}, bit for bit (sha256 {digest[:16]}...)"
     ours, theirs = load_file(str(path)), load_file(str(folder / entry["file"]))
-    same = [k for k in ours if k in theirs and ours[k].dtype == theirs[k].dtype
-            and ours[k].shape == theirs[k].shape and (ours[k] == theirs[k]).all()]
+    same = [k for k in ours if k in theirs and ours[k].dtype == theirs[k].dtype and np.array_equal(ours[k], theirs[k])]
     if len(same) == len(ours) == len(theirs):
         return (f"the same weights as the shipped {name}, bit for bit ({len(same)} tensors), with calibrated "
                 f"settings of its own (sha256 {digest[:16]}..., shipped {entry['sha256'][:16]}...)")
