@@ -69,6 +69,56 @@ def test_the_plan_gap_is_zero_on_plan_one_off_it_and_free_where_the_plan_is_sile
     assert x.grad[0, C4 + 1, 0] > 0 and x.grad[0, C4, 0] < 0
 
 
+def test_with_rests_a_silent_window_of_the_plan_prices_what_is_struck_in_it():
+    from pianogan.models.harmony_plan import REST_STRIKE
+
+    r = roll({0: [C4, E4], 1: [G4]})  # the plan's third window is silent
+    plan = window_shares(r, 8)
+    assert plan_gap(r, plan, 8, rests=True).item() < 1e-4  # resting where the plan rests is free
+    one = r + roll({2: [C4 + 1]}, strike=REST_STRIKE)  # one mezzo-forte strike in the rest: 0.5 of 3 windows
+    assert abs(plan_gap(one, plan, 8, rests=True).item() - 0.5 / 3) < 1e-3
+    assert plan_gap(one, plan, 8).item() < 1e-4  # without rests it stays free
+    busy = r + roll({2: [C4, C4 + 3, C4 + 5, C4 + 8]}, strike=1.0)
+    assert plan_gap(busy, plan, 8, rests=True).item() > plan_gap(one, plan, 8, rests=True).item()
+    # the sounding windows keep their price: all three windows count now
+    off = roll({0: [C4 + 1], 1: [G4 + 1]})
+    assert abs(plan_gap(off, plan, 8, rests=True).item() - 2.0 / 3) < 1e-3
+    # the gradient takes the strikes out of the rest, and a faint one too
+    x = (r + roll({2: [C4 + 1]}, strike=0.05)).requires_grad_(True)
+    plan_gap(x, plan, 8, rests=True).backward()
+    assert x.grad[0, C4 + 1, 16] > 0.5  # 0.25 / 0.3² over 3 windows
+    from pianogan.models.harmony_plan import rest_strength
+
+    assert rest_strength(r, plan, 8) == 0.0 and rest_strength(busy, plan, 8) > 1.0
+    assert rest_strength(r, window_shares(roll({0: [C4], 1: [C4], 2: [C4]}), 8), 8) is None  # no rest planned
+    # a batch whose plans are all silent is still priced
+    assert plan_gap(one, torch.zeros_like(plan), 8, rests=True).item() > 0
+
+
+def test_a_generator_told_its_rests_reads_a_13th_plan_channel():
+    from pianogan.models.harmony_plan import rest_channel
+    from pianogan.errors import PianoGANError
+
+    plans = window_shares(roll({0: [C4, E4], 1: [G4]}), 8)
+    assert rest_channel(plans)[0, 12].tolist() == [0.0, 0.0, 1.0] and torch.equal(rest_channel(plans)[:, :12], plans)
+    torch.manual_seed(0)
+    G, _ = LF.build(LF.Config(**SMALL, plan_rests=True), SHAPE)
+    assert all(m.in_channels == 13 for m in G.plan_in)
+    G.eval()
+    z = G.sample_z(1, generator=torch.Generator().manual_seed(1), n_local=3)
+    with torch.no_grad():
+        for m in G.plan_in:
+            m.weight.zero_()
+            m.weight[:, 12].normal_(0, 0.5)  # only the rest channel is read
+        sounding = torch.full((1, 12, 3), 1.0 / 12)
+        rest_last = sounding.clone()
+        rest_last[..., 2] = 0
+        a, b = G.features(z, plans=sounding), G.features(z, plans=rest_last)
+        assert not torch.allclose(a[..., 16:], b[..., 16:], atol=1e-4)  # the rest is heard where it is
+    with pytest.raises(PianoGANError, match="needs harmony_plan"):
+        LF.Config(**{**SMALL, "harmony_plan": False}, plan_rests=True)
+
+
 def test_the_hellinger_gap_asks_for_a_plans_weak_class_harder_than_l1():
     def second(c: float, e: float) -> torch.Tensor:  # one window: C and E struck at these strengths
         return roll({0: [C4]}, 1, strike=c) + roll({0: [E4]}, 1, strike=e)
@@ -162,14 +212,15 @@ def test_key_steps_read_how_consecutive_clips_of_a_piece_move_and_chains_follow_
     assert len(set(plan_scales(torch.stack([held[:, i:i + 4] for i in (0, 4, 8)])))) == 1
 
 
-def test_a_trained_plan_model_exports_with_its_bank_and_plays_any_length(tmp_path):
+@pytest.mark.parametrize("rests", [False, True])
+def test_a_trained_plan_model_exports_with_its_bank_and_plays_any_length(tmp_path, rests):
     from pianogan.pretrained import export, load_pretrained
     from pianogan.train.checkpoint import load_generator
     from pianogan.train.trainer import train
     from tests.test_longform import QUIET, SMALL as LF_SMALL, _dataset
 
     data = _dataset(tmp_path, n=16, midi=True)
-    cfg = {"base": "tiny", "model": {**LF_SMALL, "render_fit_steps": 4, "harmony_plan": True}}
+    cfg = {"base": "tiny", "model": {**LF_SMALL, "render_fit_steps": 4, "harmony_plan": True, "plan_rests": rests}}
     train("longform", data, tmp_path / "r", config=cfg, steps=1, progress=False, **QUIET)
     trained, _ = load_generator(tmp_path / "r")
     assert int(trained.plan_count) == 16  # every training clip (fewer than the bank holds)
@@ -178,6 +229,7 @@ def test_a_trained_plan_model_exports_with_its_bank_and_plays_any_length(tmp_pat
     assert "loss/G_plan" in logged
     entry = export(tmp_path / "r", "plan-test", folder=tmp_path / "shipped", level_from=data, level_n=16, drift_n=8)
     G, _ = load_pretrained("plan-test", folder=tmp_path / "shipped")
+    assert G.cfg.plan_rests == rests and G.plan_in[0].in_channels == 12 + rests
     assert int(G.plan_count) == 16 and torch.allclose(G.plan_bank.float(), trained.plan_bank, atol=1e-3)
     assert len(G.cfg.plan_key_steps) in (0, 12) and entry["file"] == "plan-test.safetensors"
     # the plans, not the global latent, carry its key: the hold is calibrated, and no drift

@@ -71,7 +71,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..clusters import clash_rival
-from ..models.harmony_plan import plan_gap
+from ..models.harmony_plan import plan_gap, rest_strength
 from .degrees import DEGREE_BANK, bank, class_shares, degree_gap, degree_profiles
 from .movement import band_movement, movement_gap
 from .stylegan2 import r1_penalty
@@ -270,9 +270,13 @@ class LongformLoss:
                 loss = loss + self.degree_weight * gap
                 stats["loss/G_degrees"] = gap.item()
             if self.plan_weight > 0 and plans is not None:
-                gap = plan_gap(notes[0], plans, int(self.cfg.frames_per_latent), self.cfg.plan_distance)
+                gap = plan_gap(notes[0], plans, int(self.cfg.frames_per_latent), self.cfg.plan_distance,
+                               self.cfg.plan_rests)
                 loss = loss + self.plan_weight * gap
                 stats["loss/G_plan"] = gap.item()
+                rest = rest_strength(notes[0], plans, int(self.cfg.frames_per_latent)) if self.cfg.plan_rests else None
+                if rest is not None:
+                    stats["G/rest_strength"] = rest
             loss = loss + self._movement(img, stats)
             return loss, {"loss/G": loss.item(), **stats}
         img = self.G(z, labels, keys=keys, beats=beats, plans=plans)

@@ -43,14 +43,29 @@ PLAN_CLASSES = 12
 RECOMBINE_CONTEXT = 3
 
 
-def window_shares(strikes: torch.Tensor, frames: int) -> torch.Tensor:
-    """Strikes (n, 88, T) >= 0 -> (n, 12, T // frames) float32: each window's pitch-class shares
-    of strike strength (strikes capped at 1, the hardest real strike); zeros where a window has
-    no strike. Frames past the last whole window are left out."""
+def window_strength(strikes: torch.Tensor, frames: int) -> torch.Tensor:
+    """Strikes (n, 88, T) >= 0 -> (n, 12, T // frames) float32: each window's strike strength per
+    pitch class (strikes capped at 1, the hardest real strike). Frames past the last whole
+    window are left out."""
     e = fold_pitch_classes(strikes.float().clamp(0.0, 1.0).unsqueeze(1))[:, 0]  # (n, 12, T)
     w = e.shape[-1] // frames
-    e = e[..., :w * frames].unflatten(-1, (w, frames)).sum(-1)  # (n, 12, w)
+    return e[..., :w * frames].unflatten(-1, (w, frames)).sum(-1)  # (n, 12, w)
+
+
+def window_shares(strikes: torch.Tensor, frames: int) -> torch.Tensor:
+    """Strikes (n, 88, T) >= 0 -> (n, 12, T // frames) float32: each window's pitch-class shares
+    of strike strength (:func:`window_strength`); zeros where a window has no strike."""
+    e = window_strength(strikes, frames)
     return e / (e.sum(1, keepdim=True) + 1e-6)
+
+
+def rest_channel(plans: torch.Tensor) -> torch.Tensor:
+    """Plans (n, 12, W) -> (n, 13, W): the plan with a 13th channel, 1 where a window is silent
+    (a rest, or a chord held without a new strike), for a generator told its rests
+    (``Config.plan_rests``). Without it a rest is a plan of zeros, which adds nothing to G's
+    features: only the absence of a cue."""
+    silent = (plans.sum(1, keepdim=True) < 0.5).to(plans.dtype)
+    return torch.cat([plans, silent], 1)
 
 
 def rolls_plans(rolls: torch.Tensor, frames: int) -> torch.Tensor:
@@ -65,30 +80,57 @@ def rolls_plans(rolls: torch.Tensor, frames: int) -> torch.Tensor:
 # played pulls at most this hard (d sqrt(p)/dp <= 1 / (2 sqrt(eps)) = 16).
 HELLINGER_EPS = 1e-3
 PLAN_DISTANCES = ("l1", "hellinger")
+# A silent window's price with ``rests``: s / (s + REST_STRIKE) for a strike strength s, so one
+# strike at velocity 64 ((64 / 127)^2 = 0.25) costs 0.5, a faint 0.05 one 0.17, a busy second
+# nearly 1 (the sounding windows' 0-1 scale).
+REST_STRIKE = 0.25
 
 
-def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int, distance: str = "l1") -> torch.Tensor:
+def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int, distance: str = "l1",
+             rests: bool = False) -> torch.Tensor:
     """Strikes (n, 88, T) and plans (n, 12, W) -> the mean over planned windows (those with a
     sounding plan) of a distance between the shares a window plays and its plan, 0 when it plays
-    its planned classes in their shares, 1 when it plays none of them; unplanned (silent)
-    windows are free. ``distance``: "l1", half the L1 distance (a silent window where the plan
-    sounds costs 0.5), or "hellinger", the squared Hellinger distance ½ Σ (√played − √plan)²,
-    which asks for a plan's weak classes as well: under L1 a second could drop a class of share
-    0.05 for 0.05, and the generator played 6.4 classes a clip against the plans' 7.0 (section
-    44)."""
+    its planned classes in their shares, 1 when it plays none of them. ``distance``: "l1", half
+    the L1 distance (a silent window where the plan sounds costs 0.5), or "hellinger", the
+    squared Hellinger distance ½ Σ (√played − √plan)², which asks for a plan's weak classes as
+    well: under L1 a second could drop a class of share 0.05 for 0.05, and the generator played
+    6.4 classes a clip against the plans' 7.0 (section 44).
+
+    Unplanned (silent) windows are free, unless ``rests``: then the mean runs over every window,
+    and a silent one costs s / (s + :data:`REST_STRIKE`) for the strike strength s played in it.
+    The corpus's strike-free seconds (8 % of them: rests, fermatas, endings) are where its
+    loudness moves most: 98 % of the training clips whose bands move most (top 5 %) hold one
+    (section 47)."""
     if distance not in PLAN_DISTANCES:  # checked first: a batch with no planned window must not hide it
         raise ValueError(f"plan_gap: distance must be one of {PLAN_DISTANCES}, got {distance!r}")
-    played = window_shares(strikes, frames)
-    w = min(played.shape[-1], plans.shape[-1])
-    played, plans = played[..., :w], plans[..., :w].to(played)
+    strength = window_strength(strikes, frames)
+    w = min(strength.shape[-1], plans.shape[-1])
+    strength, plans = strength[..., :w], plans[..., :w].to(strength)
+    played = strength / (strength.sum(1, keepdim=True) + 1e-6)
     planned = plans.sum(1) > 0.5  # (n, w)
-    if not bool(planned.any()):
-        return strikes.sum() * 0.0
     if distance == "hellinger":
         per = 0.5 * ((played + HELLINGER_EPS).sqrt() - (plans + HELLINGER_EPS).sqrt()).pow(2).sum(1)
     else:
         per = 0.5 * (played - plans).abs().sum(1)
+    if rests:
+        mass = strength.sum(1)
+        return torch.where(planned, per, mass / (mass + REST_STRIKE)).mean()
+    if not bool(planned.any()):
+        return strikes.sum() * 0.0
     return per[planned].mean()
+
+
+def rest_strength(strikes: torch.Tensor, plans: torch.Tensor, frames: int) -> float | None:
+    """The strike strength played in the plan's silent windows over that in its sounding ones
+    (per window): 0 when G rests where the plan does, 1 when it plays through. None when the
+    batch's plans have no silent window (or no sounding one)."""
+    with torch.no_grad():
+        mass = window_strength(strikes, frames).sum(1)
+        w = min(mass.shape[-1], plans.shape[-1])
+        mass, planned = mass[..., :w], plans[..., :w].sum(1) > 0.5
+        if bool(planned.all()) or not bool(planned.any()):
+            return None
+        return float(mass[~planned].mean() / (mass[planned].mean() + 1e-6))
 
 
 def plan_scales(plans: torch.Tensor) -> np.ndarray:
@@ -199,5 +241,5 @@ def key_steps(strikes: torch.Tensor, rows: list[dict]) -> tuple[float, ...]:
     return tuple(float(c) for c in counts / counts.sum())
 
 
-__all__ = ["HELLINGER_EPS", "PLAN_CLASSES", "PLAN_DISTANCES", "chain_plans", "key_steps", "plan_gap", "plan_scales",
-           "recombine_plans", "rolls_plans", "window_shares"]
+__all__ = ["HELLINGER_EPS", "PLAN_CLASSES", "PLAN_DISTANCES", "REST_STRIKE", "chain_plans", "key_steps", "plan_gap",
+           "plan_scales", "recombine_plans", "rest_channel", "rest_strength", "rolls_plans", "window_shares", "window_strength"]

@@ -42,7 +42,7 @@ from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
 from ..modes import KEY_WINDOW_SECONDS, raise_leading_tones, snap_modes
 from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
-from .harmony_plan import PLAN_CLASSES, chain_plans, recombine_plans, rolls_plans
+from .harmony_plan import PLAN_CLASSES, chain_plans, recombine_plans, rest_channel, rolls_plans
 from .layers import he_init
 from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure, upgrade_fields
 from .longform_critic import Discriminator
@@ -145,7 +145,8 @@ class Generator(nn.Module):
         self.tempo_embed = nn.Linear(1, cfg.z_global) if cfg.beat_clock else None
         # the harmony plan enters every level too; its bank (filled by ``prepare``) is kept with
         # the weights, so a shipped file samples plans without the training data
-        self.plan_in = (nn.ModuleList(nn.Conv1d(PLAN_CLASSES, c, 1) for c in ch) if cfg.harmony_plan else None)
+        plan_channels = PLAN_CLASSES + int(cfg.plan_rests)  # the rest channel (harmony_plan.rest_channel)
+        self.plan_in = (nn.ModuleList(nn.Conv1d(plan_channels, c, 1) for c in ch) if cfg.harmony_plan else None)
         if cfg.harmony_plan:
             self.register_buffer("plan_bank", torch.zeros(cfg.plan_bank_size, PLAN_CLASSES, self.n_local))
             self.register_buffer("plan_styles", torch.zeros(cfg.plan_bank_size, dtype=torch.long))
@@ -328,6 +329,8 @@ class Generator(nn.Module):
         if self.plan_in is None:
             return x
         p = plans.to(device=x.device, dtype=x.dtype)[..., :x.shape[-1]]
+        if self.cfg.plan_rests:
+            p = rest_channel(p)
         if x.shape[-1] != p.shape[-1]:
             p = p.repeat_interleave(x.shape[-1] // p.shape[-1], dim=-1)
         return x + self.plan_in[level](p)

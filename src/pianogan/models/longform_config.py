@@ -90,6 +90,10 @@ class Config:
     # L1 distance of the class shares) or "hellinger" (on their square roots: asks for the weak
     # classes too, which under L1 the generator dropped; section 44).
     plan_distance: str = "l1"
+    # Tell G its plan's silent seconds (a 13th plan channel, 1 where a second has no strike) and
+    # price the strikes it plays there in the plan gap (harmony_plan.plan_gap's ``rests``): the
+    # corpus's rests and held chords are where its loudness moves most (section 47).
+    plan_rests: bool = False
     plan_bank_size: int = 1024
     # How a long piece's plans move key, one to the next: 12 shares of a step of 0-11 semitones,
     # read at export from consecutive training clips of one piece (harmony_plan.key_steps).
@@ -313,6 +317,9 @@ class Config:
         if self.plan_distance not in PLAN_DISTANCES:
             raise PianoGANError(f"longform: plan_distance must be one of {', '.join(PLAN_DISTANCES)}, "
                                 f"got {self.plan_distance!r}")
+        if self.plan_rests and not self.harmony_plan:
+            raise PianoGANError("longform: plan_rests tells the generator its harmony plan's rests: "
+                                "it needs harmony_plan")
         if self.head not in ("notes", "direct"):
             raise PianoGANError(f"longform: head must be 'notes' or 'direct', got {self.head!r}")
         n_up = len(self.g_channels) - 1
@@ -384,6 +391,10 @@ CONFIGS["rubato-plan-hellinger"] = dataclasses.replace(CONFIGS["rubato-plan-move
 # clash rule at sampling a third of that model's onsets clash; the rule drops the softer of each
 # pair, most often the chromatic one, and the pieces play more in key than the corpus.
 CONFIGS["rubato-plan-clash"] = dataclasses.replace(CONFIGS["rubato-plan-movement"], clash_price_weight=2.0)
+# ``rubato-plan-movement`` whose generator is told its plan's rests and pays for striking in them
+# (section 47): the loudness-movement group swings most between trainings (0.42-3.65), and the
+# corpus's loudest-moving clips are those with strike-free seconds.
+CONFIGS["rubato-plan-rests"] = dataclasses.replace(CONFIGS["rubato-plan-movement"], plan_rests=True)
 # ``rubato-strike`` whose renderer's correction net sees one frame ahead: no lever (FD 3.42x
 # against 3.51x on seed 0; its ceiling gain is inside the spread between fits; section 35).
 CONFIGS["rubato-ahead1"] = dataclasses.replace(CONFIGS["rubato-strike"], post_lookahead=1)
