@@ -48,6 +48,17 @@ def test_roll_measures_tell_passing_notes_from_wrong_notes():
     assert m["clashes"] == pytest.approx(4 / 20)
 
 
+def test_roll_measures_count_the_seconds_without_an_onset():
+    full = _c_major_clip()  # an onset every 20 frames (0.64 s): no second without one
+    half = full.copy()
+    half[:, 155:] = 0.0  # silent from frame 155: windows 5-9 of 31 frames (~1 s) hold no onset
+    half[_key(60), 200] = 0.01  # a strike too faint to count as an onset does not end the rest
+    m = roll_measures(np.stack([full, half]), FRAME_S)
+    assert m["rest_seconds"] == pytest.approx(5 / 20) and m["clips_with_rest"] == pytest.approx(0.5)
+    assert roll_measures(full[None], FRAME_S)["rest_seconds"] == 0.0
+    assert math.isnan(roll_measures(full[None, :, :10], FRAME_S)["rest_seconds"])  # shorter than a second
+
+
 def test_roll_measures_read_which_seventh_rises_to_the_tonic():
     clip = _c_major_clip()  # its B4s (frames 120, 280) reach C5 20 frames later: past half a second
     assert math.isnan(roll_measures(clip[None], FRAME_S)["leading_tones"])

@@ -20,7 +20,8 @@ clip's best major scale, that share among each clip's 10 loudest onsets, the sha
 onsets that move by step (an in-scale onset 1-2 semitones away within 0.3 s: passing and
 neighbour tones), how many pitch classes a clip uses (an effective number), and the share of
 onsets struck together with a key a semitone away at any octave (a cluster heard as a wrong note
-in the chord). The in-key share of `evaluate-pieces` says how many notes fit the key; these say
+in the chord), and the share of seconds without an onset (rests and held chords, where real
+music's loudness moves most). The in-key share of `evaluate-pieces` says how many notes fit the key; these say
 whether the ones that do not fit sound like passing notes or like wrong notes, and whether the
 chords hold clusters. --set reads every model with a sampling setting replaced (e.g.
 drop_clashes=false: what the clash rule removes). No audio, no transcription: seconds on a CPU.
@@ -46,6 +47,8 @@ ROWS = [  # (key, label, digits)
     ("off_scale_by_step", "off-scale moving by step", 3),
     ("clashes", "onsets in a semitone clash", 3),
     ("leading_tones", "sevenths rising to the tonic: raised", 3),
+    ("rest_seconds", "seconds without an onset (rests, held chords)", 3),
+    ("clips_with_rest", "clips with such a second", 3),
 ]
 
 

@@ -29,6 +29,7 @@ LOUDEST = 10  # the "loudest notes" of a clip: its 10 strongest onsets
 STEP_SECONDS = 0.3  # an in-scale onset 1-2 semitones away within this time is a move by step
 RESOLVE_SECONDS = 0.5  # a seventh degree with the tonic a step above within this time rises to it
 MIN_ONSETS = 6  # a clip with fewer onsets has no scale to speak of (left out of the scale figures)
+REST_SECONDS = 1.0  # a window this long without an onset is a rest (or a chord held through it)
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
 
 _KEY_CLASS = (np.arange(88) + PIANO_LOW) % 12  # class 0 = C, as in .notes
@@ -80,7 +81,11 @@ def roll_measures(strikes: np.ndarray, frame_s: float) -> dict:
     - ``leading_tones``: of the onsets on either seventh degree of the clip's key
       (:func:`pianogan.keys.keys_of_notes`) with the tonic a step above within
       :data:`RESOLVE_SECONDS` after, the share on the raised one, the leading tone (real rolls:
-      about two thirds; a model playing modal cadences scores low).
+      about two thirds; a model playing modal cadences scores low);
+    - ``rest_seconds``: share of a clip's whole :data:`REST_SECONDS` windows with no onset (rests,
+      fermatas, held chords, endings; the corpus about 8 %, docs/results.md, section 47), and
+      ``clips_with_rest``: share of clips with at least one (the corpus about 42 %). The clips
+      whose loudness moves most are these.
     """
     strikes = np.asarray(strikes, np.float32)
     if strikes.ndim != 3 or strikes.shape[1] != 88:
@@ -120,6 +125,13 @@ def roll_measures(strikes: np.ndarray, frame_s: float) -> dict:
     out["off_scale_by_step"] = n_step / n_off if n_off else nan
     out["clashes"] = n_clash / len(v) if len(v) else nan
     out["leading_tones"] = n_raised / n_rising if n_rising else nan
+    w = max(1, int(round(REST_SECONDS / frame_s)))
+    n_w = onsets.shape[-1] // w
+    if n_w:
+        rests = ~onsets[..., :n_w * w].reshape(len(onsets), 88, n_w, w).any(axis=(1, 3))  # (n, windows)
+        out["rest_seconds"], out["clips_with_rest"] = float(rests.mean()), float(rests.any(-1).mean())
+    else:
+        out["rest_seconds"] = out["clips_with_rest"] = nan
     return out
 
 
