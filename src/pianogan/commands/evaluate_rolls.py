@@ -18,15 +18,16 @@ dataset's training clips, and report for each: onsets per clip, quantiles of the
 (a full-velocity strike is 1; real rolls have none above it), the share of onsets outside their
 clip's best major scale, that share among each clip's 10 loudest onsets, the share of off-scale
 onsets that move by step (an in-scale onset 1-2 semitones away within 0.3 s: passing and
-neighbour tones), how many pitch classes a clip uses (an effective number), and the share of
+neighbour tones), how many pitch classes a clip uses (an effective number), the share of
 onsets struck together with a key a semitone away at any octave (a cluster heard as a wrong note
 in the chord), and the share of seconds without an onset (rests and held chords, where real
-music's loudness moves most). The in-key share of `evaluate-pieces` says how many notes fit the key; these say
-whether the ones that do not fit sound like passing notes or like wrong notes, and whether the
-chords hold clusters. --set reads every model with a sampling setting replaced (e.g.
-drop_clashes=false: what the clash rule removes). No audio, no transcription: seconds on a CPU.
-FAKE: run directories, checkpoints, generator.safetensors files or the names of shipped models
-(default: the shipped model)."""
+music's loudness moves most). The in-key share of `evaluate-pieces` says how many notes fit the
+key; these say whether the ones that do not fit sound like passing notes or like wrong notes,
+and whether the chords hold clusters. --set reads every model with a sampling setting replaced
+(e.g. drop_clashes=false: what the clash rule removes). No audio, no transcription: seconds on a
+CPU. FAKE: run directories, checkpoints, generator.safetensors files or the names of shipped
+models (default: the shipped model).
+"""
 
 EPILOG = """examples:
   pianogan evaluate-rolls --real data/model
