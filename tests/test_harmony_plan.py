@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from pianogan.models import get_model
-from pianogan.models.harmony_plan import chain_plans, plan_gap, plan_scales, window_shares
+from pianogan.models.harmony_plan import (REST_STRIKE, chain_plans, plan_gap, plan_scales, rest_channel, rest_strength,
+                                          window_shares)
 
 LF = get_model("longform")
 SMALL = dict(z_global=16, z_local=8, w_dim=32, g_channels=(32, 32, 24, 16), d_channels=(8, 16),
@@ -70,8 +71,6 @@ def test_the_plan_gap_is_zero_on_plan_one_off_it_and_free_where_the_plan_is_sile
 
 
 def test_with_rests_a_silent_window_of_the_plan_prices_what_is_struck_in_it():
-    from pianogan.models.harmony_plan import REST_STRIKE
-
     r = roll({0: [C4, E4], 1: [G4]})  # the plan's third window is silent
     plan = window_shares(r, 8)
     assert plan_gap(r, plan, 8, rests=True).item() < 1e-4  # resting where the plan rests is free
@@ -87,8 +86,6 @@ def test_with_rests_a_silent_window_of_the_plan_prices_what_is_struck_in_it():
     x = (r + roll({2: [C4 + 1]}, strike=0.05)).requires_grad_(True)
     plan_gap(x, plan, 8, rests=True).backward()
     assert x.grad[0, C4 + 1, 16] > 0.5  # 0.25 / 0.3² over 3 windows
-    from pianogan.models.harmony_plan import rest_strength
-
     assert rest_strength(r, plan, 8) == 0.0 and rest_strength(busy, plan, 8) > 1.0
     assert rest_strength(r, window_shares(roll({0: [C4], 1: [C4], 2: [C4]}), 8), 8) is None  # no rest planned
     # a batch whose plans are all silent is still priced
@@ -96,7 +93,6 @@ def test_with_rests_a_silent_window_of_the_plan_prices_what_is_struck_in_it():
 
 
 def test_a_generator_told_its_rests_reads_a_13th_plan_channel():
-    from pianogan.models.harmony_plan import rest_channel
     from pianogan.errors import PianoGANError
 
     plans = window_shares(roll({0: [C4, E4], 1: [G4]}), 8)

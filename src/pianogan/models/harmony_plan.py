@@ -59,13 +59,18 @@ def window_shares(strikes: torch.Tensor, frames: int) -> torch.Tensor:
     return e / (e.sum(1, keepdim=True) + 1e-6)
 
 
+def sounding(plans: torch.Tensor) -> torch.Tensor:
+    """Plans (..., 12, W) -> (..., W) bool: the windows whose plan sounds (their shares sum to 1,
+    a strike-free window's to 0)."""
+    return plans.sum(-2) > 0.5
+
+
 def rest_channel(plans: torch.Tensor) -> torch.Tensor:
     """Plans (n, 12, W) -> (n, 13, W): the plan with a 13th channel, 1 where a window is silent
     (a rest, or a chord held without a new strike), for a generator told its rests
     (``Config.plan_rests``). Without it a rest is a plan of zeros, which adds nothing to G's
     features: only the absence of a cue."""
-    silent = (plans.sum(1, keepdim=True) < 0.5).to(plans.dtype)
-    return torch.cat([plans, silent], 1)
+    return torch.cat([plans, (~sounding(plans)).unsqueeze(1).to(plans.dtype)], 1)
 
 
 def rolls_plans(rolls: torch.Tensor, frames: int) -> torch.Tensor:
@@ -86,6 +91,14 @@ PLAN_DISTANCES = ("l1", "hellinger")
 REST_STRIKE = 0.25
 
 
+def _aligned(strikes: torch.Tensor, plans: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Strikes (n, 88, T) and plans (n, 12, W) -> each window's strike strength per class
+    (:func:`window_strength`) and the plans, both cut to the windows they share, float32."""
+    strength = window_strength(strikes, frames)
+    w = min(strength.shape[-1], plans.shape[-1])
+    return strength[..., :w], plans[..., :w].to(strength)
+
+
 def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int, distance: str = "l1",
              rests: bool = False) -> torch.Tensor:
     """Strikes (n, 88, T) and plans (n, 12, W) -> the mean over planned windows (those with a
@@ -103,11 +116,9 @@ def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int, distance: 
     (section 47)."""
     if distance not in PLAN_DISTANCES:  # checked first: a batch with no planned window must not hide it
         raise ValueError(f"plan_gap: distance must be one of {PLAN_DISTANCES}, got {distance!r}")
-    strength = window_strength(strikes, frames)
-    w = min(strength.shape[-1], plans.shape[-1])
-    strength, plans = strength[..., :w], plans[..., :w].to(strength)
+    strength, plans = _aligned(strikes, plans, frames)
     played = strength / (strength.sum(1, keepdim=True) + 1e-6)
-    planned = plans.sum(1) > 0.5  # (n, w)
+    planned = sounding(plans)  # (n, w)
     if distance == "hellinger":
         per = 0.5 * ((played + HELLINGER_EPS).sqrt() - (plans + HELLINGER_EPS).sqrt()).pow(2).sum(1)
     else:
@@ -125,9 +136,8 @@ def rest_strength(strikes: torch.Tensor, plans: torch.Tensor, frames: int) -> fl
     (per window): 0 when G rests where the plan does, 1 when it plays through. None when the
     batch's plans have no silent window (or no sounding one)."""
     with torch.no_grad():
-        mass = window_strength(strikes, frames).sum(1)
-        w = min(mass.shape[-1], plans.shape[-1])
-        mass, planned = mass[..., :w], plans[..., :w].sum(1) > 0.5
+        strength, plans = _aligned(strikes, plans, frames)
+        mass, planned = strength.sum(1), sounding(plans)
         if bool(planned.all()) or not bool(planned.any()):
             return None
         return float(mass[~planned].mean() / (mass[planned].mean() + 1e-6))
@@ -164,14 +174,14 @@ def chain_plans(bank: torch.Tensor, styles: torch.Tensor, count: int, labels: to
     count = max(1, min(int(count), bank.shape[0]))
     bank, styles = bank[:count].float(), styles[:count].cpu()
     scales = plan_scales(bank)
-    sounding = (bank.sum(1) > 0.5).any(-1).cpu()
+    playable = sounding(bank).any(-1).cpu()
     w = bank.shape[-1]
     stay = np.eye(12)[0]
     p_steps = np.asarray(steps, np.float64) / np.sum(steps) if len(steps) == 12 else stay
     p_steps = (1.0 - hold) * p_steps + hold * stay
     out = []
     for i, seed in enumerate(seeds):
-        choices = torch.nonzero(_pool(sounding, styles, None if labels is None else int(labels[i]))).flatten()
+        choices = torch.nonzero(_pool(playable, styles, None if labels is None else int(labels[i]))).flatten()
         rng = np.random.default_rng(seed)
         parts, tonic = [], None
         for _ in range(-(-n_steps // w)):
@@ -242,4 +252,4 @@ def key_steps(strikes: torch.Tensor, rows: list[dict]) -> tuple[float, ...]:
 
 
 __all__ = ["HELLINGER_EPS", "PLAN_CLASSES", "PLAN_DISTANCES", "REST_STRIKE", "chain_plans", "key_steps", "plan_gap",
-           "plan_scales", "recombine_plans", "rest_channel", "rest_strength", "rolls_plans", "window_shares", "window_strength"]
+           "plan_scales", "recombine_plans", "rest_channel", "rest_strength", "rolls_plans", "sounding", "window_shares", "window_strength"]

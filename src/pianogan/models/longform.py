@@ -317,6 +317,8 @@ class Generator(nn.Module):
                                                                wander)
         if self.plan_in is not None and plans is None:
             plans = self.default_plans(z, labels, n_steps)
+        if self.plan_in is not None and self.cfg.plan_rests:  # once, not at every level
+            plans = rest_channel(plans)
         x = self._cue(self._tick(x, clock, 0), plans, 0)
         for blk in self.coarse:
             x = blk(x, w)
@@ -325,12 +327,11 @@ class Generator(nn.Module):
         return _act(x)
 
     def _cue(self, x: torch.Tensor, plans: torch.Tensor | None, level: int) -> torch.Tensor:
-        """Features x (n, C, T') plus the harmony plan (n, 12, L), held over each step's frames."""
+        """Features x (n, C, T') plus the harmony plan (n, 12, L; 13 with its rest channel), held
+        over each step's frames."""
         if self.plan_in is None:
             return x
         p = plans.to(device=x.device, dtype=x.dtype)[..., :x.shape[-1]]
-        if self.cfg.plan_rests:
-            p = rest_channel(p)
         if x.shape[-1] != p.shape[-1]:
             p = p.repeat_interleave(x.shape[-1] // p.shape[-1], dim=-1)
         return x + self.plan_in[level](p)
