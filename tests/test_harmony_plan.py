@@ -208,15 +208,16 @@ def test_key_steps_read_how_consecutive_clips_of_a_piece_move_and_chains_follow_
     assert len(set(plan_scales(torch.stack([held[:, i:i + 4] for i in (0, 4, 8)])))) == 1
 
 
-@pytest.mark.parametrize("rests", [False, True])
-def test_a_trained_plan_model_exports_with_its_bank_and_plays_any_length(tmp_path, rests):
+@pytest.mark.parametrize("rests,beats", [(False, False), (True, False), (True, True)])
+def test_a_trained_plan_model_exports_with_its_bank_and_plays_any_length(tmp_path, rests, beats):
     from pianogan.pretrained import export, load_pretrained
     from pianogan.train.checkpoint import load_generator
     from pianogan.train.trainer import train
     from tests.test_longform import QUIET, SMALL as LF_SMALL, _dataset
 
     data = _dataset(tmp_path, n=16, midi=True)
-    cfg = {"base": "tiny", "model": {**LF_SMALL, "render_fit_steps": 4, "harmony_plan": True, "plan_rests": rests}}
+    cfg = {"base": "tiny", "model": {**LF_SMALL, "render_fit_steps": 4, "harmony_plan": True, "plan_rests": rests,
+                                                                 "beat_clock": beats, "plan_on_beats": beats}}
     train("longform", data, tmp_path / "r", config=cfg, steps=1, progress=False, **QUIET)
     trained, _ = load_generator(tmp_path / "r")
     assert int(trained.plan_count) == 16  # every training clip (fewer than the bank holds)
@@ -225,7 +226,7 @@ def test_a_trained_plan_model_exports_with_its_bank_and_plays_any_length(tmp_pat
     assert "loss/G_plan" in logged
     entry = export(tmp_path / "r", "plan-test", folder=tmp_path / "shipped", level_from=data, level_n=16, drift_n=8)
     G, _ = load_pretrained("plan-test", folder=tmp_path / "shipped")
-    assert G.cfg.plan_rests == rests and G.plan_in[0].in_channels == 12 + rests
+    assert G.cfg.plan_rests == rests and G.plan_in[0].in_channels == 12 + rests and G.cfg.plan_on_beats == beats
     assert int(G.plan_count) == 16 and torch.allclose(G.plan_bank.float(), trained.plan_bank, atol=1e-3)
     assert len(G.cfg.plan_key_steps) in (0, 12) and entry["file"] == "plan-test.safetensors"
     # the plans, not the global latent, carry its key: the hold is calibrated, and no drift

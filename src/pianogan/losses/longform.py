@@ -71,7 +71,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..clusters import clash_rival
-from ..models.harmony_plan import plan_gap, rest_strength
+from ..models.harmony_plan import beat_edges, plan_gap, rest_strength
 from .degrees import DEGREE_BANK, bank, class_shares, degree_gap, degree_profiles
 from .movement import band_movement, movement_gap
 from .stylegan2 import r1_penalty
@@ -270,11 +270,12 @@ class LongformLoss:
                 loss = loss + self.degree_weight * gap
                 stats["loss/G_degrees"] = gap.item()
             if self.plan_weight > 0 and plans is not None:
-                gap = plan_gap(notes[0], plans, int(self.cfg.frames_per_latent), self.cfg.plan_distance,
-                               self.cfg.plan_rests)
+                fpl = int(self.cfg.frames_per_latent)
+                edges = beat_edges(beats, plans.shape[-1], fpl) if self.cfg.plan_on_beats else None  # as G's
+                gap = plan_gap(notes[0], plans, fpl, self.cfg.plan_distance, self.cfg.plan_rests, edges)
                 loss = loss + self.plan_weight * gap
                 stats["loss/G_plan"] = gap.item()
-                rest = rest_strength(notes[0], plans, int(self.cfg.frames_per_latent)) if self.cfg.plan_rests else None
+                rest = rest_strength(notes[0], plans, fpl, edges) if self.cfg.plan_rests else None
                 if rest is not None:
                     stats["G/rest_strength"] = rest
             loss = loss + self._movement(img, stats)

@@ -29,9 +29,18 @@ strike, so G could only reshape the notes it already played loudly, and in the f
 of a run at weight 1 the gap stayed at 0.79, above the 0.69 of a real clip against another
 clip's plan (section 43). Class 0 is A, the roll's key 0 (as
 :func:`.roll_critic.fold_pitch_classes`).
+
+A plan's windows are the local latents' seconds, unless its chords change on the beat
+(``Config.plan_on_beats``): then each window's edges move to the beat nearest them
+(:func:`beat_edges`), read from the clip's beat clock. The generator strikes its next chord where
+its plan changes; on the latents' grid that is a chord every 1.02 s whatever the tempo (flux at
+those frames 5.4x its median, section 47; with a plan held over two seconds the seconds where it
+does not change fall back to 1.1x, section 48).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -43,19 +52,61 @@ PLAN_CLASSES = 12
 RECOMBINE_CONTEXT = 3
 
 
-def window_strength(strikes: torch.Tensor, frames: int) -> torch.Tensor:
+def beat_edges(beats: torch.Tensor, windows: int, frames: int) -> torch.Tensor:
+    """Beats (n, 2) (period in frames, phase in radians: cos(2 pi t / period - phase) peaks on
+    them, :mod:`.beat_clock`) -> (n, windows + 1) int64 window edges in frames, on ``beats``'
+    device: 0; for k = 1 .. windows - 1 the beat frame nearest k * ``frames`` among those after
+    the edge before; windows * frames. A beat longer than ``frames`` is halved (again) until it
+    is not, so the edges keep to the windows' pace (each window lasts between 0 and 2 ``frames``,
+    on average ``frames``) instead of each window taking a whole beat. Every window keeps at
+    least one frame."""
+    n, total = beats.shape[0], windows * frames
+    beat = beats[:, 0].detach().double().cpu().clamp_min(1.0)
+    period = beat / torch.exp2(torch.ceil(torch.log2(beat / frames)).clamp_min(0.0))  # <= frames
+    first = beats[:, 1].detach().double().cpu() / (2 * math.pi) * beat  # beat frames: first + m * period
+    edges = torch.zeros(n, windows + 1, dtype=torch.long)
+    edges[:, -1] = total
+    for k in range(1, windows):
+        m = torch.floor((k * frames - first) / period)[:, None] + torch.arange(-1, 3, dtype=torch.float64)
+        beat = torch.round(first[:, None] + m * period[:, None]).long()  # (n, 4) beats around the grid point
+        miss = (beat - k * frames).abs() + (beat <= edges[:, k - 1, None]) * (4 * total)
+        edge = beat.gather(1, miss.argmin(1, keepdim=True))[:, 0]
+        edges[:, k] = torch.minimum(torch.maximum(edge, edges[:, k - 1] + 1), torch.tensor(total - windows + k))
+    return edges.to(beats.device)
+
+
+def window_index(edges: torch.Tensor, length: int) -> torch.Tensor:
+    """Edges (n, W + 1) (:func:`beat_edges`) -> (n, ``length``) int64: each frame's window, W
+    for frames past the last edge."""
+    t = torch.arange(length, device=edges.device).expand(edges.shape[0], length).contiguous()
+    return torch.searchsorted(edges[:, 1:].contiguous(), t, right=True)
+
+
+def hold(plans: torch.Tensor, edges: torch.Tensor, length: int) -> torch.Tensor:
+    """Plans (n, C, W) and their edges (n, W + 1) -> (n, C, ``length``): each window's profile
+    held over its frames (the last window's past its edge)."""
+    idx = window_index(edges.to(plans.device), length).clamp_max(plans.shape[-1] - 1)
+    return plans.gather(-1, idx[:, None].expand(-1, plans.shape[1], -1))
+
+
+def window_strength(strikes: torch.Tensor, frames: int, edges: torch.Tensor | None = None) -> torch.Tensor:
     """Strikes (n, 88, T) >= 0 -> (n, 12, T // frames) float32: each window's strike strength per
     pitch class (strikes capped at 1, the hardest real strike). Frames past the last whole
-    window are left out."""
+    window are left out. ``edges`` (n, W + 1): windows between them instead (W of them)."""
     e = fold_pitch_classes(strikes.float().clamp(0.0, 1.0).unsqueeze(1))[:, 0]  # (n, 12, T)
+    if edges is not None:
+        w = edges.shape[1] - 1
+        idx = window_index(edges.to(e.device), e.shape[-1]).clamp_max(w)  # frames past the end: bin w, dropped
+        return e.new_zeros(e.shape[0], PLAN_CLASSES, w + 1).scatter_add_(2, idx[:, None].expand_as(e), e)[..., :w]
     w = e.shape[-1] // frames
     return e[..., :w * frames].unflatten(-1, (w, frames)).sum(-1)  # (n, 12, w)
 
 
-def window_shares(strikes: torch.Tensor, frames: int) -> torch.Tensor:
+def window_shares(strikes: torch.Tensor, frames: int, edges: torch.Tensor | None = None) -> torch.Tensor:
     """Strikes (n, 88, T) >= 0 -> (n, 12, T // frames) float32: each window's pitch-class shares
-    of strike strength (:func:`window_strength`); zeros where a window has no strike."""
-    e = window_strength(strikes, frames)
+    of strike strength (:func:`window_strength`; ``edges``: its windows); zeros where a window
+    has no strike."""
+    e = window_strength(strikes, frames, edges)
     return e / (e.sum(1, keepdim=True) + 1e-6)
 
 
@@ -73,12 +124,21 @@ def rest_channel(plans: torch.Tensor) -> torch.Tensor:
     return torch.cat([plans, (~sounding(plans)).unsqueeze(1).to(plans.dtype)], 1)
 
 
-def rolls_plans(rolls: torch.Tensor, frames: int) -> torch.Tensor:
+def rolls_plans(rolls: torch.Tensor, frames: int, beats_fps: float | None = None) -> torch.Tensor:
     """Piano rolls (n, 2, 88, T) uint8 (:mod:`pianogan.data.rolls`) -> their plans (n, 12,
-    T // frames), in chunks (the float strikes are 4x the uint8 rolls)."""
+    T // frames), in chunks (the float strikes are 4x the uint8 rolls). With ``beats_fps``
+    (frames a second) each clip's windows change on its own beat (:func:`beat_edges` of
+    :func:`.beat_clock.clip_beats`, which the trainer gives the clip too)."""
     from ..data.rolls import roll_to_notes
+    from .beat_clock import clip_beats
 
-    return torch.cat([window_shares(roll_to_notes(rolls[i:i + 256])[0], frames) for i in range(0, len(rolls), 256)])
+    out = []
+    for i in range(0, len(rolls), 256):
+        strikes = roll_to_notes(rolls[i:i + 256])[0]
+        edges = (None if beats_fps is None
+                 else beat_edges(clip_beats(strikes, beats_fps), strikes.shape[-1] // frames, frames))
+        out.append(window_shares(strikes, frames, edges))
+    return torch.cat(out)
 
 
 # Added to a share under the square root of the Hellinger gap, so a planned class that is not
@@ -91,16 +151,18 @@ PLAN_DISTANCES = ("l1", "hellinger")
 REST_STRIKE = 0.25
 
 
-def _aligned(strikes: torch.Tensor, plans: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Strikes (n, 88, T) and plans (n, 12, W) -> each window's strike strength per class
-    (:func:`window_strength`) and the plans, both cut to the windows they share, float32."""
-    strength = window_strength(strikes, frames)
+def _aligned(strikes: torch.Tensor, plans: torch.Tensor, frames: int,
+             edges: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Strikes (n, 88, T) and plans (n, 12, W) (windows between ``edges`` (n, W + 1), None: of
+    ``frames``) -> each window's strike strength per class (:func:`window_strength`) and the
+    plans, both cut to the windows they share, float32."""
+    strength = window_strength(strikes, frames, edges)
     w = min(strength.shape[-1], plans.shape[-1])
     return strength[..., :w], plans[..., :w].to(strength)
 
 
 def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int, distance: str = "l1",
-             rests: bool = False) -> torch.Tensor:
+             rests: bool = False, edges: torch.Tensor | None = None) -> torch.Tensor:
     """Strikes (n, 88, T) and plans (n, 12, W) -> the mean over planned windows (those with a
     sounding plan) of a distance between the shares a window plays and its plan, 0 when it plays
     its planned classes in their shares, 1 when it plays none of them. ``distance``: "l1", half
@@ -113,10 +175,11 @@ def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int, distance: 
     and a silent one costs s / (s + :data:`REST_STRIKE`) for the strike strength s played in it.
     The corpus's strike-free seconds (8 % of them: rests, fermatas, endings) are where its
     loudness moves most: 98 % of the training clips whose bands move most (top 5 %) hold one
-    (section 47)."""
+    (section 47). ``edges`` (n, W + 1): the plan's windows when they change on the beat
+    (:func:`beat_edges`)."""
     if distance not in PLAN_DISTANCES:  # checked first: a batch with no planned window must not hide it
         raise ValueError(f"plan_gap: distance must be one of {PLAN_DISTANCES}, got {distance!r}")
-    strength, plans = _aligned(strikes, plans, frames)
+    strength, plans = _aligned(strikes, plans, frames, edges)
     played = strength / (strength.sum(1, keepdim=True) + 1e-6)
     planned = sounding(plans)  # (n, w)
     if distance == "hellinger":
@@ -131,12 +194,13 @@ def plan_gap(strikes: torch.Tensor, plans: torch.Tensor, frames: int, distance: 
     return per[planned].mean()
 
 
-def rest_strength(strikes: torch.Tensor, plans: torch.Tensor, frames: int) -> float | None:
+def rest_strength(strikes: torch.Tensor, plans: torch.Tensor, frames: int,
+                  edges: torch.Tensor | None = None) -> float | None:
     """The strike strength played in the plan's silent windows over that in its sounding ones
     (per window): 0 when G rests where the plan does, 1 when it plays through. None when the
     batch's plans have no silent window (or no sounding one)."""
     with torch.no_grad():
-        strength, plans = _aligned(strikes, plans, frames)
+        strength, plans = _aligned(strikes, plans, frames, edges)
         mass, planned = strength.sum(1), sounding(plans)
         if bool(planned.all()) or not bool(planned.any()):
             return None
@@ -251,5 +315,6 @@ def key_steps(strikes: torch.Tensor, rows: list[dict]) -> tuple[float, ...]:
     return tuple(float(c) for c in counts / counts.sum())
 
 
-__all__ = ["HELLINGER_EPS", "PLAN_CLASSES", "PLAN_DISTANCES", "REST_STRIKE", "chain_plans", "key_steps", "plan_gap",
-           "plan_scales", "recombine_plans", "rest_channel", "rest_strength", "rolls_plans", "sounding", "window_shares", "window_strength"]
+__all__ = ["HELLINGER_EPS", "PLAN_CLASSES", "PLAN_DISTANCES", "REST_STRIKE", "beat_edges", "chain_plans", "hold",
+           "key_steps", "plan_gap", "plan_scales", "recombine_plans", "rest_channel", "rest_strength", "rolls_plans",
+           "sounding", "window_index", "window_shares", "window_strength"]

@@ -42,7 +42,7 @@ from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
 from ..modes import KEY_WINDOW_SECONDS, raise_leading_tones, snap_modes
 from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
-from .harmony_plan import PLAN_CLASSES, chain_plans, recombine_plans, rest_channel, rolls_plans
+from .harmony_plan import PLAN_CLASSES, beat_edges, chain_plans, hold, recombine_plans, rest_channel, rolls_plans
 from .layers import he_init
 from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure, upgrade_fields
 from .longform_critic import Discriminator
@@ -319,6 +319,9 @@ class Generator(nn.Module):
             plans = self.default_plans(z, labels, n_steps)
         if self.plan_in is not None and self.cfg.plan_rests:  # once, not at every level
             plans = rest_channel(plans)
+        if self.plan_in is not None and self.cfg.plan_on_beats:  # held frame by frame between beat edges
+            fpl = cfg.frames_per_latent
+            plans = hold(plans[..., :n_steps], beat_edges(beats, n_steps, fpl), n_steps * fpl)
         x = self._cue(self._tick(x, clock, 0), plans, 0)
         for blk in self.coarse:
             x = blk(x, w)
@@ -328,12 +331,17 @@ class Generator(nn.Module):
 
     def _cue(self, x: torch.Tensor, plans: torch.Tensor | None, level: int) -> torch.Tensor:
         """Features x (n, C, T') plus the harmony plan (n, 12, L; 13 with its rest channel), held
-        over each step's frames."""
+        over each step's frames; a plan held frame by frame (``plan_on_beats``: (n, 12, T), T a
+        multiple of T') is averaged over each of x's frames."""
         if self.plan_in is None:
             return x
-        p = plans.to(device=x.device, dtype=x.dtype)[..., :x.shape[-1]]
-        if x.shape[-1] != p.shape[-1]:
-            p = p.repeat_interleave(x.shape[-1] // p.shape[-1], dim=-1)
+        p = plans.to(device=x.device, dtype=x.dtype)
+        if self.cfg.plan_on_beats:
+            p = p.unflatten(-1, (x.shape[-1], -1)).mean(-1)
+        else:
+            p = p[..., :x.shape[-1]]
+            if x.shape[-1] != p.shape[-1]:
+                p = p.repeat_interleave(x.shape[-1] // p.shape[-1], dim=-1)
         return x + self.plan_in[level](p)
 
     def _clock(self, z: torch.Tensor, beats: torch.Tensor, frames: int,
@@ -534,7 +542,7 @@ def fill_plan_bank(G: Generator, dataset, rolls, seed: int = 0) -> int:
     style labels (when the model has styles). Returns how many plans it holds."""
     from ..data.labels import dataset_labels
 
-    plans = rolls_plans(rolls, G.cfg.frames_per_latent)
+    plans = rolls_plans(rolls, G.cfg.frames_per_latent, G.frames_per_second if G.cfg.plan_on_beats else None)
     found = dataset_labels(dataset) if G.n_styles else None
     styles = torch.from_numpy(np.asarray(found[1])).long() if found else None
     return G.fill_plan_bank(plans[..., :G.n_local], styles, seed)

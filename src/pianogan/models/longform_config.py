@@ -94,6 +94,11 @@ class Config:
     # price the strikes it plays there in the plan gap (harmony_plan.plan_gap's ``rests``): the
     # corpus's rests and held chords are where its loudness moves most (section 47).
     plan_rests: bool = False
+    # Move each plan window's edges to the beat nearest them (harmony_plan.beat_edges, on the
+    # clip's beat clock), in training and at sampling: G strikes its next chord where the plan
+    # changes, which on the latents' 1 s grid was a chord every 1.02 s whatever the tempo
+    # (section 48). Needs harmony_plan and beat_clock.
+    plan_on_beats: bool = False
     plan_bank_size: int = 1024
     # How a long piece's plans move key, one to the next: 12 shares of a step of 0-11 semitones,
     # read at export from consecutive training clips of one piece (harmony_plan.key_steps).
@@ -320,6 +325,9 @@ class Config:
         if self.plan_rests and not self.harmony_plan:
             raise PianoGANError("longform: plan_rests tells the generator its harmony plan's rests: "
                                 "it needs harmony_plan")
+        if self.plan_on_beats and not (self.harmony_plan and self.beat_clock):
+            raise PianoGANError("longform: plan_on_beats moves the harmony plan's windows onto the beat clock: "
+                                "it needs harmony_plan and beat_clock")
         if self.head not in ("notes", "direct"):
             raise PianoGANError(f"longform: head must be 'notes' or 'direct', got {self.head!r}")
         n_up = len(self.g_channels) - 1
@@ -395,6 +403,9 @@ CONFIGS["rubato-plan-clash"] = dataclasses.replace(CONFIGS["rubato-plan-movement
 # (section 47): the loudness-movement group swings most between trainings (0.42-3.65), and the
 # corpus's loudest-moving clips are those with strike-free seconds.
 CONFIGS["rubato-plan-rests"] = dataclasses.replace(CONFIGS["rubato-plan-movement"], plan_rests=True)
+# ``rubato-plan-rests`` whose plan changes on the beat instead of on the latents' 1 s grid
+# (section 48): plan-rests struck a new chord every 1.02 s, on the grid, whatever the tempo.
+CONFIGS["rubato-plan-beats"] = dataclasses.replace(CONFIGS["rubato-plan-rests"], plan_on_beats=True)
 # ``rubato-strike`` whose renderer's correction net sees one frame ahead: no lever (FD 3.42x
 # against 3.51x on seed 0; its ceiling gain is inside the spread between fits; section 35).
 CONFIGS["rubato-ahead1"] = dataclasses.replace(CONFIGS["rubato-strike"], post_lookahead=1)

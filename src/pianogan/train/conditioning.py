@@ -94,8 +94,8 @@ def clip_beats(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
 
 def clip_plans(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
     """Harmony plan per training clip (n, 12, windows) float32 (each ``frames_per_latent``
-    window's pitch-class shares of strike strength: pianogan.models.harmony_plan) for a config
-    with ``harmony_plan``, else None."""
+    window's pitch-class shares of strike strength, its edges on the clip's beat with
+    ``plan_on_beats``: pianogan.models.harmony_plan) for a config with ``harmony_plan``, else None."""
     if not getattr(cfg, "harmony_plan", False):
         return None
     if rolls is None:
@@ -103,7 +103,8 @@ def clip_plans(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
                             "but the dataset has none (or the model judges no rolls)")
     from ..models.harmony_plan import rolls_plans
 
-    return rolls_plans(rolls, int(cfg.frames_per_latent))
+    fps = float(cfg.sample_rate) / float(cfg.hop_length)  # as clip_beats: the windows' edges on the clip's beat
+    return rolls_plans(rolls, int(cfg.frames_per_latent), fps if getattr(cfg, "plan_on_beats", False) else None)
 
 
 def batch_cond(labels: torch.Tensor | None, indices, batch: int, device,
