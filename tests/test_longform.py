@@ -81,6 +81,9 @@ def test_the_recipe_variants_differ_from_the_recipe_by_their_one_field():
     plan_clash = LF.CONFIGS["rubato-plan-clash"]  # the plan, the movement term and the cluster price
     assert dataclasses.replace(plan_clash, clash_price_weight=0.0) == both
     assert plan_clash.clash_price_weight == clash.clash_price_weight
+    rests = LF.CONFIGS["rubato-plan-rests"]  # the plan's rests (section 47), and its chords on the beat (48)
+    assert dataclasses.replace(rests, plan_rests=False) == both
+    assert dataclasses.replace(LF.CONFIGS["rubato-plan-beats"], plan_on_beats=False) == rests
 
 
 def test_conditioning_changes_the_output_and_is_used_by_D():
