@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pianogan.models import get_model
-from pianogan.models.harmony_plan import beat_edges, hold, plan_gap, window_shares, window_strength
+from pianogan.models.harmony_plan import beat_edges, frame_plans, plan_gap, window_shares, window_strength
 
 LF = get_model("longform")
 SMALL = dict(z_global=16, z_local=8, w_dim=32, g_channels=(32, 32, 24, 16), d_channels=(8, 16),
@@ -45,7 +45,7 @@ def test_on_the_grid_the_windows_the_gap_and_the_held_plan_are_the_plain_ones():
     plans = window_shares(torch.rand(3, 88, 40) * (torch.rand(3, 88, 40) > 0.9), 8)
     for rests in (False, True):
         assert torch.isclose(plan_gap(strikes, plans, 8, rests=rests, edges=grid), plan_gap(strikes, plans, 8, rests=rests))
-    assert torch.equal(hold(plans, grid, 40), plans.repeat_interleave(8, -1))
+    assert torch.equal(frame_plans(plans, grid, 40), plans.repeat_interleave(8, -1))
     # off the grid the windows are what lies between the edges
     moved = torch.tensor([[0, 5, 16, 21, 30, 40]])
     one = torch.zeros(1, 88, 40)

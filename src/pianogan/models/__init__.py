@@ -8,8 +8,9 @@ trainer reads these ``Config`` fields of every family: ``batch_size``, ``lr_g``,
 ``ema_half_life_kimg`` and ``ema_rampup``. Optional: ``configure(cfg, preset, stats, styles)``
 completes a config from the dataset (the trainer calls it before ``build``); a config with a
 non-empty ``styles`` makes a conditional model, whose ``G(z, labels)``, ``D(x, labels)`` and
-loss methods take ``labels`` (n,) int64 style indices. Optional: ``prepare(G, dataset, rolls)``,
-a data-dependent initialisation of a fresh run (``rolls``: the clips' piano rolls or None).
+loss methods take ``labels`` (n,) int64 style indices. Optional: ``prepare(G, dataset, rolls,
+plans)``, a data-dependent initialisation of a fresh run (``rolls``: the clips' piano rolls or
+None; ``plans``: their harmony plans, train/conditioning.clip_plans, or None).
 Optional: ``SAMPLING_FIELDS``, the Config fields that act only outside training (``pianogan
 export --set`` may change them on a trained run). Optional: ``RETIRED_FIELDS`` (stored fields that
 are ignored) and ``upgrade_fields(fields) -> fields`` (stored fields of an older version rewritten

@@ -68,9 +68,9 @@ def beat_edges(beats: torch.Tensor, windows: int, frames: int) -> torch.Tensor:
     edges[:, -1] = total
     for k in range(1, windows):
         m = torch.floor((k * frames - first) / period)[:, None] + torch.arange(-1, 3, dtype=torch.float64)
-        beat = torch.round(first[:, None] + m * period[:, None]).long()  # (n, 4) beats around the grid point
-        miss = (beat - k * frames).abs() + (beat <= edges[:, k - 1, None]) * (4 * total)
-        edge = beat.gather(1, miss.argmin(1, keepdim=True))[:, 0]
+        near = torch.round(first[:, None] + m * period[:, None]).long()  # (n, 4) beats around the grid point
+        miss = (near - k * frames).abs() + (near <= edges[:, k - 1, None]) * (4 * total)
+        edge = near.gather(1, miss.argmin(1, keepdim=True))[:, 0]
         edges[:, k] = torch.minimum(torch.maximum(edge, edges[:, k - 1] + 1), torch.tensor(total - windows + k))
     return edges.to(beats.device)
 
@@ -82,7 +82,7 @@ def window_index(edges: torch.Tensor, length: int) -> torch.Tensor:
     return torch.searchsorted(edges[:, 1:].contiguous(), t, right=True)
 
 
-def hold(plans: torch.Tensor, edges: torch.Tensor, length: int) -> torch.Tensor:
+def frame_plans(plans: torch.Tensor, edges: torch.Tensor, length: int) -> torch.Tensor:
     """Plans (n, C, W) and their edges (n, W + 1) -> (n, C, ``length``): each window's profile
     held over its frames (the last window's past its edge)."""
     idx = window_index(edges.to(plans.device), length).clamp_max(plans.shape[-1] - 1)
@@ -96,7 +96,7 @@ def window_strength(strikes: torch.Tensor, frames: int, edges: torch.Tensor | No
     e = fold_pitch_classes(strikes.float().clamp(0.0, 1.0).unsqueeze(1))[:, 0]  # (n, 12, T)
     if edges is not None:
         w = edges.shape[1] - 1
-        idx = window_index(edges.to(e.device), e.shape[-1]).clamp_max(w)  # frames past the end: bin w, dropped
+        idx = window_index(edges.to(e.device), e.shape[-1])  # frames past the last edge: bin w, dropped
         return e.new_zeros(e.shape[0], PLAN_CLASSES, w + 1).scatter_add_(2, idx[:, None].expand_as(e), e)[..., :w]
     w = e.shape[-1] // frames
     return e[..., :w * frames].unflatten(-1, (w, frames)).sum(-1)  # (n, 12, w)
@@ -124,19 +124,17 @@ def rest_channel(plans: torch.Tensor) -> torch.Tensor:
     return torch.cat([plans, (~sounding(plans)).unsqueeze(1).to(plans.dtype)], 1)
 
 
-def rolls_plans(rolls: torch.Tensor, frames: int, beats_fps: float | None = None) -> torch.Tensor:
+def rolls_plans(rolls: torch.Tensor, frames: int, beats: torch.Tensor | None = None) -> torch.Tensor:
     """Piano rolls (n, 2, 88, T) uint8 (:mod:`pianogan.data.rolls`) -> their plans (n, 12,
-    T // frames), in chunks (the float strikes are 4x the uint8 rolls). With ``beats_fps``
-    (frames a second) each clip's windows change on its own beat (:func:`beat_edges` of
-    :func:`.beat_clock.clip_beats`, which the trainer gives the clip too)."""
+    T // frames), in chunks (the float strikes are 4x the uint8 rolls). With ``beats`` (n, 2),
+    the clips' own beats (the ones the trainer gives each clip), each clip's windows change on
+    its beat (:func:`beat_edges`)."""
     from ..data.rolls import roll_to_notes
-    from .beat_clock import clip_beats
 
     out = []
     for i in range(0, len(rolls), 256):
         strikes = roll_to_notes(rolls[i:i + 256])[0]
-        edges = (None if beats_fps is None
-                 else beat_edges(clip_beats(strikes, beats_fps), strikes.shape[-1] // frames, frames))
+        edges = None if beats is None else beat_edges(beats[i:i + 256], strikes.shape[-1] // frames, frames)
         out.append(window_shares(strikes, frames, edges))
     return torch.cat(out)
 
@@ -315,6 +313,6 @@ def key_steps(strikes: torch.Tensor, rows: list[dict]) -> tuple[float, ...]:
     return tuple(float(c) for c in counts / counts.sum())
 
 
-__all__ = ["HELLINGER_EPS", "PLAN_CLASSES", "PLAN_DISTANCES", "REST_STRIKE", "beat_edges", "chain_plans", "hold",
+__all__ = ["HELLINGER_EPS", "PLAN_CLASSES", "PLAN_DISTANCES", "REST_STRIKE", "beat_edges", "chain_plans", "frame_plans",
            "key_steps", "plan_gap", "plan_scales", "recombine_plans", "rest_channel", "rest_strength", "rolls_plans",
            "sounding", "window_index", "window_shares", "window_strength"]

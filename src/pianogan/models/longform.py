@@ -42,7 +42,7 @@ from ..errors import PianoGANError
 from ..keys import N_KEYS_MUSICAL, calibration_shifts, shifts_to_key, transpose
 from ..modes import KEY_WINDOW_SECONDS, raise_leading_tones, snap_modes
 from .beat_clock import DEFAULT_SECONDS, N_CHANNELS, N_QUANTILES, beat_clock, draw_periods, phase_wander
-from .harmony_plan import PLAN_CLASSES, beat_edges, chain_plans, hold, recombine_plans, rest_channel, rolls_plans
+from .harmony_plan import PLAN_CLASSES, beat_edges, chain_plans, frame_plans, recombine_plans, rest_channel
 from .layers import he_init
 from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure, upgrade_fields
 from .longform_critic import Discriminator
@@ -321,7 +321,7 @@ class Generator(nn.Module):
             plans = rest_channel(plans)
         if self.plan_in is not None and self.cfg.plan_on_beats:  # held frame by frame between beat edges
             fpl = cfg.frames_per_latent
-            plans = hold(plans[..., :n_steps], beat_edges(beats, n_steps, fpl), n_steps * fpl)
+            plans = frame_plans(plans[..., :n_steps], beat_edges(beats, n_steps, fpl), n_steps * fpl)
         x = self._cue(self._tick(x, clock, 0), plans, 0)
         for blk in self.coarse:
             x = blk(x, w)
@@ -500,16 +500,16 @@ def _draw(u: torch.Tensor, shares) -> torch.Tensor:
     return torch.bucketize(u.contiguous(), cdf, right=True).clamp_(0, len(p) - 1)
 
 
-def prepare(G: Generator, dataset, rolls=None, n_clips: int = 64, seed: int = 0) -> dict:
+def prepare(G: Generator, dataset, rolls=None, plans=None, n_clips: int = 64, seed: int = 0) -> dict:
     """Data-dependent initialisation before training (a fresh run only): the renderer's key
     templates, noise floor and gain fitted to ``n_clips`` training clips by NMF
     (:func:`~.piano_render.fit_templates`), then, given the clips' ``rolls`` (n, 2, 88, T) uint8
     (the trainer's, :mod:`pianogan.data.rolls`), the whole renderer fitted to real notes ->
-    real images. Returns what was fitted, for the log. A harmony-plan model's bank of plans is
-    filled from the rolls first."""
+    real images. Returns what was fitted, for the log. A harmony-plan model's bank is filled
+    first from the clips' ``plans`` (n, 12, W), the ones the trainer gives G."""
     out = {}
-    if G.plan_in is not None and rolls is not None:
-        out["plan_bank"] = fill_plan_bank(G, dataset, rolls, seed)
+    if G.plan_in is not None and plans is not None:
+        out["plan_bank"] = fill_plan_bank(G, dataset, plans, seed)
     if G.cfg.head != "notes" or not G.cfg.fit_templates:
         return out
     from ..spectrogram import Stats, normalized_to_magnitude
@@ -537,12 +537,12 @@ def prepare(G: Generator, dataset, rolls=None, n_clips: int = 64, seed: int = 0)
     return out
 
 
-def fill_plan_bank(G: Generator, dataset, rolls, seed: int = 0) -> int:
-    """G's bank of harmony plans from the training clips' ``rolls`` (n, 2, 88, T) uint8 and
-    style labels (when the model has styles). Returns how many plans it holds."""
+def fill_plan_bank(G: Generator, dataset, plans: torch.Tensor, seed: int = 0) -> int:
+    """G's bank of harmony plans from the training clips' ``plans`` (n, 12, W)
+    (:func:`pianogan.train.conditioning.clip_plans`) and style labels (when the model has
+    styles). Returns how many plans it holds."""
     from ..data.labels import dataset_labels
 
-    plans = rolls_plans(rolls, G.cfg.frames_per_latent, G.frames_per_second if G.cfg.plan_on_beats else None)
     found = dataset_labels(dataset) if G.n_styles else None
     styles = torch.from_numpy(np.asarray(found[1])).long() if found else None
     return G.fill_plan_bank(plans[..., :G.n_local], styles, seed)

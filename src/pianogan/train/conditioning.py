@@ -92,10 +92,11 @@ def clip_beats(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
     return torch.cat([read(roll_to_notes(rolls[i:i + 256])[0], fps) for i in range(0, len(rolls), 256)])
 
 
-def clip_plans(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
+def clip_plans(cfg, rolls: torch.Tensor | None, beats: torch.Tensor | None = None) -> torch.Tensor | None:
     """Harmony plan per training clip (n, 12, windows) float32 (each ``frames_per_latent``
-    window's pitch-class shares of strike strength, its edges on the clip's beat with
-    ``plan_on_beats``: pianogan.models.harmony_plan) for a config with ``harmony_plan``, else None."""
+    window's pitch-class shares of strike strength, its edges on the clip's ``beats`` (n, 2)
+    (:func:`clip_beats`) with ``plan_on_beats``: pianogan.models.harmony_plan) for a config with
+    ``harmony_plan``, else None."""
     if not getattr(cfg, "harmony_plan", False):
         return None
     if rolls is None:
@@ -103,8 +104,7 @@ def clip_plans(cfg, rolls: torch.Tensor | None) -> torch.Tensor | None:
                             "but the dataset has none (or the model judges no rolls)")
     from ..models.harmony_plan import rolls_plans
 
-    fps = float(cfg.sample_rate) / float(cfg.hop_length)  # as clip_beats: the windows' edges on the clip's beat
-    return rolls_plans(rolls, int(cfg.frames_per_latent), fps if getattr(cfg, "plan_on_beats", False) else None)
+    return rolls_plans(rolls, int(cfg.frames_per_latent), beats if getattr(cfg, "plan_on_beats", False) else None)
 
 
 def batch_cond(labels: torch.Tensor | None, indices, batch: int, device,

@@ -102,7 +102,7 @@ class Trainer:
         self.rolls = cn.clip_rolls(self.model_cfg, self.dataset)
         self.keys = cn.clip_keys(self.model_cfg, self.rolls)
         self.beats = cn.clip_beats(self.model_cfg, self.rolls)
-        self.plans = cn.clip_plans(self.model_cfg, self.rolls)
+        self.plans = cn.clip_plans(self.model_cfg, self.rolls, self.beats)
 
         self.env = dd.init(self.train_cfg.device)
         self.device = self.env.device
@@ -152,7 +152,7 @@ class Trainer:
             self.ckpt = None  # free the memory
         else:
             if callable(getattr(self.family, "prepare", None)):  # data-dependent initialisation
-                self.family.prepare(self.G, self.dataset, rolls=self.rolls)
+                self.family.prepare(self.G, self.dataset, rolls=self.rolls, plans=self.plans)
                 self.G_ema.load_state_dict(self.G.state_dict())
             for m in (self.G, self.D, self.G_ema):
                 dd.broadcast_module(m, self.env)
