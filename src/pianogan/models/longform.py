@@ -48,7 +48,7 @@ from .layers import he_init
 from .longform_config import CONFIGS, SAMPLING_FIELDS, Config, configure, upgrade_fields
 from .longform_critic import Discriminator
 from .longform_dynamics import apply_strike_map
-from .longform_init import fill_plan_bank, prepare  # prepare: the family interface's data-dependent init
+from .longform_init import prepare  # the family interface's data-dependent initialisation
 from .piano_render import N_KEYS, PianoRenderer, drop_dampered, fill_damper_dips, lift_dampers
 
 
@@ -514,5 +514,5 @@ def make_loss(cfg: Config, G: nn.Module, D: nn.Module):
     return LongformLoss(cfg, G, D)
 
 
-__all__ = ["CONFIGS", "SAMPLING_FIELDS", "Config", "Discriminator", "Generator", "build", "configure", "fill_plan_bank",
-           "make_loss", "prepare", "upgrade_fields"]
+__all__ = ["CONFIGS", "SAMPLING_FIELDS", "Config", "Discriminator", "Generator", "build", "configure", "make_loss", "prepare",
+           "upgrade_fields"]

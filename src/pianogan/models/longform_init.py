@@ -39,16 +39,14 @@ def prepare(G: Generator, dataset, rolls=None, plans=None, n_clips: int = 64, se
     keys, noise, scale = fit_templates(frames, G.render.harmonic)
     G.render.init_from(keys, noise, scale)
     out.update({"clips": int(len(idx)), "frames": int(frames.shape[1]), "activation_scale": scale})
-    if G.cfg.roll_weight > 0 and G.cfg.render_fit_steps > 0:
+    if rolls is not None and G.cfg.roll_weight > 0 and G.cfg.render_fit_steps > 0:
         from ..data.rolls import roll_to_notes
         from .piano_render import fit_to_rolls
 
-        if rolls is not None:
-            pick = np.sort(rng.choice(len(dataset), min(8 * n_clips, len(dataset)), replace=False))
-            strikes, held = roll_to_notes(rolls[pick])
-            images = torch.from_numpy(dataset.images(pick))
-            out["render_fit"] = fit_to_rolls(G.render, strikes, held, images, G.cfg.render_fit_steps,
-                                             seed=seed)
+        pick = np.sort(rng.choice(len(dataset), min(8 * n_clips, len(dataset)), replace=False))
+        strikes, held = roll_to_notes(rolls[pick])
+        images = torch.from_numpy(dataset.images(pick))
+        out["render_fit"] = fit_to_rolls(G.render, strikes, held, images, G.cfg.render_fit_steps, seed=seed)
     return out
 
 
