@@ -345,9 +345,30 @@ def test_decay_filter_is_causal_exponential():
     x = torch.zeros(1, 2, 10)
     x[0, :, 2] = 1.0
     y = decay_filter(x, torch.tensor([1.0, 4.0]), length=6)
-    assert torch.all(y[0, :, :2] == 0)  # nothing before the onset
+    assert torch.all(y[0, :, :2].abs() < 1e-6)  # nothing before the onset
     assert torch.allclose(y[0, 0, 2:8], torch.exp(-torch.arange(6.0)), atol=1e-6)
+    assert torch.all(y[0, :, 8:].abs() < 1e-6)  # cut after `length` frames, not wrapped round
     assert y[0, 1, 5] > y[0, 0, 5]  # the slower key rings longer
+
+
+def _direct_decay(x: torch.Tensor, tau: torch.Tensor, length: int) -> torch.Tensor:
+    """decay_filter's definition summed term by term in float64: (n, C, T), (B, C) -> (n, B, C, T)."""
+    x, tau = x.double()[:, None], tau.double()[None, :, :, None]
+    out = torch.zeros(x.shape[0], tau.shape[1], x.shape[2], x.shape[3], dtype=torch.float64)
+    for k in range(length):
+        out[..., k:] += x[..., :x.shape[-1] - k] * torch.exp(-k / tau)
+    return out
+
+
+def test_decay_filter_matches_the_direct_sum_for_several_decays_in_float32():
+    x = torch.rand(2, 3, 40, generator=torch.Generator().manual_seed(0)).bfloat16().float()
+    tau = torch.tensor([[1.0, 5.0, 30.0], [2.0, 0.5, 9.0]])  # (B, C): two decays of each channel
+    want = _direct_decay(x, tau, 12)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the trainer's: the decays stay float32
+        y = decay_filter(x, tau, 12)
+    assert y.shape == (2, 2, 3, 40) and y.dtype == torch.float32
+    assert torch.allclose(y.double(), want, rtol=1e-5, atol=1e-5)
+    assert torch.allclose(decay_filter(x, tau[1], 12).double(), want[:, 1], rtol=1e-5, atol=1e-5)
 
 
 def test_fill_damper_dips_closes_short_dips_and_keeps_onsets_and_releases():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.fft
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -106,14 +107,23 @@ def attack_kernel(n_fft: int, hop_length: int, radius: int) -> np.ndarray:
 
 
 def decay_filter(x: torch.Tensor, tau: torch.Tensor, length: int) -> torch.Tensor:
-    """Causal exponential decay per channel: y[c, t] = Σ_{j<length} x[c, t - j] exp(-j / tau[c]).
+    """Causal exponential decay per channel: y[..., c, t] = Σ_{j<length} x[n, c, t - j] exp(-j / tau[..., c]).
 
-    x (n, C, T); tau (C,) in frames, > 0. A depthwise convolution with a kernel built from
-    ``tau`` (differentiable in both), left-padded so the output has T frames.
+    x (n, C, T); tau (C,) or (B, C) in frames, > 0 -> y (n, C, T) or (n, B, C, T), float32
+    whatever the input's dtype or an autocast around it (the decay sums many small terms; bf16
+    loses 0.3 % of the peak). Differentiable in both.
+
+    Computed as a product of FFTs: a depthwise convolution with the 125-frame kernel ran 1.7x
+    slower in bf16 and 3x slower in float32 on a 2-core CPU (fwd + bwd, 16 x 704 x 320), and
+    the B decays of one input share its transform.
     """
-    j = torch.arange(length, device=x.device, dtype=x.dtype)
-    kernel = torch.exp(-j.flip(0)[None, :] / tau.to(x.dtype)[:, None])  # (C, length), newest last
-    return F.conv1d(F.pad(x, (length - 1, 0)), kernel.unsqueeze(1), groups=x.shape[1])
+    n, c, t = x.shape
+    size = scipy.fft.next_fast_len(t + length - 1, real=True)  # linear, not circular
+    j = torch.arange(length, device=x.device, dtype=torch.float32)
+    kernel = torch.exp(-j / tau.float().unsqueeze(-1))  # (..., C, length), oldest first
+    spectrum = torch.fft.rfft(kernel, size) * torch.fft.rfft(x.float(), size).view(
+        n, *(1,) * (tau.dim() - 1), c, -1)
+    return torch.fft.irfft(spectrum, size)[..., :t]
 
 
 def fill_damper_dips(gate: torch.Tensor, frames: int) -> torch.Tensor:
@@ -273,9 +283,8 @@ class PianoRenderer(nn.Module):
         j = tau.shape[0]
         drops = F.relu(F.pad(gate, (1, 0), value=1.0)[..., :-1] - gate)  # how far each gate fell
         gate = (gate + decay_filter(drops, self.log_tau_release.exp(), self.decay_len)).clamp(max=1.0)
-        # All J decays of all L layers in one depthwise convolution: channels (J * L * 88).
-        env = decay_filter(x.repeat(1, j, 1), tau[:, None, :].expand(j, n_layers, keys).reshape(-1),
-                           self.decay_len)
+        # All J decays of all L layers at once: (n, J, L * 88, T).
+        env = decay_filter(x, tau[:, None, :].expand(j, n_layers, keys).reshape(j, -1), self.decay_len)
         env = env.reshape(n, j, n_layers, keys, t) * gate[:, None, None]  # (n, J, L, 88, T)
         mag = torch.einsum("ljfk,njlkt->nft", templates.exp(), env)
         click = self.log_click.exp()[:, None] * x.sum(dim=1, keepdim=True)
