@@ -107,7 +107,7 @@ def attack_kernel(n_fft: int, hop_length: int, radius: int) -> np.ndarray:
 
 
 def decay_filter(x: torch.Tensor, tau: torch.Tensor, length: int) -> torch.Tensor:
-    """Causal exponential decay per channel: y[..., c, t] = Σ_{j<length} x[n, c, t - j] exp(-j / tau[..., c]).
+    """Causal exponential decay per channel: y[n, ..., c, t] = Σ_{j<length} x[n, c, t-j] e^(-j/tau[..., c]).
 
     x (n, C, T); tau (C,) or (B, C) in frames, > 0 -> y (n, C, T) or (n, B, C, T), float32
     whatever the input's dtype or an autocast around it (the decay sums many small terms; bf16
