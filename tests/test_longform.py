@@ -361,7 +361,7 @@ def _direct_decay(x: torch.Tensor, tau: torch.Tensor, length: int) -> torch.Tens
 
 
 def test_decay_filter_matches_the_direct_sum_for_several_decays_in_float32():
-    x = torch.rand(2, 3, 40, generator=torch.Generator().manual_seed(0)).bfloat16().float()
+    x = torch.rand(2, 3, 40, generator=torch.Generator().manual_seed(0))
     tau = torch.tensor([[1.0, 5.0, 30.0], [2.0, 0.5, 9.0]])  # (B, C): two decays of each channel
     want = _direct_decay(x, tau, 12)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the trainer's: the decays stay float32

@@ -514,5 +514,5 @@ def make_loss(cfg: Config, G: nn.Module, D: nn.Module):
     return LongformLoss(cfg, G, D)
 
 
-__all__ = ["CONFIGS", "SAMPLING_FIELDS", "Config", "Discriminator", "Generator", "build", "configure", "make_loss", "prepare",
-           "upgrade_fields"]
+__all__ = ["CONFIGS", "SAMPLING_FIELDS", "Config", "Discriminator", "Generator", "build", "configure", "make_loss",
+           "prepare", "upgrade_fields"]
